@@ -1,0 +1,5 @@
+import sys
+
+from ddbkeeper.cli import main
+
+sys.exit(main())

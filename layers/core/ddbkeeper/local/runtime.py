@@ -1,0 +1,227 @@
+"""The embedded runtime: an in-process moto server runs the real ASL files; Lambda tasks call the handlers in-process.
+
+The handlers' own AWS clients are left alone: they resolve endpoints and credentials from the environment as they would
+anywhere, so a local run acts on whatever AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB / AWS_PROFILE point at.
+Only the runtime's own Step Functions, Lambda and IAM calls go to the embedded server, with fixed credentials.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import requests
+from moto.awslambda.models import LambdaFunction
+from moto.server import ThreadedMotoServer
+
+from ddbkeeper.aws import Client
+from ddbkeeper.errors import InvalidInput
+from ddbkeeper.executions import ExecutionResult, HistoryListener, follow
+from ddbkeeper.local.template import FunctionSpec, StackTemplate
+
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCOUNT = "123456789012"  # moto's default account: Step Functions and its Lambdas live there
+_CREDENTIALS = {"aws_access_key_id": "ddbkeeper-local", "aws_secret_access_key": "ddbkeeper-local"}
+
+_bound: dict[str, BoundFunction] = {}  # function ARN -> handler, for the one patched moto entry point
+_original_invoke = LambdaFunction._invoke_lambda
+_start_lock = threading.Lock()
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class BoundFunction:
+    spec: FunctionSpec
+    arn: str
+    _module: ModuleType | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handler(self) -> Callable[[Any, Any], Any]:
+        module_path, _, attribute = self.spec.handler.rpartition(".")
+        with self._lock:
+            if self._module is None:
+                path = self.spec.code_uri / (module_path.replace(".", "/") + ".py")
+                spec = importlib.util.spec_from_file_location(f"ddbkeeper_local_{self.spec.logical_id}", path)
+                if spec is None or spec.loader is None:
+                    raise InvalidInput(f"{self.spec.logical_id}: no handler module at {path}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                self._module = module
+        handler: Callable[[Any, Any], Any] = getattr(self._module, attribute)
+        return handler
+
+    def invoke(self, event: Any) -> tuple[str, bool, str]:
+        """Run the handler as Lambda would; errors come back as Lambda reports them (errorType is the class name)."""
+        if isinstance(event, str | bytes):
+            event = json.loads(event or "{}")
+        context = LocalContext(self.spec.logical_id, self.arn, self.spec.memory_mb, self.spec.timeout)
+        try:
+            result = self.handler()(event, context)
+            return json.dumps(result), False, ""
+        except Exception as error:  # noqa: BLE001 - every failure is reported to the interpreter, as Lambda does
+            payload = {
+                "errorType": type(error).__name__,
+                "errorMessage": str(error),
+                "stackTrace": traceback.format_tb(error.__traceback__),
+            }
+            return json.dumps(payload), True, ""
+
+
+def _invoke_bound(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+    bound = _bound.get(self.function_arn)
+    if bound is None:
+        result: tuple[str, bool, str] = _original_invoke(self, event)
+        return result
+    return bound.invoke(event)
+
+
+class LocalRuntime:
+    """Runs the project's state machines on moto's interpreter, wired from template.yaml.
+
+    Use as a context manager. One runtime per process at a time: moto's interpreter finds its server through MOTO_PORT.
+    """
+
+    def __init__(self, project_root: Path, parameters: dict[str, str] | None = None, quiet: bool = True) -> None:
+        self.template = StackTemplate(project_root / "template.yaml", parameters or {}, LOCAL_REGION, LOCAL_ACCOUNT)
+        self.quiet = quiet
+        self.endpoint = ""
+        self._server: ThreadedMotoServer | None = None
+        self.state_machine_arns: dict[str, str] = {}
+
+    def __enter__(self) -> LocalRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if not _start_lock.acquire(blocking=False):
+            raise RuntimeError("a LocalRuntime is already running in this process")
+        if self.quiet:
+            for name in ("werkzeug", "moto", "moto.stepfunctions"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        os.environ["MOTO_PORT"] = str(port)  # where moto's interpreter sends its Lambda calls
+        requests.post(
+            f"{self.endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        ).raise_for_status()
+        LambdaFunction._invoke_lambda = _invoke_bound  # type: ignore[method-assign]
+        functions = self.template.functions()
+        _apply_environment(functions.values())
+        self._deploy(functions)
+
+    def stop(self) -> None:
+        _bound.clear()
+        LambdaFunction._invoke_lambda = _original_invoke  # type: ignore[method-assign]
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+            _start_lock.release()
+
+    def client(self, service: str) -> Client:
+        """A client for the embedded server itself (Step Functions, Lambda, IAM), never for the handlers' data."""
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=LOCAL_REGION, **_CREDENTIALS)
+
+    def _deploy(self, functions: dict[str, FunctionSpec]) -> None:
+        iam = self.client("iam")
+        role = iam.create_role(RoleName="ddbkeeper-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lambda_client = self.client("lambda")
+        arns: dict[str, str] = {}
+        for spec in functions.values():
+            arn = lambda_client.create_function(
+                FunctionName=spec.logical_id,
+                Runtime="python3.12",
+                Role=role,
+                Handler=spec.handler,
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=spec.timeout,
+                MemorySize=spec.memory_mb,
+            )["FunctionArn"]
+            _bound[arn] = BoundFunction(spec, arn)
+            arns[spec.logical_id] = arn
+        sfn = self.client("stepfunctions")
+        for workflow, machine in self.template.state_machines(lambda logical_id: arns[logical_id]).items():
+            definition = machine.definition_path.read_text(encoding="utf-8")
+            for name, value in machine.substitutions.items():
+                definition = definition.replace("${" + name + "}", str(value))
+            self.state_machine_arns[workflow] = sfn.create_state_machine(
+                name=f"ddbkeeper-{workflow}", definition=definition, roleArn=role
+            )["stateMachineArn"]
+
+    def start_execution(self, workflow: str, payload: Any, name: str | None = None) -> str:
+        if workflow not in self.state_machine_arns:
+            raise InvalidInput(f"workflow: expected one of {sorted(self.state_machine_arns)}, got {workflow!r}")
+        name = name or f"{workflow}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        arn: str = self.client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machine_arns[workflow], name=name, input=json.dumps(payload)
+        )["executionArn"]
+        return arn
+
+    def run(
+        self, workflow: str, payload: Any, on_event: HistoryListener | None = None, timeout_seconds: float = 3600
+    ) -> ExecutionResult:
+        arn = self.start_execution(workflow, payload)
+        return follow(self.client("stepfunctions"), arn, on_event, poll_seconds=0.05, timeout_seconds=timeout_seconds)
+
+
+def _apply_environment(functions: Any) -> None:
+    """Give the process the functions' environment, as Lambda gives each function its own.
+
+    Handlers share this process, so two functions may not disagree on a variable; values already set in the shell win,
+    which is how a local run turns on DEBUG logs (POWERTOOLS_LOG_LEVEL=DEBUG ddbkeeper run ...).
+    """
+    merged: dict[str, str] = {}
+    for spec in functions:
+        for name, value in spec.environment.items():
+            if merged.get(name, value) != value:
+                raise InvalidInput(
+                    f"template: functions set {name} differently; the local runtime shares one environment"
+                )
+            merged[name] = value
+    for name, value in merged.items():
+        os.environ.setdefault(name, value)
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "ddbkeeper local runtime: the handler runs in-process from its CodeUri")
+    return buffer.getvalue()

@@ -1,0 +1,178 @@
+"""Reads template.yaml so the local runtime wires functions and state machines exactly as SAM deploys them.
+
+Only what the runtime needs is resolved: each function's code, handler, timeout and environment, and each state
+machine's definition file and substitutions. Intrinsics resolve against parameter values (defaults unless overridden),
+pseudo parameters, and the local names and ARNs the runtime gives functions; anything else is an error naming the path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ddbkeeper.errors import InvalidInput
+
+_SUB_REFERENCE = re.compile(r"\$\{([^}!]+)\}")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !GetAtt, !Sub...) read as their long forms."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_uri: Path
+    handler: str
+    timeout: int
+    memory_mb: int
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    logical_id: str
+    workflow: str  # the definition file's stem: statemachines/backup.asl.json -> "backup"
+    definition_path: Path
+    substitutions: dict[str, Any]
+
+
+@dataclass
+class StackTemplate:
+    path: Path
+    parameters: dict[str, str] = field(default_factory=dict)
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    stack_name: str = "ddbkeeper-local"
+
+    def __post_init__(self) -> None:
+        with self.path.open(encoding="utf-8") as stream:
+            self.body: dict[str, Any] = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        self.root = self.path.parent
+        self.resources: dict[str, Any] = self.body.get("Resources", {})
+        unknown = set(self.parameters) - set(self.body.get("Parameters", {}))
+        if unknown:
+            raise InvalidInput(f"parameters: {sorted(unknown)} are not parameters of {self.path.name}")
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        defaults = self.body.get("Globals", {}).get("Function", {})
+        specs = {}
+        for logical_id, resource in self._resources_of("AWS::Serverless::Function").items():
+            props = resource.get("Properties", {})
+            variables = {
+                **defaults.get("Environment", {}).get("Variables", {}),
+                **props.get("Environment", {}).get("Variables", {}),
+            }
+            specs[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                code_uri=self.root / self.resolve(props["CodeUri"], f"{logical_id}.CodeUri"),
+                handler=self.resolve(props["Handler"], f"{logical_id}.Handler"),
+                timeout=int(self.resolve(props.get("Timeout", defaults.get("Timeout", 3)), f"{logical_id}.Timeout")),
+                memory_mb=int(self.resolve(props.get("MemorySize", defaults.get("MemorySize", 128)), logical_id)),
+                environment={
+                    name: str(self.resolve(value, f"{logical_id}.Environment.{name}"))
+                    for name, value in variables.items()
+                },
+            )
+        return specs
+
+    def state_machines(self, function_arn: Callable[[str], str]) -> dict[str, StateMachineSpec]:
+        specs = {}
+        for logical_id, resource in self._resources_of("AWS::Serverless::StateMachine").items():
+            props = resource.get("Properties", {})
+            if "DefinitionUri" not in props:
+                raise InvalidInput(
+                    f"{logical_id}: the local runtime needs DefinitionUri (an ASL file), not an inline definition"
+                )
+            path = self.root / self.resolve(props["DefinitionUri"], f"{logical_id}.DefinitionUri")
+            substitutions = {
+                name: self.resolve(value, f"{logical_id}.DefinitionSubstitutions.{name}", function_arn)
+                for name, value in props.get("DefinitionSubstitutions", {}).items()
+            }
+            workflow = path.name.removesuffix(".asl.json")
+            specs[workflow] = StateMachineSpec(logical_id, workflow, path, substitutions)
+        return specs
+
+    def _resources_of(self, kind: str) -> dict[str, Any]:
+        return {name: res for name, res in self.resources.items() if res.get("Type") == kind}
+
+    def parameter(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        declared = self.body.get("Parameters", {}).get(name)
+        if declared is None:
+            raise InvalidInput(f"template: no parameter or resource named {name}")
+        return str(declared.get("Default", ""))
+
+    def resolve(self, value: Any, where: str, function_arn: Callable[[str], str] | None = None) -> Any:
+        """Evaluate the intrinsics the runtime needs; `function_arn` maps a function's logical id to its local ARN."""
+        if not isinstance(value, Mapping):
+            return value
+        if len(value) != 1:
+            return {key: self.resolve(item, f"{where}.{key}", function_arn) for key, item in value.items()}
+        ((name, argument),) = value.items()
+        if name == "Ref":
+            return self._ref(str(argument), where, function_arn)
+        if name == "Fn::GetAtt":
+            logical_id, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
+            if (
+                attribute == "Arn"
+                and function_arn
+                and self.resources.get(logical_id, {}).get("Type") == ("AWS::Serverless::Function")
+            ):
+                return function_arn(logical_id)
+            raise InvalidInput(f"{where}: the local runtime cannot resolve !GetAtt {logical_id}.{attribute}")
+        if name == "Fn::Sub":
+            template, variables = (argument, {}) if isinstance(argument, str) else argument
+            local = {key: self.resolve(item, where, function_arn) for key, item in variables.items()}
+
+            def substitute(match: re.Match[str]) -> str:
+                key = match.group(1)
+                if key in local:
+                    return str(local[key])
+                if "." in key:
+                    return str(self.resolve({"Fn::GetAtt": key.split(".", 1)}, where, function_arn))
+                return str(self._ref(key, where, function_arn))
+
+            return _SUB_REFERENCE.sub(substitute, template)
+        if name.startswith("Fn::"):
+            raise InvalidInput(f"{where}: the local runtime does not evaluate {name}")
+        return {name: self.resolve(argument, f"{where}.{name}", function_arn)}
+
+    def _ref(self, name: str, where: str, function_arn: Callable[[str], str] | None) -> Any:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account_id,
+            "AWS::Partition": "aws",
+            "AWS::StackName": self.stack_name,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.resources:
+            if function_arn and self.resources[name].get("Type") == "AWS::Serverless::Function":
+                return function_arn(name).rsplit(":", 1)[-1]
+            raise InvalidInput(f"{where}: the local runtime cannot resolve !Ref {name}")
+        return self.parameter(name)

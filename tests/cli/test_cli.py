@@ -1,0 +1,123 @@
+"""The CLI as a user runs it: `ddbkeeper run backup --local` acting on a DynamoDB endpoint in another process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from ddbkeeper.aws import Client
+from ddbkeeper.cli import read_input
+from ddbkeeper.errors import InvalidInput
+
+from tests.support import ROOT
+
+pytestmark = pytest.mark.endpoint
+CLI = [sys.executable, "-m", "ddbkeeper.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """A DynamoDB-compatible server in its own process: nothing the runtime starts, only what the environment names."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - our own venv's moto server
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/moto-api/", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def remote(endpoint: str) -> Client:
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def cli(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
+    return subprocess.run(  # noqa: S603 - the CLI under test
+        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_run_local_creates_and_prunes_backups_on_the_named_endpoint(endpoint: str, remote: Client) -> None:
+    remote.create_table(
+        TableName="shop-orders",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    manual = remote.create_backup(TableName="shop-orders", BackupName="ddbkeeper-shop-orders-manual")["BackupDetails"]
+    payload = json.dumps({"tables": ["shop-orders"], "retention": {"keep_last": 1}})
+
+    outputs = []
+    for _ in range(3):
+        done = cli(endpoint, "run", "backup", "--local", "--json", "--input", payload)
+        assert done.returncode == 0, done.stderr
+        outputs.append(json.loads(done.stdout))  # stdout holds the output JSON alone
+
+    summaries = remote.list_backups(TableName="shop-orders")["BackupSummaries"]
+    assert sorted(s["BackupName"] for s in summaries) == sorted(
+        [outputs[-1]["tables"][0]["backup_name"], "ddbkeeper-shop-orders-manual"]
+    )
+    assert manual["BackupArn"] in {s["BackupArn"] for s in summaries}
+    assert outputs[1]["tables"][0]["deleted"] == [outputs[0]["tables"][0]["backup_name"]]
+
+
+def test_run_local_bad_input_exits_non_zero_with_the_field(endpoint: str, remote: Client) -> None:
+    before = remote.list_backups()["BackupSummaries"]
+
+    done = cli(endpoint, "run", "backup", "--local", "--input", str(ROOT / "events" / "workflow-backup-invalid.json"))
+
+    assert done.returncode == 1
+    assert "InvalidInput" in done.stderr
+    assert "retention.keep_last" in done.stderr
+    assert "backup_name_prefx: unknown field" in done.stderr
+    assert remote.list_backups()["BackupSummaries"] == before
+
+
+def test_unreadable_input_is_a_usage_error(endpoint: str) -> None:
+    done = cli(endpoint, "run", "backup", "--local", "--input", "{not json")
+    assert done.returncode == 2
+    assert "--input: not valid JSON" in done.stderr
+
+
+def test_read_input_accepts_text_files_and_stdin(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text('{"tables": ["a"]}')
+    assert read_input(str(path)) == {"tables": ["a"]}
+    assert read_input('{"x": 1}') == {"x": 1}
+
+    class Stdin:
+        def read(self) -> str:
+            return "[1]"
+
+    assert read_input("-", Stdin()) == [1]  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="expected JSON text, a file or -"):
+        read_input("no-such-file.json")

@@ -1,0 +1,33 @@
+"""Shared fixtures: fake credentials for every test and Powertools metrics reset between tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from aws_lambda_powertools import Metrics
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real account: fake credentials, a fixed region, no profile, no stray endpoint."""
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "MOTO_ACCOUNT_ID",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "ddbkeeper")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ddbkeeper")
+
+
+@pytest.fixture(autouse=True)
+def clear_metrics() -> Iterator[None]:
+    yield
+    Metrics().clear_metrics()

@@ -1,0 +1,168 @@
+"""template.yaml and the ASL files agree with each other and with the conventions the design card sets."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ddbkeeper import errors
+from ddbkeeper.errors import InvalidInput
+from ddbkeeper.local.template import StackTemplate
+
+from tests.support import ROOT
+
+TEMPLATE = StackTemplate(ROOT / "template.yaml")
+MACHINES = TEMPLATE.state_machines(lambda logical_id: f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}")
+LAMBDA_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+DOMAIN_ERRORS = {
+    name for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, Exception)
+}
+# Actions AWS does not scope to a resource: the only ones allowed on "*".
+UNSCOPED_ACTIONS = {
+    "dynamodb:ListTables",
+    "dynamodb:ListBackups",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in definition["States"].items():
+        yield name, state
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from states(processor)
+        for branch in state.get("Branches", []):
+            yield from states(branch)
+
+
+@pytest.fixture(params=sorted(MACHINES), ids=str)
+def machine(request: pytest.FixtureRequest) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    spec = MACHINES[request.param]
+    text = spec.definition_path.read_text()
+    return json.loads(text), text, spec.substitutions
+
+
+def test_every_placeholder_has_a_substitution(machine: tuple[dict[str, Any], str, dict[str, Any]]) -> None:
+    _, text, substitutions = machine
+    assert set(re.findall(r"\$\{(\w+)\}", text)) == set(substitutions)
+
+
+def test_every_task_has_timeout_lambda_retrier_and_catch(machine: tuple[dict[str, Any], str, dict[str, Any]]) -> None:
+    definition, _, _ = machine
+    for name, state in states(definition):
+        if state["Type"] != "Task":
+            continue
+        assert state.get("TimeoutSeconds"), name
+        retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
+        assert retried >= LAMBDA_ERRORS, name
+        assert state.get("Catch"), name
+        for catcher in state["Catch"]:
+            assert catcher["ResultPath"] == "$.error", name
+
+
+def test_every_choice_has_a_default(machine: tuple[dict[str, Any], str, dict[str, Any]]) -> None:
+    definition, _, _ = machine
+    for name, state in states(definition):
+        if state["Type"] == "Choice":
+            assert "Default" in state, name
+
+
+def test_error_names_are_the_contract(machine: tuple[dict[str, Any], str, dict[str, Any]]) -> None:
+    definition, _, _ = machine
+    for name, state in states(definition):
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            for error in rule["ErrorEquals"]:
+                assert error.startswith("States.") or error in LAMBDA_ERRORS or error in DOMAIN_ERRORS, (name, error)
+        if state["Type"] == "Task":
+            domain_retry = [r for r in state["Retry"] if set(r["ErrorEquals"]) & DOMAIN_ERRORS]
+            assert all(set(r["ErrorEquals"]) <= set(errors.RETRYABLE) for r in domain_retry), name
+
+
+def test_every_next_names_a_state(machine: tuple[dict[str, Any], str, dict[str, Any]]) -> None:
+    definition, _, _ = machine
+
+    def check(scope: dict[str, Any]) -> None:
+        names = set(scope["States"])
+        for state in scope["States"].values():
+            targets = [state.get("Next"), state.get("Default")]
+            targets += [choice.get("Next") for choice in state.get("Choices", [])]
+            targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+            assert {t for t in targets if t} <= names
+            if state.get("ItemProcessor"):
+                check(state["ItemProcessor"])
+
+    check(definition)
+
+
+def function_policies() -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, resource in TEMPLATE.resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for declared in resource["Properties"].get("Policies", []):
+            policy = declared["Fn::If"][1] if "Fn::If" in declared else declared
+            for statement in policy.get("Statement", []):
+                yield logical_id, statement
+
+
+def test_no_wildcard_resource_where_an_arn_will_do() -> None:
+    for logical_id, statement in function_policies():
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any(action.endswith(":*") for action in actions), logical_id
+        if statement.get("Resource") == "*":
+            assert set(actions) <= UNSCOPED_ACTIONS, (logical_id, actions)
+
+
+def test_only_the_retention_function_may_delete_backups() -> None:
+    deleters = {
+        logical_id
+        for logical_id, statement in function_policies()
+        if statement["Effect"] == "Allow" and "dynamodb:DeleteBackup" in statement["Action"]
+    }
+    assert deleters == {"PruneBackupsFunction"}
+    deny = TEMPLATE.resources["DenyBackupDeletionPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "dynamodb:DeleteBackup")
+
+
+def test_functions_resolve_for_the_local_runtime() -> None:
+    functions = TEMPLATE.functions()
+    assert {spec.code_uri.name for spec in functions.values()} == {
+        path.name for path in (ROOT / "functions").iterdir() if path.is_dir()
+    }
+    for spec in functions.values():
+        assert (spec.code_uri / "app.py").is_file()
+        assert spec.environment["POWERTOOLS_SERVICE_NAME"] == "ddbkeeper"
+    assert functions["PruneBackupsFunction"].timeout == 600
+    assert MACHINES["backup"].substitutions["CreateBackupFunctionArn"].endswith(":function:CreateBackupFunction")
+
+
+def test_template_resolution_errors_name_the_place(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        "Parameters: {P: {Type: String, Default: d}}\n"
+        "Resources:\n"
+        "  F:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: f/, Handler: app.h, Environment: {Variables: {A: !Sub '${P}-${AWS::Region}', "
+        "B: !GetAtt Topic.Arn}}}\n"
+        "  Topic: {Type: AWS::SNS::Topic}\n"
+    )
+    with pytest.raises(InvalidInput, match=r"F\.Environment\.B: the local runtime cannot resolve !GetAtt Topic\.Arn"):
+        StackTemplate(path).functions()
+    with pytest.raises(InvalidInput, match="not parameters"):
+        StackTemplate(path, {"Nope": "1"})
+    assert StackTemplate(path, {"P": "x"}).resolve({"Fn::Sub": "${P}-${AWS::Region}"}, "here") == "x-us-east-1"

@@ -1,0 +1,80 @@
+"""The embedded runtime for workflow tests: the real ASL files, the real handlers, DynamoDB in the same moto server."""
+
+from __future__ import annotations
+
+import time
+import types
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import botocore.endpoint
+import pytest
+from ddbkeeper.aws import Client
+from ddbkeeper.executions import ExecutionResult
+from ddbkeeper.local.runtime import LocalRuntime
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+from tests.support import ROOT
+
+# Wait states, Retry intervals and botocore's retry backoff take real time; the tests skip the sleeping, not the logic.
+_NO_SLEEP = types.SimpleNamespace(sleep=lambda seconds: None, time=time.time, monotonic=time.monotonic)
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[LocalRuntime]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
+        patch.setattr(retrier_decl, "time", _NO_SLEEP)
+        patch.setattr(botocore.endpoint, "time", _NO_SLEEP)
+        with LocalRuntime(ROOT) as local:
+            yield local
+
+
+@pytest.fixture(autouse=True)
+def handlers_use_runtime(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handlers find DynamoDB the standard way: AWS_ENDPOINT_URL, here the runtime's own server."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", runtime.endpoint)
+
+
+@pytest.fixture
+def dynamodb(handlers_use_runtime: None) -> Client:
+    return boto3.client("dynamodb", region_name="us-east-1")
+
+
+@pytest.fixture
+def table_factory(dynamodb: Client) -> Callable[..., str]:
+    """Creates uniquely named tables, so tests sharing one server never see each other's backups."""
+
+    def create(stem: str = "orders", tags: dict[str, str] | None = None, client: Client = dynamodb) -> str:
+        name = f"{stem}-{uuid.uuid4().hex[:8]}"
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        )
+        client.put_item(TableName=name, Item={"id": {"S": "1"}})
+        return name
+
+    return create
+
+
+def run(runtime: LocalRuntime, payload: Any) -> ExecutionResult:
+    return runtime.run("backup", payload, timeout_seconds=120)
+
+
+def history(runtime: LocalRuntime, result: ExecutionResult) -> list[dict[str, Any]]:
+    pages = runtime.client("stepfunctions").get_paginator("get_execution_history").paginate(executionArn=result.arn)
+    return [event for page in pages for event in page["events"]]
+
+
+def entered(events: list[dict[str, Any]]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+
+
+def backup_names(dynamodb: Client, table: str) -> list[str]:
+    return sorted(s["BackupName"] for s in dynamodb.list_backups(TableName=table)["BackupSummaries"])
