@@ -6,10 +6,12 @@ SAMVENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAMVENV)/bin/sam
 ASL := $(wildcard statemachines/*.asl.json)
+# sam build for the python3.12 runtime needs a python3.12 on PATH: take pyenv's if there is one.
+PY312_BIN := $(firstword $(dir $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12)))
 # Placeholders (${...}) are not valid ARNs or numbers until DefinitionSubstitutions are applied.
 STATELINT_IGNORE := URI,FLOAT
 
-.PHONY: dev demo test lint unit validate bench build clean
+.PHONY: dev demo test lint layer-check unit bench build clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,13 +41,21 @@ lint: $(VENV)/.installed $(SAM)
 unit: $(VENV)/.installed
 	$(BIN)/pytest
 
-test: lint unit
+# The layer must hold the package at python/ddbkeeper/ for the handlers' imports to work on Lambda.
+layer-check: $(SAM)
+	PATH="$(PY312_BIN):$$PATH" $(SAM) build --build-dir .aws-sam/check --cache-dir .aws-sam/cache --cached >/dev/null
+	test -f .aws-sam/check/CoreLayer/python/ddbkeeper/__init__.py
+	test -f .aws-sam/check/CoreLayer/python/aws_lambda_powertools/__init__.py
+	test -f .aws-sam/check/CreateBackupFunction/app.py
+	@echo "layer-check: python/ddbkeeper/ is in the layer"
+
+test: lint layer-check unit
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.backup_retention
 
 build: $(SAM)
-	$(SAM) build
+	PATH="$(PY312_BIN):$$PATH" $(SAM) build
 
 clean:
 	rm -rf $(VENV) $(SAMVENV) .aws-sam .mypy_cache .ruff_cache

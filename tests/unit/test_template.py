@@ -148,6 +148,7 @@ def test_functions_resolve_for_the_local_runtime() -> None:
         assert (spec.code_uri / "app.py").is_file()
         assert spec.environment["POWERTOOLS_SERVICE_NAME"] == "ddbkeeper"
     assert functions["PruneBackupsFunction"].timeout == 600
+    assert functions["PruneBackupsFunction"].environment["DELETE_BACKUP_RATE"] == "2"
     assert MACHINES["backup"].substitutions["CreateBackupFunctionArn"].endswith(":function:CreateBackupFunction")
 
 
