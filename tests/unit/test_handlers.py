@@ -14,20 +14,19 @@ from moto import mock_aws
 from tests.support import EVENTS, ROOT, invoke, load_event
 
 FUNCTIONS = sorted(path.name for path in (ROOT / "functions").iterdir() if (path / "app.py").is_file())
-# The workflow inputs are run through the state machine in tests/workflows.
-WORKFLOW_EVENTS = {
-    "workflow-backup-nightly.json",
-    "workflow-backup-tables.json",
-    "workflow-backup-dry-run.json",
-    "workflow-backup-cross-account.json",
-    "workflow-backup-invalid.json",
-}
+# Workflow inputs (workflow-*.json) run through their state machine in tests/workflows.
+WORKFLOW_EVENTS = {path.name for path in EVENTS.glob("workflow-*.json")}
 
 
 def test_every_event_file_has_a_consumer() -> None:
+    """One event per function (its test is in this file or tests/copy), every workflow input used by a workflow test."""
     assert {path.name for path in EVENTS.glob("*.json")} == {f"{name}.json" for name in FUNCTIONS} | WORKFLOW_EVENTS
-    for name in WORKFLOW_EVENTS:  # each is named in a workflow test
-        assert any(name in path.read_text() for path in (ROOT / "tests" / "workflows").glob("test_*.py")), name
+    handler_tests = "".join(path.read_text() for path in (ROOT / "tests").rglob("test_*handlers.py"))
+    for name in FUNCTIONS:
+        assert f'load_event("{name}.json")' in handler_tests, name
+    workflow_tests = "".join(path.read_text() for path in (ROOT / "tests" / "workflows").glob("test_*.py"))
+    for name in WORKFLOW_EVENTS:
+        assert name in workflow_tests, name
 
 
 @pytest.fixture

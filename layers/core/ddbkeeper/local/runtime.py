@@ -140,6 +140,8 @@ class LocalRuntime:
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         os.environ["MOTO_PORT"] = str(port)  # where moto's interpreter sends its Lambda calls
+        # moto's backends live in the process, not in the server: start from nothing, whatever ran before.
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         requests.post(
             f"{self.endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
         ).raise_for_status()

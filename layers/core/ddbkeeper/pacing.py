@@ -1,0 +1,90 @@
+"""Capacity pacing for the data path: a token bucket whose rate adapts to throttling and climbs back.
+
+DynamoDB reports what each call consumed (ReturnConsumedCapacity) and refuses work beyond the table's capacity with
+throttling errors or UnprocessedItems. The limiter charges every call its consumed units; when DynamoDB pushes back it
+drops its rate to just under what was actually accepted over the last seconds, then climbs back slowly, so the copy sits
+near the table's capacity without hammering it. An optional absolute cap (units/s) is never exceeded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class AdaptiveLimiter:
+    def __init__(
+        self,
+        cap: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        window_seconds: float = 3.0,
+        backoff: float = 0.95,
+        recovery: float = 0.01,
+        floor: float = 1.0,
+        decrease_interval: float = 1.0,
+    ) -> None:
+        self.cap = cap
+        self.rate: float | None = cap  # units/s; None: no limit known yet
+        self._clock = clock
+        self._sleep = sleep
+        self._window = window_seconds
+        self._backoff = backoff
+        self._recovery = recovery
+        self._floor = floor
+        self._free_at = 0.0
+        self._accepted: deque[tuple[float, float]] = deque()
+        self.throttle_events = 0
+        self._decrease_interval = decrease_interval
+        self._last_decrease = float("-inf")
+
+    def acquire(self, units: float) -> float:
+        """Wait until `units` may be spent at the current rate; returns the seconds waited."""
+        if self.rate is None or units <= 0:
+            return 0.0
+        now = self._clock()
+        start = max(now, self._free_at)
+        self._free_at = start + units / self.rate
+        waited = start - now
+        if waited > 0:
+            self._sleep(waited)
+        return waited
+
+    def record(self, units: float) -> None:
+        """Units DynamoDB accepted (consumed capacity): the evidence the rate adapts on."""
+        now = self._clock()
+        self._accepted.append((now, units))
+        while self._accepted and self._accepted[0][0] < now - self._window:
+            self._accepted.popleft()
+        if self.rate is not None and self.throttle_events:
+            self.rate *= 1 + self._recovery
+            if self.cap is not None:
+                self.rate = min(self.rate, self.cap)
+
+    def throttled(self) -> None:
+        """DynamoDB pushed back: settle just under what it accepted recently.
+
+        One burst of refusals is one signal: the rate drops at most once per `decrease_interval`, and by at most half,
+        so a run of partial answers cannot collapse it.
+        """
+        self.throttle_events += 1
+        now = self._clock()
+        if now - self._last_decrease < self._decrease_interval:
+            return
+        observed = self.observed_rate()
+        if self.rate is None and observed <= 0:
+            return  # nothing measured yet: the retry's backoff is all there is to go on
+        self._last_decrease = now
+        current = self.rate if self.rate is not None else observed
+        target = observed * self._backoff if observed > 0 else current / 2
+        self.rate = max(self._floor, current / 2, min(target, current))
+        if self.cap is not None:
+            self.rate = min(self.rate, self.cap)
+
+    def observed_rate(self) -> float:
+        if len(self._accepted) < 2:
+            return 0.0
+        span = max(self._accepted[-1][0] - self._accepted[0][0], 1e-3)
+        return sum(units for _, units in list(self._accepted)[1:]) / span

@@ -1,0 +1,124 @@
+"""DynamoDB items in wire form: Scan pages and BatchWriteItem bodies pass through without botocore's shape walk.
+
+botocore parses every attribute of every item into Python types, and the serializer walks them again on the way out;
+for a copy that is most of the CPU. These hooks keep botocore's endpoints, credentials, signing and error handling, but:
+- Scan: `before-parse` takes `Items` and `LastEvaluatedKey` out of the raw body before the parser sees them and hands
+  them back as they came over the wire (binary values stay base64 strings);
+- BatchWriteItem: `before-sign` replaces the request body with the caller's already-encoded JSON, and `before-parse`
+  hands `UnprocessedItems` back in wire form so they can be re-sent as they are;
+- Scan's ExclusiveStartKey is put into the body in wire form too, so a checkpoint (JSON) can be resumed from.
+Anything that inspects items (checksums, sizes) must read this form.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from ddbkeeper.aws import Client
+
+WireItem = dict[str, dict[str, Any]]
+_PLACEHOLDER_ITEM = {"_": {"NULL": True}}
+
+
+# What the next request of this thread should carry in wire form; a thread makes one call at a time.
+_pending = threading.local()
+
+
+class WireTable:
+    """Scan and BatchWriteItem on one table with items in wire form. Any number may share a client and its threads."""
+
+    def __init__(self, client: Client, table: str) -> None:
+        self.client = client
+        self.table = table
+        events = client.meta.events
+        # unique_id: the hooks are registered once per client however many WireTables use it.
+        events.register("before-sign.dynamodb.Scan", _scan_body, unique_id="ddbkeeper-wire-scan-body")
+        events.register("before-parse.dynamodb.Scan", _scan_page, unique_id="ddbkeeper-wire-scan-page")
+        events.register("before-sign.dynamodb.BatchWriteItem", _write_body, unique_id="ddbkeeper-wire-write-body")
+        events.register("before-parse.dynamodb.BatchWriteItem", _unprocessed, unique_id="ddbkeeper-wire-unprocessed")
+
+    def scan_page(
+        self,
+        segment: int,
+        total_segments: int,
+        exclusive_start_key: WireItem | None,
+        *,
+        select_count: bool = False,
+        consistent: bool = False,
+    ) -> dict[str, Any]:
+        """One page (up to 1 MB) of a parallel scan: Items and LastEvaluatedKey in wire form, ConsumedCapacity,
+        ResponseBytes (the page's size on the wire)."""
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+            "ReturnConsumedCapacity": "TOTAL",
+            "ConsistentRead": consistent,
+        }
+        if select_count:
+            params["Select"] = "COUNT"
+        _pending.start_key = exclusive_start_key
+        try:
+            page: dict[str, Any] = self.client.scan(**params)
+        finally:
+            _pending.start_key = None
+        page.setdefault("Items", [])
+        return page
+
+    def batch_write(self, requests: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float]:
+        """Write up to 25 wire-form write requests; returns the unprocessed ones (wire form) and units consumed."""
+        body = {"RequestItems": {self.table: requests}, "ReturnConsumedCapacity": "TOTAL"}
+        _pending.body = json.dumps(body, separators=(",", ":")).encode()
+        try:
+            response = self.client.batch_write_item(
+                RequestItems={self.table: [{"PutRequest": {"Item": _PLACEHOLDER_ITEM}}]}, ReturnConsumedCapacity="TOTAL"
+            )
+        finally:
+            _pending.body = None
+        unprocessed = response.get("UnprocessedItems", {}).get(self.table, [])
+        consumed = sum(c.get("CapacityUnits", 0.0) for c in response.get("ConsumedCapacity", []) or [])
+        return unprocessed, float(consumed)
+
+
+# -- botocore hooks -------------------------------------------------------------------------------------------------
+
+
+def _scan_body(request: Any, **_: Any) -> None:
+    start_key = getattr(_pending, "start_key", None)
+    if start_key is None:
+        return
+    body = json.loads(request.body)
+    body["ExclusiveStartKey"] = start_key
+    _set_body(request, json.dumps(body, separators=(",", ":")).encode())
+
+
+def _write_body(request: Any, **_: Any) -> None:
+    body = getattr(_pending, "body", None)
+    if body is not None:
+        _set_body(request, body)
+
+
+def _scan_page(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    customized_response_dict["ResponseBytes"] = len(response_dict.get("body") or b"")
+    _take_raw(response_dict, customized_response_dict, ("Items", "LastEvaluatedKey"))
+
+
+def _unprocessed(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    _take_raw(response_dict, customized_response_dict, ("UnprocessedItems",))
+
+
+def _take_raw(response: dict[str, Any], custom: dict[str, Any], keys: tuple[str, ...]) -> None:
+    if response.get("status_code", 200) >= 300 or not response.get("body"):
+        return  # errors go to botocore's parser untouched
+    body = json.loads(response["body"])
+    for key in keys:
+        if key in body:
+            custom[key] = body.pop(key)
+    response["body"] = json.dumps(body).encode()
+
+
+def _set_body(request: Any, body: bytes) -> None:
+    request.data = body
+    request.headers["Content-Length"] = str(len(body))

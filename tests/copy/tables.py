@@ -1,0 +1,86 @@
+"""Tables and items for copy tests: GSIs, LSIs and every attribute type, compared item for item."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from typing import Any
+
+from ddbkeeper.aws import Client
+
+KEYS = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "N"},
+        {"AttributeName": "kind", "AttributeType": "S"},
+        {"AttributeName": "score", "AttributeType": "N"},
+    ],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "by_kind",
+            "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ],
+    "LocalSecondaryIndexes": [
+        {
+            "IndexName": "by_score",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "score", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ],
+}
+
+
+def create_source(client: Client, name: str, items: int, seed: int = 7, pad: int = 2000, **extra: Any) -> None:
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **KEYS, **extra)
+    rng = random.Random(seed)
+    for start in range(0, items, 25):
+        batch = [{"PutRequest": {"Item": item(n, rng, pad)}} for n in range(start, min(start + 25, items))]
+        client.batch_write_item(RequestItems={name: batch})
+
+
+def item(n: int, rng: random.Random, pad: int) -> dict[str, Any]:
+    """Every attribute type, nested values, binary, sets, numbers with 38 digits, unicode, optional attributes."""
+    value: dict[str, Any] = {
+        "pk": {"S": f"customer-{n % 17:03d}"},
+        "sk": {"N": str(n)},
+        "kind": {"S": rng.choice(["order", "refund", "note"])},
+        "score": {"N": str(Decimal(rng.randint(-(10**6), 10**6)) / 1000)},
+        "big": {"N": "9" * 38},
+        "tiny": {"N": "-0.000000000000000000000000000000000001"},
+        "blob": {"B": bytes(rng.randrange(256) for _ in range(32))},
+        "flag": {"BOOL": n % 2 == 0},
+        "nothing": {"NULL": True},
+        "tags": {"SS": sorted({f"t{rng.randint(0, 9)}" for _ in range(3)})},
+        "nums": {"NS": sorted({str(rng.randint(0, 99)) for _ in range(3)})},
+        "bins": {"BS": [b"\x00\x01", b"\xff\xfe" + bytes([n % 256])]},
+        "doc": {
+            "M": {
+                "name": {"S": f"näme-{n}-✓"},
+                "lines": {"L": [{"N": str(i)} for i in range(n % 4)] + [{"M": {"deep": {"B": b"\x00"}}}]},
+                "empty": {"M": {}},
+            }
+        },
+        "pad": {"S": "x" * pad},
+    }
+    if n % 5 == 0:
+        value["optional"] = {"S": "sometimes"}
+    return value
+
+
+def all_items(client: Client, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        items.extend(page["Items"])
+    return sorted(items, key=lambda i: (i["pk"]["S"], int(i["sk"]["N"])))
+
+
+def assert_identical(source: Client, source_table: str, target: Client, target_table: str) -> int:
+    expected = all_items(source, source_table)
+    actual = all_items(target, target_table)
+    assert len(actual) == len(expected)
+    for want, got in zip(expected, actual, strict=True):
+        assert got == want
+    return len(actual)

@@ -1,0 +1,199 @@
+"""statemachines/copy.asl.json on the embedded runtime: several segments, several loop turns, faults, refusals."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from ddbkeeper.aws import Client
+from ddbkeeper.executions import ExecutionResult
+from ddbkeeper.local.runtime import LocalRuntime
+from moto.dynamodb.responses import DynamoHandler
+
+from tests.copy.tables import KEYS, all_items, assert_identical, create_source
+from tests.faults import inject
+from tests.support import load_event
+
+pytestmark = pytest.mark.workflow
+OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-copy-target"
+
+
+@pytest.fixture(autouse=True)
+def one_page_per_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each CopySegment invocation returns after one page, so every segment loops several times."""
+    monkeypatch.setenv("COPY_TIME_BUDGET_SECONDS", "0")
+
+
+@pytest.fixture
+def names() -> Callable[[str], str]:
+    suffix = uuid.uuid4().hex[:6]
+    return lambda stem: f"{stem}-{suffix}"
+
+
+def other_account() -> Client:
+    keys = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=OTHER_ROLE, RoleSessionName="test")
+    credentials = keys["Credentials"]
+    return boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
+    return runtime.run("copy", payload, timeout_seconds=300)
+
+
+def test_cross_account_copy_with_segments_and_loop_turns(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=500, pad=9000)
+    payload = load_event("workflow-copy-cross-account.json")
+    payload["source"]["table"], payload["target"]["table"] = source, target
+
+    result = run(runtime, payload)
+
+    assert result.succeeded, result.cause
+    other = other_account()
+    assert assert_identical(dynamodb, source, other, target) == 500
+    report = result.output
+    assert report["totals"]["items"] == 500
+    assert report["totals"]["segments"] == 3
+    assert report["totals"]["invocations"] > 3  # segments looped
+    assert report["verification"]["verify"] == "checksum"
+    assert report["verification"]["items"] == 500
+    described = other.describe_table(TableName=target)["Table"]
+    assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_kind"]
+    assert [i["IndexName"] for i in described["LocalSecondaryIndexes"]] == ["by_score"]
+
+
+def test_recreate_with_overrides_replaces_the_target(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source, target = names("orders"), names("orders-staging")
+    create_source(dynamodb, source, items=80, pad=100)
+    dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", **KEYS)
+    dynamodb.put_item(TableName=target, Item={"pk": {"S": "stale"}, "sk": {"N": "1"}})
+    payload = load_event("workflow-copy-recreate.json")
+    payload["source"]["table"], payload["target"]["table"], payload["confirm_recreate"] = source, target, target
+
+    result = run(runtime, payload)
+
+    assert result.succeeded, result.cause
+    assert assert_identical(dynamodb, source, dynamodb, target) == 80  # the stale item is gone with the old table
+    described = dynamodb.describe_table(TableName=target)["Table"]
+    assert described.get("GlobalSecondaryIndexes", []) == []  # by_kind dropped by the override
+    tags = dynamodb.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"]
+    assert {"Key": "env", "Value": "staging"} in tags
+
+
+def test_unprocessed_items_and_throttling_inside_the_workflow(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=200, pad=3000)
+    with inject(monkeypatch) as faults:
+        faults.storm = (random.Random(11), 1)
+        faults.script("BatchWriteItem", "throttle", "5xx", "throttling")
+        result = run(runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 2})
+
+    assert result.succeeded, result.cause
+    assert assert_identical(dynamodb, source, dynamodb, target) == 200
+    assert result.output["totals"]["retried_items"] == faults.injected["unprocessed"] > 0
+    assert result.output["totals"]["throttles"] >= 3
+
+
+def test_a_lossy_target_fails_verification(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=60, pad=100)
+    original = DynamoHandler.batch_write_item
+    dropped = {"done": False}
+
+    def drops_one_item_silently(self: DynamoHandler) -> Any:
+        ((table, requests),) = self.body["RequestItems"].items()
+        if table == target and not dropped["done"]:
+            dropped["done"] = True
+            self.body = {**self.body, "RequestItems": {table: requests[:-1]}}
+        return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "batch_write_item", drops_one_item_silently)
+
+    result = run(runtime, {"source": {"table": source}, "target": {"table": target}, "verify": "count"})
+
+    assert result.status == "FAILED"
+    assert result.error == "VerificationFailed"
+    assert f"source {source} has 60 items" in (result.cause_message() or "")
+    assert f"target {target} has 59 items" in (result.cause_message() or "")
+
+
+def test_a_segment_that_cannot_write_fails_the_execution(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=30, pad=100)
+    with inject(monkeypatch) as faults:
+        faults.script("BatchWriteItem", *["expired"] * 10)
+        result = run(runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 1})
+
+    assert result.status == "FAILED"
+    assert all_items(dynamodb, target) == []
+
+
+REFUSALS = {
+    "create onto an existing table": ({"mode": "create"}, "TargetExists", "exists; use mode append or recreate"),
+    "recreate naming another table": (
+        {"mode": "recreate", "confirm_recreate": "wrong-name"},
+        "UnsafeOperation",
+        "confirm_recreate: must name",
+    ),
+    "recreate without confirmation": ({"mode": "recreate"}, "InvalidInput", "mode recreate needs confirm_recreate"),
+    "copy onto the source": ({"mode": "append", "onto_source": True}, "UnsafeOperation", "the target is the source"),
+    "recreate a protected table": (
+        {"mode": "recreate", "confirm": True, "protected": True},
+        "UnsafeOperation",
+        "has deletion protection",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_refusals_happen_before_anything_is_touched(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], case: str
+) -> None:
+    change, error, fragment = REFUSALS[case]
+    change = dict(change)
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=5, pad=10)
+    protected = bool(change.pop("protected", False))
+    dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", DeletionProtectionEnabled=protected, **KEYS)
+    dynamodb.put_item(TableName=target, Item={"pk": {"S": "keep-me"}, "sk": {"N": "1"}})
+    if change.pop("onto_source", False):
+        target = source
+    if change.pop("confirm", False):
+        change["confirm_recreate"] = target
+
+    result = run(runtime, {"source": {"table": source}, "target": {"table": target}, **change})
+
+    assert result.status == "FAILED"
+    assert result.error == error
+    assert fragment in (result.cause_message() or "")
+    assert len(all_items(dynamodb, target)) == (5 if target == source else 1)  # untouched
+
+
+def test_bad_input_names_the_fields(runtime: LocalRuntime) -> None:
+    result = run(runtime, load_event("workflow-copy-invalid.json"))
+
+    assert result.status == "FAILED"
+    assert result.error == "InvalidInput"
+    message = result.cause_message() or ""
+    assert "segments" in message
+    assert "verify" in message
