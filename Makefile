@@ -22,11 +22,16 @@ $(VENV)/.installed: $(BIN)/python requirements-dev.txt constraints.txt pyproject
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# dynalite, the second DynamoDB backend for tests and benchmarks (pinned in package-lock.json).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 $(SAM):
 	$(PYTHON) -m venv $(SAMVENV)
 	$(SAMVENV)/bin/pip install --quiet -r requirements-sam.txt -c constraints-sam.txt
 
-dev: $(VENV)/.installed $(SAM)
+dev: $(VENV)/.installed $(SAM) node_modules/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/ddbkeeper demo
@@ -38,7 +43,7 @@ lint: $(VENV)/.installed $(SAM)
 	$(BIN)/statelint --ignore=$(STATELINT_IGNORE) $(ASL)
 	$(SAM) validate --lint --region us-east-1
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest
 
 # The layer must hold the package at python/ddbkeeper/ for the handlers' imports to work on Lambda.
@@ -51,11 +56,12 @@ layer-check: $(SAM)
 
 test: lint layer-check unit
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed node_modules/.installed
 	$(BIN)/python -m bench.backup_retention
+	$(BIN)/python -m bench.copy
 
 build: $(SAM)
 	PATH="$(PY312_BIN):$$PATH" $(SAM) build
 
 clean:
-	rm -rf $(VENV) $(SAMVENV) .aws-sam .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAMVENV) .aws-sam .mypy_cache .ruff_cache node_modules

@@ -1,0 +1,136 @@
+"""The copy on dynalite, an independent DynamoDB implementation: the engine, and `ddbkeeper run copy --local`
+pointed at it by AWS_ENDPOINT_URL_DYNAMODB, directly and behind a capacity-limited front."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from ddbkeeper.aws import Client, SessionFactory
+from ddbkeeper.copier import (
+    SegmentCheckpoint,
+    SegmentCopier,
+    TableSide,
+    Tuning,
+    prepare_target,
+    target_spec,
+    verify_copy,
+)
+from ddbkeeper.copy_models import TableLocation, TargetOverrides
+
+from bench.capacity_front import CapacityFront, item_size, write_units
+from tests.copy.tables import assert_identical, create_source
+from tests.dynalite import Dynalite
+from tests.support import ROOT
+
+pytestmark = pytest.mark.endpoint
+
+
+@pytest.fixture(scope="module")
+def dynalite() -> Iterator[Dynalite]:
+    with Dynalite(ROOT) as server:
+        yield server
+
+
+@pytest.fixture
+def client(dynalite: Dynalite) -> Client:
+    return boto3.client("dynamodb", endpoint_url=dynalite.url, region_name="us-east-1")
+
+
+def fresh(stem: str) -> str:
+    return f"{stem}-{uuid.uuid4().hex[:6]}"
+
+
+def test_engine_copies_every_item_on_dynalite(
+    dynalite: Dynalite, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynalite.url)
+    source_name, target_name = fresh("orders"), fresh("orders-copy")
+    create_source(client, source_name, items=400, pad=6000)
+    factory = SessionFactory()
+    source = TableSide(factory, TableLocation(table=source_name))
+    target = TableSide(factory, TableLocation(table=target_name))
+    spec = target_spec(client.describe_table(TableName=source_name)["Table"], [], TargetOverrides(), target_name)
+    assert prepare_target(target.control(), "create", spec, {})["phase"] == "READY"
+
+    checkpoints = []
+    for segment in range(3):
+        checkpoint = SegmentCheckpoint(segment=segment, total_segments=3)
+        for _ in range(100):
+            checkpoint = SegmentCopier(source, target, tuning=Tuning()).run(checkpoint, lambda: 0.0)
+            if checkpoint.done:
+                break
+        checkpoints.append(checkpoint)
+
+    assert assert_identical(client, source_name, client, target_name) == 400
+    assert sum(c.items for c in checkpoints) == 400
+    # dynalite reports capacity as DynamoDB does: a unit per started KiB written.
+    assert sum(c.write_units for c in checkpoints) >= 400 * 6
+    assert verify_copy(source, target, "checksum", 3)["items"] == 400
+    assert verify_copy(source, target, "count", 3)["items"] == 400
+
+
+def run_cli(endpoint: str, payload: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL_DYNAMODB": endpoint, "COPY_TIME_BUDGET_SECONDS": "0"}
+    return subprocess.run(  # noqa: S603 - the CLI under test
+        [sys.executable, "-m", "ddbkeeper.cli", "run", "copy", "--local", "--json", "--input", json.dumps(payload)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_run_copy_local_on_dynalite(dynalite: Dynalite, client: Client) -> None:
+    source, target = fresh("orders"), fresh("orders-copy")
+    create_source(client, source, items=300, pad=4000)
+
+    done = run_cli(
+        dynalite.url, {"source": {"table": source}, "target": {"table": target}, "segments": 2, "verify": "checksum"}
+    )
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["totals"]["items"] == 300
+    assert report["verification"]["items"] == 300
+    assert assert_identical(client, source, client, target) == 300
+
+
+def test_run_copy_behind_a_throttling_front_and_under_a_cap(dynalite: Dynalite, client: Client) -> None:
+    source, target, capped = fresh("orders"), fresh("orders-copy"), fresh("orders-capped")
+    create_source(client, source, items=200, pad=2500)  # 3 units an item
+
+    with CapacityFront(dynalite.url, write_units_per_second=300) as front:
+        throttled = run_cli(front.url, {"source": {"table": source}, "target": {"table": target}, "segments": 2})
+        pushed_back = front.stats()
+        front.reset_stats()
+        paced = run_cli(
+            front.url,
+            {"source": {"table": source}, "target": {"table": capped}, "segments": 2, "max_write_units": 150},
+        )
+        within_cap = front.stats()
+
+    assert throttled.returncode == 0, throttled.stderr
+    assert paced.returncode == 0, paced.stderr
+    assert assert_identical(client, source, client, target) == 200
+    assert assert_identical(client, source, client, capped) == 200
+    assert pushed_back.items_rejected + pushed_back.throttled_requests > 0  # the front really pushed back
+    assert json.loads(throttled.stdout)["totals"]["throttles"] > 0
+    assert within_cap.throttled_requests == 0  # under the cap the copy never hit the front's limit
+    assert within_cap.items_rejected == 0
+
+
+def test_capacity_front_sizes_items_like_dynamodb() -> None:
+    assert item_size({"id": {"S": "a"}}) == 3
+    assert write_units({"PutRequest": {"Item": {"id": {"S": "x" * 1500}}}}) == 2
+    assert write_units({"DeleteRequest": {"Key": {"id": {"S": "x"}}}}) == 1
+    assert item_size({"n": {"N": "-12.500"}}) == 1 + 3  # "125" significant digits -> 2 bytes + 1
+    assert item_size({"b": {"B": "AAEC"}}) == 1 + 3
