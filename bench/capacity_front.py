@@ -28,20 +28,27 @@ THROTTLED = {
 }
 
 
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").strip("0") or "0"  # significant digits
+    return math.ceil(len(digits) / 2) + 1
+
+
+_SCALAR_SIZES: dict[str, Callable[[Any], int]] = {
+    "S": lambda inner: len(inner.encode()),
+    "N": _number_size,
+    "B": lambda inner: len(base64.b64decode(inner)),
+    "BOOL": lambda inner: 1,
+    "NULL": lambda inner: 1,
+}
+
+
 def value_size(value: dict[str, Any]) -> int:
     """Bytes of one attribute value in wire form, as DynamoDB counts them (approximately, for numbers)."""
     ((kind, inner),) = value.items()
-    if kind == "S":
-        return len(inner.encode())
-    if kind == "N":
-        digits = inner.lstrip("-").replace(".", "").strip("0") or "0"  # significant digits
-        return math.ceil(len(digits) / 2) + 1
-    if kind == "B":
-        return len(base64.b64decode(inner))
-    if kind in ("BOOL", "NULL"):
-        return 1
+    if kind in _SCALAR_SIZES:
+        return _SCALAR_SIZES[kind](inner)
     if kind in ("SS", "NS", "BS"):
-        return sum(value_size({kind[0]: member}) for member in inner)
+        return sum(_SCALAR_SIZES[kind[0]](member) for member in inner)
     if kind == "L":
         return 3 + sum(value_size(member) + 1 for member in inner)
     if kind == "M":
@@ -171,7 +178,8 @@ class CapacityFront:
                 items_rejected=self._rejected,
                 units_consumed=self._units,
                 throttled_requests=self._throttled,
-                capacity_units=self.rate * seconds,
+                # What the table offered over the window: its rate, plus the burst the bucket started with.
+                capacity_units=self.rate * seconds + self.bucket.capacity,
             )
 
     # -- the proxy ------------------------------------------------------------------------------------------------
@@ -208,7 +216,7 @@ class CapacityFront:
                 unprocessed.setdefault(table, []).append(entry)
         written = sum(len(v) for v in accepted.values())
         if not written:
-            self._count(arrived, len(entries), 0, len(entries), 0.0, throttled=True)
+            self._count(arrived, offered=len(entries), written=0, rejected=len(entries), units=0.0, throttled=True)
             return 400, THROTTLED
         if operation == "PutItem":
             status, _, reply = self._forward(json.dumps(body).encode(), headers)
@@ -225,10 +233,19 @@ class CapacityFront:
             consumed = [{"TableName": table, "CapacityUnits": units} for table, units in charged.items()]
             out["ConsumedCapacity"] = consumed if operation == "BatchWriteItem" else consumed[0]
         rejected = sum(len(v) for v in unprocessed.values())
-        self._count(arrived, len(entries), written, rejected, sum(charged.values()), throttled=False)
+        self._count(
+            arrived,
+            offered=len(entries),
+            written=written,
+            rejected=rejected,
+            units=sum(charged.values()),
+            throttled=False,
+        )
         return status, out
 
-    def _count(self, arrived: float, offered: int, written: int, rejected: int, units: float, throttled: bool) -> None:
+    def _count(
+        self, arrived: float, *, offered: int, written: int, rejected: int, units: float, throttled: bool
+    ) -> None:
         with self._lock:
             self._first = arrived if self._first is None else min(self._first, arrived)
             self._last = max(self._last, self._clock())
@@ -239,19 +256,21 @@ class CapacityFront:
             self._throttled += throttled
 
     def _forward(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = http.client.HTTPConnection(
-                self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=60
-            )
-            self._local.connection = connection
-        try:
-            connection.request("POST", "/", body=body, headers={**headers, "Content-Length": str(len(body))})
-            response = connection.getresponse()
-            reply = response.read()
-        except (http.client.HTTPException, OSError):
-            self._local.connection = None
-            raise
+        for attempt in range(2):  # the upstream may have closed an idle keep-alive connection: reconnect once
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                host, port = self.upstream.hostname or "127.0.0.1", self.upstream.port
+                connection = self._local.connection = http.client.HTTPConnection(host, port, timeout=60)
+            try:
+                connection.request("POST", "/", body=body, headers={**headers, "Content-Length": str(len(body))})
+                response = connection.getresponse()
+                reply = response.read()
+                break
+            except (http.client.HTTPException, OSError):
+                connection.close()
+                self._local.connection = None
+                if attempt:
+                    raise
         # x-amz-crc32 would not match a body the front rewrote: never pass it on.
         passed = {k: v for k, v in response.getheaders() if k.lower() in ("content-type", "x-amzn-requestid")}
         return response.status, passed, reply

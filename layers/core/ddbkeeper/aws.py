@@ -15,6 +15,7 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionError,
+    HTTPClientError,
     NoCredentialsError,
 )
 
@@ -146,7 +147,7 @@ def translate_errors(operation: str, resource: str) -> Iterator[None]:
         raise domain_error(error, operation, resource) from error
     except NoCredentialsError as error:
         raise AccessDenied(f"{operation} {resource}: no AWS credentials found") from error
-    except ConnectionError as error:
+    except (ConnectionError, HTTPClientError) as error:  # refused, reset, closed early, timed out: try again
         raise TransientAwsError(f"{operation} {resource}: {error}") from error
     except BotoCoreError as error:
         raise AwsError(f"{operation} {resource}: {error}") from error

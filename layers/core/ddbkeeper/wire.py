@@ -7,14 +7,15 @@ for a copy that is most of the CPU. These hooks keep botocore's endpoints, crede
 - BatchWriteItem: `before-sign` replaces the request body with the caller's already-encoded JSON, and `before-parse`
   hands `UnprocessedItems` back in wire form so they can be re-sent as they are;
 - Scan's ExclusiveStartKey is put into the body in wire form too, so a checkpoint (JSON) can be resumed from.
-Anything that inspects items (checksums, sizes) must read this form.
+Anything that inspects items (checksums, sizes) must read this form. orjson does the little (de)serialising left.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
+
+import orjson
 
 from ddbkeeper.aws import Client
 
@@ -70,7 +71,7 @@ class WireTable:
     def batch_write(self, requests: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float]:
         """Write up to 25 wire-form write requests; returns the unprocessed ones (wire form) and units consumed."""
         body = {"RequestItems": {self.table: requests}, "ReturnConsumedCapacity": "TOTAL"}
-        _pending.body = json.dumps(body, separators=(",", ":")).encode()
+        _pending.body = orjson.dumps(body)
         try:
             response = self.client.batch_write_item(
                 RequestItems={self.table: [{"PutRequest": {"Item": _PLACEHOLDER_ITEM}}]}, ReturnConsumedCapacity="TOTAL"
@@ -89,9 +90,9 @@ def _scan_body(request: Any, **_: Any) -> None:
     start_key = getattr(_pending, "start_key", None)
     if start_key is None:
         return
-    body = json.loads(request.body)
+    body = orjson.loads(request.body)
     body["ExclusiveStartKey"] = start_key
-    _set_body(request, json.dumps(body, separators=(",", ":")).encode())
+    _set_body(request, orjson.dumps(body))
 
 
 def _write_body(request: Any, **_: Any) -> None:
@@ -112,11 +113,11 @@ def _unprocessed(response_dict: dict[str, Any], customized_response_dict: dict[s
 def _take_raw(response: dict[str, Any], custom: dict[str, Any], keys: tuple[str, ...]) -> None:
     if response.get("status_code", 200) >= 300 or not response.get("body"):
         return  # errors go to botocore's parser untouched
-    body = json.loads(response["body"])
+    body = orjson.loads(response["body"])
     for key in keys:
         if key in body:
             custom[key] = body.pop(key)
-    response["body"] = json.dumps(body).encode()
+    response["body"] = orjson.dumps(body)
 
 
 def _set_body(request: Any, body: bytes) -> None:
