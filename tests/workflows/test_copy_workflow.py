@@ -12,6 +12,7 @@ import pytest
 from ddbkeeper.aws import Client
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
+from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.copy.tables import KEYS, all_items, assert_identical, create_source
@@ -197,3 +198,51 @@ def test_bad_input_names_the_fields(runtime: LocalRuntime) -> None:
     message = result.cause_message() or ""
     assert "segments" in message
     assert "verify" in message
+
+
+def test_a_failed_copy_resumes_from_its_checkpoints(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A segment fails after its first page; re-running with the checkpoints it reached finishes without re-copying."""
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=400, pad=9000)
+    checkpoints: dict[int, dict[str, Any]] = {}
+
+    def remember(function: str, result: Any) -> None:
+        if function == "CopySegmentFunction":
+            checkpoints[result["segment"]] = result
+
+    original = DynamoHandler.batch_write_item
+    writes = {"n": 0}
+
+    def dies_after_a_while(self: DynamoHandler) -> Any:
+        writes["n"] += 1
+        if writes["n"] > 6:  # past the first page (5 batches): the table goes away from under the writer
+            raise JsonRESTError("AccessDeniedException", "not authorized to perform dynamodb:BatchWriteItem")
+        return original(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DynamoHandler, "batch_write_item", dies_after_a_while)
+        failed = runtime.run(
+            "copy", {"source": {"table": source}, "target": {"table": target}, "segments": 1}, on_result=remember
+        )
+    assert failed.status == "FAILED"
+    first_page = checkpoints[0]
+    assert not first_page["done"] and first_page["items"] > 0
+
+    resumed = runtime.run(
+        "copy",
+        {
+            "source": {"table": source},
+            "target": {"table": target},
+            "mode": "append",
+            "verify": "checksum",
+            "resume": list(checkpoints.values()),
+        },
+        timeout_seconds=300,
+    )
+
+    assert resumed.succeeded, resumed.cause
+    assert assert_identical(dynamodb, source, dynamodb, target) == 400
+    assert resumed.output["totals"]["items"] == 400  # counted from the checkpoint on: nothing copied twice
+    assert resumed.output["totals"]["invocations"] > first_page["invocations"]

@@ -40,6 +40,7 @@ class ExecutionResult:
 
 
 HistoryListener = Callable[[dict[str, Any]], None]
+Poller = Callable[[Client], None]
 
 
 def follow(
@@ -47,6 +48,7 @@ def follow(
     execution_arn: str,
     on_event: HistoryListener | None = None,
     *,
+    on_poll: Poller | None = None,
     poll_seconds: float = 0.2,
     timeout_seconds: float = 6 * 3600,
     clock: Callable[[], float] = time.monotonic,
@@ -61,6 +63,8 @@ def follow(
             for event in _history_after(sfn, execution_arn, last_event_id):
                 last_event_id = event["id"]
                 on_event(event)
+        if on_poll is not None:
+            on_poll(sfn)
         if description["status"] in TERMINAL:
             output = description.get("output")
             return ExecutionResult(

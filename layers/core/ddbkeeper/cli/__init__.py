@@ -86,14 +86,20 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     return _finish(result, console, args.json)
 
 
-def run_local(project: Path, workflow: str, payload: Any, parameters: dict[str, str], progress: Any) -> ExecutionResult:
+def run_local(
+    project: Path, workflow: str, payload: Any, parameters: dict[str, str], progress: ExecutionProgress
+) -> ExecutionResult:
     from ddbkeeper.local.runtime import LocalRuntime  # noqa: PLC0415 - moto loads only for local runs
 
     with LocalRuntime(_project_root(project), parameters) as runtime:
-        return runtime.run(workflow, payload, on_event=progress)
+        return runtime.run(
+            workflow, payload, on_event=progress, on_poll=progress.poll, on_result=lambda _, r: progress.checkpoint(r)
+        )
 
 
-def run_deployed(stack: str, workflow: str, payload: Any, progress: Any, console: Console) -> ExecutionResult:
+def run_deployed(
+    stack: str, workflow: str, payload: Any, progress: ExecutionProgress, console: Console
+) -> ExecutionResult:
     outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     key = f"{workflow.capitalize()}StateMachineArn"
     arns = {output["OutputKey"]: output["OutputValue"] for output in outputs}
@@ -102,7 +108,7 @@ def run_deployed(stack: str, workflow: str, payload: Any, progress: Any, console
     sfn = boto3.client("stepfunctions")
     execution = sfn.start_execution(stateMachineArn=arns[key], input=json.dumps(payload))["executionArn"]
     console.print(f"started [dim]{execution}[/]")
-    return follow(sfn, execution, progress, poll_seconds=2.0)
+    return follow(sfn, execution, progress, on_poll=progress.poll, poll_seconds=2.0)
 
 
 def _finish(result: ExecutionResult, console: Console, as_json: bool) -> int:

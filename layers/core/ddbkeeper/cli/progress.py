@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 _FAILED_DETAILS = ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails")
+
+
+def _last_output(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
+    events = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=20)["events"]
+    for event in events:
+        for key in ("lambdaFunctionSucceededEventDetails", "taskSucceededEventDetails"):
+            if key in event and event[key].get("output"):
+                output = json.loads(event[key]["output"])
+                return output if isinstance(output, dict) else None
+    return None
 
 
 def _message(cause: str | None) -> str:
@@ -31,11 +43,17 @@ class ExecutionProgress:
         self._task: TaskID | None = None
         self._done = 0
         self._total = 0
+        self._map_run: str | None = None
+        self._segments: dict[str, int] = {}
+        self._last_poll = 0.0
+        self._last_line = ""
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind.endswith("StateEntered") and self._map_depth == 0:
             self.console.print(f"[cyan]→[/] {event['stateEnteredEventDetails']['name']}")
+        elif kind == "MapRunStarted":
+            self._map_run = event.get("mapRunStartedEventDetails", {}).get("mapRunArn")
         elif kind == "MapStateStarted":
             self._start_map(int(event.get("mapStateStartedEventDetails", {}).get("length", 0)))
         elif kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
@@ -45,6 +63,36 @@ class ExecutionProgress:
         elif kind in ("TaskFailed", "LambdaFunctionFailed"):
             details: dict[str, Any] = next((event[key] for key in _FAILED_DETAILS if key in event), {})
             self._say(f"[red]✗[/] {details.get('error', kind)}: {_message(details.get('cause'))}")
+
+    def poll(self, sfn: Any) -> None:
+        """Distributed Map children keep their own histories: count them, and read each one's last checkpoint."""
+        if self._map_run is None or time.monotonic() - self._last_poll < 1.0:
+            return
+        self._last_poll = time.monotonic()
+        # Progress is a courtesy: a failing call never breaks the run (and moto cannot list a map run's children,
+        # which is why the embedded runtime hands checkpoints over directly).
+        with contextlib.suppress(Exception):
+            counts = sfn.describe_map_run(mapRunArn=self._map_run)["itemCounts"]
+            self._total, self._done = int(counts.get("total", 0)), int(counts.get("succeeded", 0))
+        with contextlib.suppress(Exception):
+            for child in sfn.list_executions(mapRunArn=self._map_run)["executions"]:
+                self.checkpoint(_last_output(sfn, child["executionArn"]))
+        self._show_segments()
+
+    def checkpoint(self, output: Any) -> None:
+        """A CopySegment result, from a child's history or (on the embedded runtime) straight from the handler."""
+        if isinstance(output, dict) and "segment" in output and "items" in output:
+            self._segments[str(output["segment"])] = int(output["items"])
+
+    def _show_segments(self) -> None:
+        if not self._segments:
+            return
+        line = f"segments {self._done}/{self._total} done, {sum(self._segments.values()):,} items copied"
+        if len(self._segments) <= 8:
+            line += "  (" + ", ".join(f"#{k}: {v:,}" for k, v in sorted(self._segments.items())) + ")"
+        if line != self._last_line:
+            self._last_line = line
+            self._say(line)
 
     def _start_map(self, total: int) -> None:
         self._map_depth += 1
@@ -75,7 +123,8 @@ class ExecutionProgress:
             self._bar.stop()
             self._bar = None
         status = "done" if kind == "MapStateSucceeded" else "[red]failed[/]"
-        self.console.print(f"  {self._done}/{self._total} items finished ({status})")
+        if self._map_run is None:  # a Distributed Map reports through its segments line instead
+            self.console.print(f"  {self._done}/{self._total} items finished ({status})")
 
     def _say(self, text: str) -> None:
         (self._bar.console if self._bar is not None else self.console).print(f"  {text}")

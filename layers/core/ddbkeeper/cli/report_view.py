@@ -15,6 +15,8 @@ def show_result(console: Console, result: ExecutionResult) -> None:
     console.print(f"[bold {style}]{result.status}[/] in {result.seconds:.1f} s  [dim]{result.arn}[/]")
     if isinstance(result.output, dict) and isinstance(result.output.get("tables"), list):
         console.print(backup_table(result.output))
+    if isinstance(result.output, dict) and isinstance(result.output.get("segments"), list):
+        console.print(copy_table(result.output))
     if not result.succeeded:
         console.print(f"[red]{result.error}[/]: {result.cause_message()}")
 
@@ -36,5 +38,34 @@ def backup_table(report: dict[str, Any]) -> Table:
             str(line.get("kept", "-")),
             "\n".join(removed) or "-",
             note,
+        )
+    return table
+
+
+def copy_table(report: dict[str, Any]) -> Table:
+    totals = report["totals"]
+    verification = report.get("verification", {})
+    checked = verification.get("verify", "none")
+    title = (
+        f"copy {report['source']} -> {report['target']} ({report['mode']}): {totals['items']:,} items, "
+        f"{totals['bytes'] / 1024**2:,.1f} MiB, verify {checked}"
+        + (f" ({verification.get('items', 0):,} items match)" if checked != "none" else "")
+    )
+    table = Table(title=title, title_justify="left")
+    columns = ("segment", "items", "MiB", "RCU", "WCU", "throttles", "re-sent", "turns", "seconds")
+    for column in columns:
+        table.add_column(column, justify="right")
+    rows = [*report["segments"], {**totals, "segment": "total", "seconds": totals["segment_seconds"]}]
+    for row in rows:
+        table.add_row(
+            str(row["segment"]),
+            f"{row['items']:,}",
+            f"{row['bytes'] / 1024**2:,.1f}",
+            f"{row['read_units']:,.0f}",
+            f"{row['write_units']:,.0f}",
+            str(row["throttles"]),
+            f"{row['retried_items']:,}",
+            str(row["invocations"]),
+            f"{row['seconds']:,.1f}",
         )
     return table

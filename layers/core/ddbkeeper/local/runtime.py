@@ -30,7 +30,7 @@ from moto.server import ThreadedMotoServer
 
 from ddbkeeper.aws import Client
 from ddbkeeper.errors import InvalidInput
-from ddbkeeper.executions import ExecutionResult, HistoryListener, follow
+from ddbkeeper.executions import ExecutionResult, HistoryListener, Poller, follow
 from ddbkeeper.local.template import FunctionSpec, StackTemplate
 
 LOCAL_REGION = "us-east-1"
@@ -67,6 +67,7 @@ class LocalContext:
 class BoundFunction:
     spec: FunctionSpec
     arn: str
+    on_result: Callable[[str, Any], None] | None = None  # sees every successful result (CLI progress)
     _module: ModuleType | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,6 +92,8 @@ class BoundFunction:
         context = LocalContext(self.spec.logical_id, self.arn, self.spec.memory_mb, self.spec.timeout)
         try:
             result = self.handler()(event, context)
+            if self.on_result is not None:
+                self.on_result(self.spec.logical_id, result)
             return json.dumps(result), False, ""
         except Exception as error:  # noqa: BLE001 - every failure is reported to the interpreter, as Lambda does
             payload = {
@@ -116,6 +119,7 @@ class LocalRuntime:
     """
 
     def __init__(self, project_root: Path, parameters: dict[str, str] | None = None, quiet: bool = True) -> None:
+        self.on_result: Callable[[str, Any], None] | None = None
         self.template = StackTemplate(project_root / "template.yaml", parameters or {}, LOCAL_REGION, LOCAL_ACCOUNT)
         self.quiet = quiet
         self.endpoint = ""
@@ -158,6 +162,10 @@ class LocalRuntime:
             self._server = None
             _start_lock.release()
 
+    def _observe(self, function: str, result: Any) -> None:
+        if self.on_result is not None:
+            self.on_result(function, result)
+
     def client(self, service: str) -> Client:
         """A client for the embedded server itself (Step Functions, Lambda, IAM), never for the handlers' data."""
         return boto3.client(service, endpoint_url=self.endpoint, region_name=LOCAL_REGION, **_CREDENTIALS)
@@ -177,7 +185,7 @@ class LocalRuntime:
                 Timeout=spec.timeout,
                 MemorySize=spec.memory_mb,
             )["FunctionArn"]
-            _bound[arn] = BoundFunction(spec, arn)
+            _bound[arn] = BoundFunction(spec, arn, on_result=self._observe)
             arns[spec.logical_id] = arn
         sfn = self.client("stepfunctions")
         for workflow, machine in self.template.state_machines(lambda logical_id: arns[logical_id]).items():
@@ -198,10 +206,21 @@ class LocalRuntime:
         return arn
 
     def run(
-        self, workflow: str, payload: Any, on_event: HistoryListener | None = None, timeout_seconds: float = 3600
+        self,
+        workflow: str,
+        payload: Any,
+        on_event: HistoryListener | None = None,
+        *,
+        timeout_seconds: float = 3600,
+        on_poll: Poller | None = None,
+        on_result: Callable[[str, Any], None] | None = None,
     ) -> ExecutionResult:
+        """Start and follow an execution; `on_result` also sees every handler's result as it is returned."""
         arn = self.start_execution(workflow, payload)
-        return follow(self.client("stepfunctions"), arn, on_event, poll_seconds=0.05, timeout_seconds=timeout_seconds)
+        sfn = self.client("stepfunctions")
+        if on_result is not None:
+            self.on_result = on_result
+        return follow(sfn, arn, on_event, on_poll=on_poll, poll_seconds=0.05, timeout_seconds=timeout_seconds)
 
 
 def _apply_environment(functions: Any) -> None:

@@ -1,0 +1,214 @@
+"""The copy's pure decisions: target table spec, segment count, pacing, canonical digests, input guardrails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ddbkeeper.copier import canonical, choose_segments, item_digest, target_spec
+from ddbkeeper.copy_models import CopyRequest, TargetOverrides
+from ddbkeeper.errors import InvalidInput
+from ddbkeeper.models import parse
+from ddbkeeper.pacing import AdaptiveLimiter
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+SOURCE: dict[str, Any] = {
+    "TableName": "orders",
+    "TableArn": "arn:aws:dynamodb:us-east-1:111111111111:table/orders",
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "N"},
+        {"AttributeName": "kind", "AttributeType": "S"},
+        {"AttributeName": "score", "AttributeType": "N"},
+    ],
+    "BillingModeSummary": {"BillingMode": "PROVISIONED"},
+    "ProvisionedThroughput": {"ReadCapacityUnits": 50, "WriteCapacityUnits": 20, "NumberOfDecreasesToday": 0},
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "by_kind",
+            "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 7},
+            "IndexStatus": "ACTIVE",
+            "IndexArn": "arn:...",
+        }
+    ],
+    "LocalSecondaryIndexes": [
+        {
+            "IndexName": "by_score",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "score", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ],
+    "SSEDescription": {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": "arn:aws:kms:...:key/1"},
+    "TableClassSummary": {"TableClass": "STANDARD_INFREQUENT_ACCESS"},
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+    "DeletionProtectionEnabled": True,
+}
+
+
+def test_target_spec_mirrors_the_source() -> None:
+    spec = target_spec(SOURCE, [{"Key": "team", "Value": "payments"}], TargetOverrides(), "orders-copy")
+
+    assert spec["TableName"] == "orders-copy"
+    assert spec["BillingMode"] == "PROVISIONED"
+    assert spec["ProvisionedThroughput"] == {"ReadCapacityUnits": 50, "WriteCapacityUnits": 20}
+    assert spec["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "by_kind",
+            "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 7},
+        }
+    ]
+    assert [i["IndexName"] for i in spec["LocalSecondaryIndexes"]] == ["by_score"]
+    assert spec["SSESpecification"] == {"Enabled": True, "SSEType": "KMS"}  # the source's key may be in another account
+    assert spec["TableClass"] == "STANDARD_INFREQUENT_ACCESS"
+    assert spec["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
+    assert spec["Tags"] == [{"Key": "team", "Value": "payments"}]
+    assert spec["DeletionProtectionEnabled"] is True
+
+
+def test_target_spec_overrides() -> None:
+    overrides = TargetOverrides(
+        billing_mode="PAY_PER_REQUEST",
+        drop_indexes=["by_kind", "by_score"],
+        table_class="STANDARD",
+        sse_kms_key_id="alias/target",
+        deletion_protection=False,
+        stream=False,
+        tags={"env": "staging", "team": "data"},
+    )
+    spec = target_spec(SOURCE, [{"Key": "team", "Value": "payments"}], overrides, "orders-staging")
+
+    assert spec["BillingMode"] == "PAY_PER_REQUEST"
+    assert "ProvisionedThroughput" not in spec
+    assert "GlobalSecondaryIndexes" not in spec and "LocalSecondaryIndexes" not in spec
+    assert [a["AttributeName"] for a in spec["AttributeDefinitions"]] == ["pk", "sk"]  # unused definitions go too
+    assert spec["SSESpecification"]["KMSMasterKeyId"] == "alias/target"
+    assert "StreamSpecification" not in spec
+    assert spec["Tags"] == [{"Key": "env", "Value": "staging"}, {"Key": "team", "Value": "data"}]
+    assert spec["DeletionProtectionEnabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("size", "read", "write", "items", "expected"),
+    [
+        (0, None, None, 0, 1),
+        (10 * 1024**3, None, None, 10**8, 40),
+        (10 * 1024**3, None, 100.0, 10**8, 4),  # a 100 units/s cap: 25 units/s a segment at least
+        (10 * 1024**3, 30.0, None, 10**8, 1),
+        (10**15, None, None, 10**12, 500),
+        (300 * 1024**2, None, None, 999, 1),  # few items: one segment whatever the size says
+    ],
+)
+def test_choose_segments(size: int, read: float | None, write: float | None, items: int, expected: int) -> None:
+    assert choose_segments(size, read, write, items) == expected
+
+
+def test_limiter_holds_a_cap_and_settles_under_the_accepted_rate() -> None:
+    clock = {"now": 0.0}
+
+    def sleep(seconds: float) -> None:
+        clock["now"] += seconds
+
+    capped = AdaptiveLimiter(100.0, clock=lambda: clock["now"], sleep=sleep)
+    for _ in range(50):
+        capped.acquire(25)
+        capped.record(25)
+    assert clock["now"] == pytest.approx(49 * 25 / 100)  # the first batch goes at once, then 4 a second
+
+    clock["now"] = 0.0
+    free = AdaptiveLimiter(clock=lambda: clock["now"], sleep=sleep)
+    free.throttled()
+    assert free.rate is None  # nothing measured yet: stays unlimited, the retry backs off
+    for _ in range(20):
+        clock["now"] += 0.1
+        free.record(30)  # DynamoDB accepted 300 units/s
+    free.throttled()
+    assert free.rate == pytest.approx(300 * 0.95, rel=0.02)
+    free.throttled()  # the same burst: no second cut within a second
+    assert free.rate == pytest.approx(300 * 0.95, rel=0.02)
+    for _ in range(10):
+        free.record(1)
+    assert free.rate > 300 * 0.95  # climbs back while nothing is refused
+
+
+wire_values = st.recursive(
+    st.one_of(
+        st.builds(lambda s: {"S": s}, st.text(max_size=5)),
+        st.builds(lambda n: {"N": str(n)}, st.integers()),
+        st.builds(lambda b: {"B": b}, st.text(alphabet="AB=", max_size=4)),
+        st.builds(lambda s: {"SS": s}, st.lists(st.text(max_size=3), min_size=1, unique=True)),
+        st.builds(lambda s: {"NS": s}, st.lists(st.integers().map(str), min_size=1, unique=True)),
+    ),
+    lambda children: st.one_of(
+        st.builds(lambda items: {"L": items}, st.lists(children, max_size=3)),
+        st.builds(lambda items: {"M": items}, st.dictionaries(st.text(max_size=3), children, max_size=3)),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=4), wire_values, min_size=1, max_size=4), st.randoms())
+def test_item_digest_ignores_set_and_map_order(item: dict[str, Any], rng: Any) -> None:
+    def shuffle(value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((kind, inner),) = value.items()
+            if kind in ("SS", "NS", "BS"):
+                return {kind: rng.sample(inner, len(inner))}
+            if kind == "M":
+                keys = rng.sample(list(inner), len(inner))
+                return {kind: {k: shuffle(inner[k]) for k in keys}}
+            if kind == "L":
+                return {kind: [shuffle(v) for v in inner]}
+        return value
+
+    shuffled = {k: shuffle(v) for k, v in rng.sample(list(item.items()), len(item))}
+    assert item_digest(shuffled) == item_digest(item)
+    assert canonical(shuffled) == canonical(item)
+
+
+def test_item_digest_sees_every_difference() -> None:
+    base = {"pk": {"S": "a"}, "l": {"L": [{"N": "1"}, {"N": "2"}]}}
+    assert item_digest(base) != item_digest({**base, "l": {"L": [{"N": "2"}, {"N": "1"}]}})  # lists keep order
+    assert item_digest(base) != item_digest({**base, "pk": {"S": "b"}})
+    assert item_digest(base) != item_digest({**base, "x": {"NULL": True}})
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ({"source": {"table": "a-table"}}, "target: Field required"),
+        (
+            {"source": {"table": "a-table"}, "target": {"table": "b-table"}, "mode": "recreate"},
+            "needs confirm_recreate",
+        ),
+        (
+            {"source": {"table": "a-table"}, "target": {"table": "b-table"}, "confirm_recreate": "b-table"},
+            "confirm_recreate goes with mode recreate",
+        ),
+        ({"source": {"table": "a-table"}, "target": {"table": "b-table"}, "segments": 501}, "segments"),
+        ({"source": {"table": "a-table"}, "target": {"table": "b-table"}, "max_write_units": 0}, "max_write_units"),
+        ({"source": {"table": "a-table"}, "target": {"table": "b-table"}, "verify": "md5"}, "verify"),
+        ({"source": {"table": "a-table", "external_id": "xx"}, "target": {"table": "b-table"}}, "needs role_arn"),
+        (
+            {"source": {"table": "a-table"}, "target": {"table": "b-table"}, "resume": [{"segment": 0}]},
+            "resume needs mode append",
+        ),
+        (
+            {
+                "source": {"table": "a-table"},
+                "target": {"table": "b-table"},
+                "target_overrides": {"billing_mode": "PROVISIONED"},
+            },
+            "needs read_capacity and write_capacity",
+        ),
+    ],
+)
+def test_copy_input_guardrails(payload: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(InvalidInput, match=fragment):
+        parse(CopyRequest, payload)
