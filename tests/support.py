@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
+from ddbkeeper.aws import Client
 from ddbkeeper.local.runtime import BoundFunction, LocalContext
 from ddbkeeper.local.template import StackTemplate
 
@@ -34,3 +36,16 @@ def invoke(folder: str, event: Any) -> Any:
     bound = handler(folder)
     context = LocalContext(bound.spec.logical_id, bound.arn, bound.spec.memory_mb, bound.spec.timeout)
     return bound.handler()(event, context)
+
+
+def assumed_dynamodb(role_arn: str) -> Client:
+    """DynamoDB as another (moto) account sees it: moto maps assumed-role credentials to the role's account."""
+    sts = boto3.client("sts", region_name="us-east-1")
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="test")["Credentials"]
+    return boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )

@@ -46,6 +46,14 @@ class World:
             done.append(checkpoint)
         return done
 
+    def finish(self, checkpoint: SegmentCheckpoint, tuning: Tuning = NO_WAIT) -> SegmentCheckpoint:
+        """Loop CopySegment from `checkpoint` until the segment is done, as the state machine does."""
+        for _ in range(1000):
+            checkpoint = SegmentCopier(self.source, self.target, tuning=tuning).run(checkpoint, lambda: 3600.0)
+            if checkpoint.done:
+                break
+        return checkpoint
+
     def identical(self) -> int:
         return assert_identical(self.home, "orders", self.other, "orders-copy")
 
@@ -140,11 +148,7 @@ def test_a_crash_mid_segment_resumes_from_the_last_checkpoint(world: World) -> N
         SegmentCopier(world.source, world.target, tuning=tuning).run(saved, lambda: 0.0)
 
     # The state machine still holds `saved`: the redriven invocation starts from it and re-reads one page at most.
-    resumed = saved
-    for _ in range(100):
-        resumed = SegmentCopier(world.source, world.target, tuning=tuning).run(resumed, lambda: 3600.0)
-        if resumed.done:
-            break
+    resumed = world.finish(saved, tuning)
     assert world.identical() == 240
     assert resumed.items == 240  # the re-read page was counted once: items count pages fully written
 
@@ -160,11 +164,7 @@ def test_when_retries_run_out_the_segment_fails_with_its_checkpoint_intact(
         with pytest.raises(Throttled, match="still unprocessed after 12 attempts"):
             SegmentCopier(world.source, world.target, tuning=NO_WAIT).run(first, lambda: 0.0)
         faults.scripts["BatchWriteItem"].clear()
-        resumed = first
-        for _ in range(100):
-            resumed = SegmentCopier(world.source, world.target, tuning=NO_WAIT).run(resumed, lambda: 3600.0)
-            if resumed.done:
-                break
+        world.finish(first)
     assert world.identical() == 240
 
 

@@ -12,7 +12,7 @@ from ddbkeeper.errors import InvalidInput, TargetExists, UnsafeOperation
 from moto import mock_aws
 
 from tests.copy.tables import KEYS, assert_identical, create_source
-from tests.support import invoke, load_event
+from tests.support import assumed_dynamodb, invoke, load_event
 
 OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-copy-target"
 
@@ -30,15 +30,7 @@ def home() -> Iterator[Client]:
 
 
 def other_account() -> Client:
-    keys = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=OTHER_ROLE, RoleSessionName="test")
-    credentials = keys["Credentials"]
-    return boto3.client(
-        "dynamodb",
-        region_name="us-east-1",
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    return assumed_dynamodb(OTHER_ROLE)
 
 
 def make_copy_target(home: Client) -> None:

@@ -13,7 +13,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Backup
 
-from tests.support import load_event
+from tests.support import assumed_dynamodb, load_event
 from tests.workflows.conftest import backup_names, entered, history, run
 
 pytestmark = pytest.mark.workflow
@@ -235,17 +235,8 @@ def test_retention_failure_is_caught_and_reported_with_the_backup(
 
 def test_cross_account_backup_through_an_assumed_role(runtime: LocalRuntime, table_factory: Callable[..., str]) -> None:
     payload = load_event("workflow-backup-cross-account.json")
-    sts = boto3.client("sts", region_name="us-east-1")
-    keys = sts.assume_role(RoleArn=payload["role_arn"], RoleSessionName="test")["Credentials"]
-    other = boto3.client(
-        "dynamodb",
-        region_name="us-east-1",
-        aws_access_key_id=keys["AccessKeyId"],
-        aws_secret_access_key=keys["SecretAccessKey"],
-        aws_session_token=keys["SessionToken"],
-    )
+    other = assumed_dynamodb(payload["role_arn"])
     if "ledger" not in other.list_tables()["TableNames"]:
-        table_factory  # noqa: B018 - the factory's client is the home account; ledger lives in the other one
         other.create_table(
             TableName="ledger",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from ddbkeeper.aws import Client
 from ddbkeeper.executions import ExecutionResult
@@ -17,7 +16,7 @@ from moto.dynamodb.responses import DynamoHandler
 
 from tests.copy.tables import KEYS, all_items, assert_identical, create_source
 from tests.faults import inject
-from tests.support import load_event
+from tests.support import assumed_dynamodb, load_event
 
 pytestmark = pytest.mark.workflow
 OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-copy-target"
@@ -36,15 +35,7 @@ def names() -> Callable[[str], str]:
 
 
 def other_account() -> Client:
-    keys = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=OTHER_ROLE, RoleSessionName="test")
-    credentials = keys["Credentials"]
-    return boto3.client(
-        "dynamodb",
-        region_name="us-east-1",
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    return assumed_dynamodb(OTHER_ROLE)
 
 
 def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
