@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from ddbkeeper.copier import SegmentCheckpoint, SegmentCopier
+from ddbkeeper.copier import SegmentCheckpoint, SegmentCopier, sides
 from ddbkeeper.copy_models import CopyTask
 from ddbkeeper.models import parse
 
@@ -24,7 +24,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     before = SegmentCheckpoint.from_dict(event["checkpoint"])
     logger.thread_safe_append_keys(segment=before.segment, total_segments=before.total_segments)
     caps = event.get("caps") or {}
-    source, target = task.sides()
+    source, target = sides(task)
     budget = float(os.environ.get("COPY_TIME_BUDGET_SECONDS", "780"))
     started = time.monotonic()
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from ddbkeeper.copier import prepare_target
+from ddbkeeper.copier import prepare_target, sides
 from ddbkeeper.copy_models import CopyTask
 from ddbkeeper.models import parse
 
@@ -18,5 +18,5 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = parse(CopyTask, event)
-    _, target = task.sides()
+    _, target = sides(task)
     return prepare_target(target.control(), task.request.mode, event["target_spec"], event.get("prepare") or {})

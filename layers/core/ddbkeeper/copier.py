@@ -22,9 +22,10 @@ from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 
 from ddbkeeper import __version__
 from ddbkeeper.aws import CONTROL_PLANE_CONFIG, Client, SessionFactory, error_code, translate_errors
-from ddbkeeper.copy_models import MAX_SEGMENTS, CopyRequest, TableLocation, TargetOverrides
+from ddbkeeper.copy_models import MAX_SEGMENTS, CopyRequest, CopyTask, TableLocation, TargetOverrides
 from ddbkeeper.errors import (
     AccessDenied,
+    AwsError,
     TableNotFound,
     TargetExists,
     Throttled,
@@ -100,6 +101,12 @@ class TableSide:
             self.refresh()
             wire[0] = self.wire()
         raise AccessDenied(f"{operation} {self.name}: credentials still expired after assuming the role again")
+
+
+def sides(task: CopyTask) -> tuple[TableSide, TableSide]:
+    """Source and target of a copy step, with STS sessions named after the execution."""
+    factory = SessionFactory(session_name=f"ddbkeeper-{task.execution.name}")
+    return TableSide(factory, task.request.source), TableSide(factory, task.request.target)
 
 
 # --- planning ------------------------------------------------------------------------------------------------------
@@ -280,9 +287,7 @@ def _settings_after_data(client: Client, table: str) -> dict[str, Any]:
             backups = client.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
         pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
         settings["pitr"] = pitr in ("ENABLED", "ENABLING")
-    except TransientAwsError:
-        raise
-    except Exception:  # noqa: BLE001 - some DynamoDB-compatible servers lack the API: then there is nothing to copy
+    except AwsError:  # some DynamoDB-compatible servers lack the API (UnknownOperationException): nothing to copy
         logger.warning("DescribeContinuousBackups unavailable; PITR not copied", extra={"table": table})
     return settings
 

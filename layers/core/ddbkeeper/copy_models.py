@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from ddbkeeper.aws import AccountAccess, SessionFactory
+from ddbkeeper.aws import AccountAccess
 from ddbkeeper.models import Execution, Region, RoleArn, StrictModel, TableName
-
-if TYPE_CHECKING:
-    from ddbkeeper.copier import TableSide
 
 ExternalId = Annotated[str, StringConstraints(min_length=2, max_length=1224)]
 # The Map's result (one small checkpoint per segment) must stay under Step Functions' 256 KiB payload limit.
@@ -89,9 +86,3 @@ class CopyTask(StrictModel):
 
     request: CopyRequest
     execution: Execution
-
-    def sides(self) -> tuple[TableSide, TableSide]:
-        from ddbkeeper.copier import TableSide  # noqa: PLC0415 - the copier imports these models
-
-        factory = SessionFactory(session_name=f"ddbkeeper-{self.execution.name}")
-        return TableSide(factory, self.request.source), TableSide(factory, self.request.target)

@@ -27,16 +27,22 @@ class ExecutionResult:
         return self.status == "SUCCEEDED"
 
     def cause_message(self) -> str | None:
-        """A Lambda error's cause is a JSON document; people want its message."""
-        if self.cause is None:
-            return None
-        try:
-            parsed = json.loads(self.cause)
-        except ValueError:
-            return self.cause
-        if isinstance(parsed, dict) and "errorMessage" in parsed:
-            return str(parsed["errorMessage"])
-        return self.cause
+        return error_message(self.cause)
+
+
+def error_message(cause: Any) -> str | None:
+    """A Lambda error reaches Step Functions as a JSON document in the cause; people want its errorMessage."""
+    if cause is None:
+        return None
+    if not isinstance(cause, str):
+        return str(cause)
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return str(parsed["errorMessage"])
+    return cause
 
 
 HistoryListener = Callable[[dict[str, Any]], None]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from ddbkeeper.executions import error_message
 
 
 def backup_report(results: list[dict[str, Any]], dry_run: bool) -> dict[str, Any]:
@@ -47,19 +48,8 @@ def _table_line(result: dict[str, Any]) -> dict[str, Any]:
             deferred=retention["deferred"],
         )
     if result["status"] != "SUCCEEDED":
-        line.update(error=result.get("error"), cause=_cause_message(result.get("cause")))
+        line.update(error=result.get("error"), cause=error_message(result.get("cause")))
     return line
-
-
-def _cause_message(cause: Any) -> str | None:
-    """Lambda errors reach the state machine as a JSON string; keep just the message."""
-    if not isinstance(cause, str):
-        return None if cause is None else str(cause)
-    try:
-        parsed = json.loads(cause)
-    except ValueError:
-        return cause
-    return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else cause
 
 
 def _summary(totals: dict[str, int], failed: list[dict[str, Any]]) -> str:

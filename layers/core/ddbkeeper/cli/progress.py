@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from ddbkeeper.executions import error_message
+
 _FAILED_DETAILS = ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails")
 
 
@@ -21,16 +23,6 @@ def _last_output(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
                 output = json.loads(event[key]["output"])
                 return output if isinstance(output, dict) else None
     return None
-
-
-def _message(cause: str | None) -> str:
-    if not cause:
-        return ""
-    try:
-        parsed = json.loads(cause)
-    except ValueError:
-        return cause
-    return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else cause
 
 
 class ExecutionProgress:
@@ -62,7 +54,7 @@ class ExecutionProgress:
             self._end_map(kind)
         elif kind in ("TaskFailed", "LambdaFunctionFailed"):
             details: dict[str, Any] = next((event[key] for key in _FAILED_DETAILS if key in event), {})
-            self._say(f"[red]✗[/] {details.get('error', kind)}: {_message(details.get('cause'))}")
+            self._say(f"[red]✗[/] {details.get('error', kind)}: {error_message(details.get('cause')) or ''}")
 
     def poll(self, sfn: Any) -> None:
         """Distributed Map children keep their own histories: count them, and read each one's last checkpoint."""
