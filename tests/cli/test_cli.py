@@ -121,3 +121,34 @@ def test_read_input_accepts_text_files_and_stdin(tmp_path: Path) -> None:
     assert read_input("-", Stdin()) == [1]  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="expected JSON text, a file or -"):
         read_input("no-such-file.json")
+
+
+def test_run_without_local_finds_the_state_machine_in_the_stack_outputs() -> None:
+    """The deployed path: the stack's output names the state machine; the CLI starts and follows the execution."""
+    from ddbkeeper.cli import run_deployed
+    from ddbkeeper.cli.progress import ExecutionProgress
+    from moto import mock_aws
+    from rich.console import Console
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        role = boto3.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        definition = {
+            "StartAt": "Report",
+            "States": {"Report": {"Type": "Pass", "Parameters": {"echo.$": "$"}, "End": True}},
+        }
+        arn = boto3.client("stepfunctions").create_state_machine(
+            name="ddbkeeper-backup", definition=json.dumps(definition), roleArn=role
+        )["stateMachineArn"]
+        template = {
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {"BackupStateMachineArn": {"Value": arn}},
+        }
+        boto3.client("cloudformation").create_stack(StackName="ddbkeeper-test", TemplateBody=json.dumps(template))
+        console = Console(stderr=True, quiet=True)
+
+        result = run_deployed("ddbkeeper-test", "backup", {"tables": ["orders"]}, ExecutionProgress(console), console)
+
+        assert result.succeeded
+        assert result.output == {"echo": {"tables": ["orders"]}}
+        with pytest.raises(InvalidInput, match="stack ddbkeeper-test has no output CopyStateMachineArn"):
+            run_deployed("ddbkeeper-test", "copy", {}, ExecutionProgress(console), console)
