@@ -237,3 +237,29 @@ def test_a_failed_copy_resumes_from_its_checkpoints(
     assert assert_identical(dynamodb, source, dynamodb, target) == 400
     assert resumed.output["totals"]["items"] == 400  # counted from the checkpoint on: nothing copied twice
     assert resumed.output["totals"]["invocations"] > first_page["invocations"]
+
+
+def test_dry_run_plans_and_changes_nothing(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source, target = names("orders"), names("orders-staging")
+    create_source(dynamodb, source, items=20, pad=10)
+    dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", **KEYS)
+    dynamodb.put_item(TableName=target, Item={"pk": {"S": "keep-me"}, "sk": {"N": "1"}})
+
+    result = run(
+        runtime,
+        {
+            "source": {"table": source},
+            "target": {"table": target},
+            "mode": "recreate",
+            "confirm_recreate": target,
+            "dry_run": True,
+        },
+    )
+
+    assert result.succeeded, result.cause
+    assert result.output["dry_run"] is True
+    assert result.output["actions"][0].startswith(f"drop table {target}")
+    assert any(action.startswith(f"create table {target}") for action in result.output["actions"])
+    assert len(all_items(dynamodb, target)) == 1  # untouched

@@ -233,6 +233,8 @@ def plan_copy(request: CopyRequest, factory: SessionFactory) -> dict[str, Any]:
     else:
         segments = [SegmentCheckpoint(segment=i, total_segments=total).as_dict() for i in range(total)]
     return {
+        "dry_run": request.dry_run,
+        "actions": _actions(request, source, target, spec, total),
         "source_arn": source["TableArn"],
         "source_items_estimate": source.get("ItemCount", 0),
         "source_bytes_estimate": source.get("TableSizeBytes", 0),
@@ -245,6 +247,27 @@ def plan_copy(request: CopyRequest, factory: SessionFactory) -> dict[str, Any]:
         "target_spec": spec,
         "finalize": _settings_after_data(source_client, request.source.table),
     }
+
+
+def _actions(
+    request: CopyRequest, source: dict[str, Any], target: dict[str, Any] | None, spec: dict[str, Any], segments: int
+) -> list[str]:
+    """What the copy will do, in words: the whole output of a dry run, and the first lines of a real one's plan."""
+    name = request.target.table
+    actions = []
+    if request.mode == "recreate" and target is not None:
+        actions.append(f"drop table {name} ({target.get('ItemCount', 0):,} items) and create it again")
+    if request.mode in ("create", "recreate"):
+        indexes = len(spec.get("GlobalSecondaryIndexes", [])), len(spec.get("LocalSecondaryIndexes", []))
+        actions.append(f"create table {name}: {spec['BillingMode']}, {indexes[0]} GSI, {indexes[1]} LSI")
+    else:
+        actions.append(f"add to table {name} (items with the same keys are overwritten)")
+    actions.append(
+        f"copy about {source.get('ItemCount', 0):,} items ({source.get('TableSizeBytes', 0) / 1024**2:,.1f} MiB) "
+        f"from {source['TableArn']} in {segments} segments"
+    )
+    actions.append(f"verify: {request.verify}")
+    return actions
 
 
 def _refuse_unsafe(request: CopyRequest, source: dict[str, Any], target: dict[str, Any] | None) -> None:

@@ -65,6 +65,7 @@ class CopyRequest(StrictModel):
     verify: Literal["count", "checksum", "none"] = "count"
     target_overrides: TargetOverrides = TargetOverrides()
     resume: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_SEGMENTS)] | None = None
+    dry_run: bool = False
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 

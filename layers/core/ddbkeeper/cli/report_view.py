@@ -17,6 +17,10 @@ def show_result(console: Console, result: ExecutionResult) -> None:
         console.print(backup_table(result.output))
     if isinstance(result.output, dict) and isinstance(result.output.get("segments"), list):
         console.print(copy_table(result.output))
+    if isinstance(result.output, dict) and result.output.get("dry_run") and result.output.get("actions"):
+        console.print("[bold]dry run[/]: nothing was changed; a real run would")
+        for action in result.output["actions"]:
+            console.print(f"  - {action}")
     if not result.succeeded:
         console.print(f"[red]{result.error}[/]: {result.cause_message()}")
 
