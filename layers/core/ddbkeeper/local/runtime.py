@@ -216,11 +216,19 @@ class LocalRuntime:
         on_result: Callable[[str, Any], None] | None = None,
     ) -> ExecutionResult:
         """Start and follow an execution; `on_result` also sees every handler's result as it is returned."""
-        arn = self.start_execution(workflow, payload)
-        sfn = self.client("stepfunctions")
-        if on_result is not None:
-            self.on_result = on_result
-        return follow(sfn, arn, on_event, on_poll=on_poll, poll_seconds=0.05, timeout_seconds=timeout_seconds)
+        self.on_result = on_result
+        try:
+            arn = self.start_execution(workflow, payload)
+            return follow(
+                self.client("stepfunctions"),
+                arn,
+                on_event,
+                on_poll=on_poll,
+                poll_seconds=0.05,
+                timeout_seconds=timeout_seconds,
+            )
+        finally:
+            self.on_result = None
 
 
 def _apply_environment(functions: Any) -> None:
