@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,11 @@ from ddbkeeper.aws import Client
 from ddbkeeper.cli import read_input
 from ddbkeeper.errors import InvalidInput
 
+from tests.dynalite import free_port
 from tests.support import ROOT
 
 pytestmark = pytest.mark.endpoint
 CLI = [sys.executable, "-m", "ddbkeeper.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
