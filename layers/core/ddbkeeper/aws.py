@@ -151,3 +151,13 @@ def translate_errors(operation: str, resource: str) -> Iterator[None]:
         raise TransientAwsError(f"{operation} {resource}: {error}") from error
     except BotoCoreError as error:
         raise AwsError(f"{operation} {resource}: {error}") from error
+
+
+def describe(client: Client, table: str) -> dict[str, Any] | None:
+    """DescribeTable's `Table`, or None when there is no such table."""
+    try:
+        with translate_errors("DescribeTable", table):
+            description: dict[str, Any] = client.describe_table(TableName=table)["Table"]
+            return description
+    except TableNotFound:
+        return None

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 
 from ddbkeeper import __version__
-from ddbkeeper.aws import CONTROL_PLANE_CONFIG, Client, SessionFactory, error_code, translate_errors
+from ddbkeeper.aws import CONTROL_PLANE_CONFIG, Client, SessionFactory, describe, error_code, translate_errors
 from ddbkeeper.copy_models import MAX_SEGMENTS, CopyRequest, CopyTask, TableLocation, TargetOverrides
 from ddbkeeper.errors import (
     AccessDenied,
@@ -110,15 +110,6 @@ def sides(task: CopyTask) -> tuple[TableSide, TableSide]:
 
 
 # --- planning ------------------------------------------------------------------------------------------------------
-
-
-def describe(client: Client, table: str) -> dict[str, Any] | None:
-    try:
-        with translate_errors("DescribeTable", table):
-            description: dict[str, Any] = client.describe_table(TableName=table)["Table"]
-            return description
-    except TableNotFound:
-        return None
 
 
 def choose_segments(

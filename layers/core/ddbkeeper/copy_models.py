@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from ddbkeeper.aws import AccountAccess
-from ddbkeeper.models import Execution, Region, RoleArn, StrictModel, TableName
+from ddbkeeper.models import Execution, ExternalId, Region, RoleArn, StrictModel, TableName
 
-ExternalId = Annotated[str, StringConstraints(min_length=2, max_length=1224)]
 # The Map's result (one small checkpoint per segment) must stay under Step Functions' 256 KiB payload limit.
 MAX_SEGMENTS = 500
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from ddbkeeper.errors import InvalidInput
 from ddbkeeper.retention import RetentionPolicy
@@ -19,6 +19,18 @@ RoleArn = Annotated[str, StringConstraints(max_length=2048, pattern=r"^arn:aws[a
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
 NamePrefix = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Count = Annotated[int, Field(ge=0)]
+ExternalId = Annotated[str, StringConstraints(min_length=2, max_length=1224)]
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+
+
+def _has_zone(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"expected an ISO time with a time zone (e.g. 2026-11-22T03:00:00Z), got {value.isoformat()}")
+    return value
+
+
+# Step Functions and JSON hand times over as ISO strings: parse them, and insist on a time zone.
+AwareTime = Annotated[datetime, Field(strict=False), AfterValidator(_has_zone)]
 
 # A backup is named <prefix>-<table>-<yyyymmddThhmmssfffZ> (UTC, to the millisecond: the execution's start, so that a
 # retried step finds the backup it already started and two runs never share a name); DynamoDB allows 255 characters.
@@ -73,7 +85,7 @@ class BackupRequest(StrictModel):
     backup_name_prefix: NamePrefix = "ddbkeeper"
     dry_run: bool = False
     role_arn: RoleArn | None = None
-    external_id: Annotated[str, StringConstraints(min_length=2, max_length=1224)] | None = None
+    external_id: ExternalId | None = None
     region: Region | None = None
 
     @model_validator(mode="after")

@@ -1,0 +1,357 @@
+"""Point-in-time exports to S3: the chain of windows, the ledger that records it, and the export steps.
+
+The ledger is a folder of small JSON objects next to the exports, one per completed export:
+``s3://<bucket>/<prefix>/ddbkeeper-ledger/<table>/<window end>.json``. Entries are written once and never changed, so
+two runs never race on a shared document, and the newest entry (the greatest key) is where the next incremental export
+starts. Every export also gets a folder of its own, ``<prefix>/<window end>-full|incremental/``, so what lies under
+it belongs to that one export and can be imported without guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger
+
+from ddbkeeper.aws import Client, describe, translate_errors
+from ddbkeeper.errors import AwsError, InvalidInput, TableNotFound
+from ddbkeeper.export_models import ExportRequest
+from ddbkeeper.models import Execution
+
+logger = Logger(child=True)
+
+MIN_WINDOW = timedelta(minutes=15)  # DynamoDB's limits for one incremental export
+MAX_WINDOW = timedelta(hours=24)
+LEDGER_FOLDER = "ddbkeeper-ledger"
+WindowType = Literal["FULL", "INCREMENTAL", "NONE"]
+
+
+def stamp(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- the chain of windows (pure) -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportWindow:
+    """What one run exports: a snapshot at `end` (FULL), the changes from `start` to `end` (INCREMENTAL), or nothing."""
+
+    export_type: WindowType
+    end: datetime
+    start: datetime | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"export_type": self.export_type, "start": iso(self.start), "end": iso(self.end), "reason": self.reason}
+
+
+def choose_window(
+    export_type: str,
+    end: datetime,
+    last_end: datetime | None,
+    earliest_restorable: datetime,
+    now: datetime,
+) -> ExportWindow:
+    """Decide what to export; INCREMENTAL is strict (fails with the reason), AUTO adapts.
+
+    AUTO: the first export of a table is FULL; later ones continue the chain from the last export's end; a gap longer
+    than 24 hours, or a chain end PITR no longer covers, starts a new chain with a FULL export; a gap shorter than
+    15 minutes exports nothing (the next run covers it).
+    """
+    if end > now:
+        raise InvalidInput(f"export_time: {iso(end)} is in the future (now {iso(now)})")
+    if end < earliest_restorable:
+        raise InvalidInput(
+            f"export_time: {iso(end)} is before the table's earliest restorable time {iso(earliest_restorable)}"
+        )
+    if export_type == "FULL":
+        return ExportWindow("FULL", end, reason="requested")
+    strict = export_type == "INCREMENTAL"
+    if last_end is None:
+        if strict:
+            raise InvalidInput(
+                "export_type: INCREMENTAL continues a chain and this table has no previous export under the prefix; "
+                "use AUTO or FULL to start one"
+            )
+        return ExportWindow("FULL", end, reason="first export of the table")
+    if last_end < earliest_restorable:
+        if strict:
+            raise InvalidInput(
+                f"export_type: the last export ended at {iso(last_end)}, before the earliest restorable time "
+                f"{iso(earliest_restorable)}; use AUTO or FULL to start a new chain"
+            )
+        return ExportWindow("FULL", end, reason="point-in-time recovery no longer covers the last export's end")
+    gap = end - last_end
+    if gap < MIN_WINDOW:
+        if strict:
+            raise InvalidInput(
+                f"export_time: the window {iso(last_end)} to {iso(end)} is shorter than 15 minutes "
+                "(DynamoDB's minimum for an incremental export)"
+            )
+        return ExportWindow("NONE", end, last_end, reason=f"only {gap} since the last export; the next run covers it")
+    if gap > MAX_WINDOW:
+        hours = gap.total_seconds() / 3600
+        if strict:
+            raise InvalidInput(
+                f"export_time: the window {iso(last_end)} to {iso(end)} is {hours:.1f} h; an incremental export "
+                "covers 15 minutes to 24 hours (AUTO falls back to a FULL export)"
+            )
+        return ExportWindow("FULL", end, reason=f"{hours:.1f} h since the last export is more than 24 h")
+    return ExportWindow("INCREMENTAL", end, last_end, reason="continues the chain")
+
+
+# --- the ledger ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportLocation:
+    bucket: str
+    prefix: str
+    owner: str | None = None
+
+    def params(self) -> dict[str, str]:
+        """ExpectedBucketOwner: never read or write a ledger in a bucket someone else has taken over."""
+        return {"Bucket": self.bucket, **({"ExpectedBucketOwner": self.owner} if self.owner else {})}
+
+
+class ExportLedger:
+    """The record of a table's completed exports, as write-once objects under the export prefix."""
+
+    def __init__(self, s3: Client, location: ExportLocation, table: str) -> None:
+        self.s3 = s3
+        self.location = location
+        self.folder = f"{location.prefix}/{LEDGER_FOLDER}/{table}/"
+
+    def last(self, table_arn: str) -> dict[str, Any] | None:
+        """The newest entry for this table (keys sort by window end), or None before the first export."""
+        keys: list[str] = []
+        with translate_errors("ListObjectsV2", f"s3://{self.location.bucket}/{self.folder}"):
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Prefix=self.folder, **self.location.params())
+            keys = [obj["Key"] for page in pages for obj in page.get("Contents", []) if obj["Key"].endswith(".json")]
+        for key in sorted(keys, reverse=True):
+            entry = self._read(key)
+            if entry.get("table_arn") == table_arn:
+                return entry
+        return None
+
+    def record(self, entry: dict[str, Any]) -> str:
+        key = f"{self.folder}{stamp(datetime.fromisoformat(entry['window']['end']))}.json"
+        with translate_errors("PutObject", f"s3://{self.location.bucket}/{key}"):
+            self.s3.put_object(
+                Key=key,
+                Body=json.dumps(entry, indent=2).encode(),
+                ContentType="application/json",
+                ServerSideEncryption="AES256",
+                **self.location.params(),
+            )
+        return key
+
+    def _read(self, key: str) -> dict[str, Any]:
+        with translate_errors("GetObject", f"s3://{self.location.bucket}/{key}"):
+            body = self.s3.get_object(Key=key, **self.location.params())["Body"].read()
+        entry: dict[str, Any] = json.loads(body)
+        return entry
+
+
+# --- the export steps ----------------------------------------------------------------------------------------------
+
+
+def location_for(request: ExportRequest, default_bucket: str | None) -> ExportLocation:
+    bucket = request.bucket or default_bucket
+    if not bucket:
+        raise InvalidInput("bucket: no bucket given and the stack has no export bucket (EXPORT_BUCKET)")
+    return ExportLocation(bucket, request.key_prefix(), request.bucket_owner)
+
+
+def client_token(execution: Execution, table_arn: str) -> str:
+    """The same for every attempt of one execution's export of one table: DynamoDB starts it once."""
+    return hashlib.sha256(f"{execution.name}|{table_arn}".encode()).hexdigest()[:40]
+
+
+class ExportService:
+    """The steps of the export workflow, for one table (its DynamoDB client) and one ledger (its S3 client)."""
+
+    def __init__(
+        self, dynamodb: Client, ledger: ExportLedger, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.dynamodb = dynamodb
+        self.ledger = ledger
+        self.clock = clock
+
+    def prepare(self, request: ExportRequest, execution: Execution, polls: int = 0) -> dict[str, Any]:
+        """Check the table and its PITR (turning it on when asked), then choose the window from the ledger.
+
+        Nothing is exported here. While PITR is turning on the plan says so and the state machine asks again.
+        """
+        table = request.table
+        described = describe(self.dynamodb, table)
+        if described is None:
+            raise TableNotFound(f"table: {table} does not exist")
+        table_arn = described["TableArn"]
+        pitr = self._pitr(table)
+        if pitr.get("PointInTimeRecoveryStatus") == "DISABLED":
+            if not request.enable_pitr:
+                raise InvalidInput(
+                    f"enable_pitr: {table} has point-in-time recovery off and exports need it; "
+                    "pass enable_pitr true to turn it on"
+                )
+            with translate_errors("UpdateContinuousBackups", table):
+                pitr = self.dynamodb.update_continuous_backups(
+                    TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+                )["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+            logger.info("point-in-time recovery turned on", extra={"table": table})
+        plan: dict[str, Any] = {
+            "table_arn": table_arn,
+            "bucket": self.ledger.location.bucket,
+            "bucket_owner": self.ledger.location.owner,
+            "prefix": self.ledger.location.prefix,
+            "pitr": pitr.get("PointInTimeRecoveryStatus", "ENABLING"),
+            "polls": polls + 1,
+        }
+        if plan["pitr"] != "ENABLED":
+            return plan
+        # The window ends when the execution started (or when PITR began, if later): every retry plans the same.
+        started = execution.started_at.astimezone(UTC).replace(microsecond=0)
+        earliest = _time(pitr.get("EarliestRestorableDateTime")) or started
+        end = request.export_time or max(started, earliest)
+        last = self.ledger.last(table_arn)
+        window = choose_window(
+            request.export_type, end, _time(last["window"]["end"]) if last else None, earliest, self.clock()
+        )
+        kind = window.export_type.lower()
+        plan |= {
+            "window": window.as_dict(),
+            "s3_prefix": f"{self.ledger.location.prefix}/{stamp(window.end)}-{kind}",
+            "client_token": client_token(execution, table_arn),
+            "last_export": last["export_arn"] if last else None,
+        }
+        return plan
+
+    def _pitr(self, table: str) -> dict[str, Any]:
+        try:
+            with translate_errors("DescribeContinuousBackups", table):
+                described = self.dynamodb.describe_continuous_backups(TableName=table)
+        except AwsError as error:
+            raise InvalidInput(f"table: cannot read {table}'s point-in-time recovery status: {error}") from error
+        status: dict[str, Any] = described["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+        return status
+
+    def start(self, request: ExportRequest, plan: dict[str, Any]) -> dict[str, Any]:
+        window = plan["window"]
+        params: dict[str, Any] = {
+            "TableArn": plan["table_arn"],
+            "S3Bucket": plan["bucket"],
+            "S3Prefix": plan["s3_prefix"],
+            "ExportFormat": request.format,
+            "ClientToken": plan["client_token"],
+        }
+        if plan["bucket_owner"]:
+            params["S3BucketOwner"] = plan["bucket_owner"]
+        if request.kms_key_id:
+            params |= {"S3SseAlgorithm": "KMS", "S3SseKmsKeyId": request.kms_key_id}
+        else:
+            params["S3SseAlgorithm"] = "AES256"
+        if window["export_type"] == "FULL":
+            params |= {"ExportType": "FULL_EXPORT", "ExportTime": datetime.fromisoformat(window["end"])}
+        else:
+            params |= {
+                "ExportType": "INCREMENTAL_EXPORT",
+                "IncrementalExportSpecification": {
+                    "ExportFromTime": datetime.fromisoformat(window["start"]),
+                    "ExportToTime": datetime.fromisoformat(window["end"]),
+                    "ExportViewType": request.view_type,
+                },
+            }
+        with translate_errors("ExportTableToPointInTime", request.table):
+            described = self.dynamodb.export_table_to_point_in_time(**params)["ExportDescription"]
+        logger.info("export started", extra={"export_arn": described["ExportArn"], "window": window})
+        return _progress(described, polls=0)
+
+    def check(self, export_arn: str, polls: int) -> dict[str, Any]:
+        with translate_errors("DescribeExport", export_arn):
+            described = self.dynamodb.describe_export(ExportArn=export_arn)["ExportDescription"]
+        return _progress(described, polls=polls + 1)
+
+    def record(self, request: ExportRequest, plan: dict[str, Any], export: dict[str, Any] | None) -> dict[str, Any]:
+        """Write the completed export to the ledger (the next incremental one starts at its end) and report it."""
+        report: dict[str, Any] = {
+            "table": request.table,
+            "table_arn": plan["table_arn"],
+            "window": plan["window"],
+            "format": request.format,
+        }
+        if export is None:
+            return report | {"status": "SKIPPED", "export_type": "NONE"}
+        location = ExportLocation(plan["bucket"], plan["s3_prefix"], plan["bucket_owner"])
+        entry = report | {
+            "status": "SUCCEEDED",
+            "export_type": plan["window"]["export_type"],
+            "export_arn": export["arn"],
+            "s3": f"s3://{location.bucket}/{location.prefix}/",
+            "data": f"s3://{location.bucket}/{self._data_folder(location, export)}",
+            "items": export["items"],
+            "bytes": export["bytes"],
+            "previous_export": plan.get("last_export"),
+        }
+        entry["ledger"] = f"s3://{location.bucket}/{self.ledger.record(entry)}"
+        return entry
+
+    def _data_folder(self, location: ExportLocation, export: dict[str, Any]) -> str:
+        """The export's data/ folder: beside its manifest when DynamoDB names one, else the one under its own prefix."""
+        if export.get("manifest"):
+            return str(export["manifest"]).rsplit("/", 1)[0] + "/data/"
+        return data_folder(self.ledger.s3, location)
+
+
+def data_folder(s3: Client, location: ExportLocation) -> str:
+    """The single `AWSDynamoDB/<export id>/data/` folder under an export's prefix; more than one is ambiguous."""
+    folders: set[str] = set()
+    where = f"s3://{location.bucket}/{location.prefix}/"
+    with translate_errors("ListObjectsV2", where):
+        pages = s3.get_paginator("list_objects_v2").paginate(Prefix=f"{location.prefix}/", **location.params())
+        for page in pages:
+            for obj in page.get("Contents", []):
+                head, found, _ = obj["Key"].partition("/data/")
+                if found and "/AWSDynamoDB/" in f"/{head}":
+                    folders.add(head + "/data/")
+    if len(folders) != 1:
+        what = "no export data" if not folders else f"{len(folders)} exports ({', '.join(sorted(folders))})"
+        raise InvalidInput(f"prefix: {where} holds {what}; name the folder of one export")
+    return folders.pop()
+
+
+def _progress(described: dict[str, Any], polls: int) -> dict[str, Any]:
+    failure = None
+    if described.get("ExportStatus") == "FAILED":
+        failure = f"{described.get('FailureCode') or 'ExportFailed'}: {described.get('FailureMessage') or 'no reason'}"
+    return {
+        "arn": described["ExportArn"],
+        "status": described["ExportStatus"],
+        "polls": polls,
+        "items": int(described.get("ItemCount") or 0),
+        "bytes": int(described.get("BilledSizeBytes") or described.get("ExportSizeBytes") or 0),
+        "manifest": described.get("ExportManifest"),
+        "failure": failure,
+    }
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, UTC)
+    else:
+        moment = datetime.fromisoformat(str(value))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).replace(microsecond=0)

@@ -1,0 +1,164 @@
+"""Exports on moto: what lands in the bucket, the ledger's chain, and the refusals."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from ddbkeeper.aws import Client
+from ddbkeeper.errors import InvalidInput, TableNotFound
+from ddbkeeper.export_models import ExportRequest
+from ddbkeeper.exports import ExportLedger, ExportLocation, ExportService, data_folder
+from ddbkeeper.models import Execution, parse
+from moto import mock_aws
+
+from tests.copy.tables import all_items, create_source
+
+BUCKET = "exports-bucket"
+
+
+@pytest.fixture
+def aws() -> Iterator[tuple[Client, Client]]:
+    with mock_aws():
+        dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        yield dynamodb, s3
+
+
+def service(dynamodb: Client, s3: Client, request: ExportRequest, clock: datetime) -> ExportService:
+    ledger = ExportLedger(s3, ExportLocation(BUCKET, request.key_prefix()), request.table)
+    return ExportService(dynamodb, ledger, clock=lambda: clock)
+
+
+def export(dynamodb: Client, s3: Client, payload: dict[str, Any], started: datetime) -> dict[str, Any]:
+    """One run of the workflow's steps, as the state machine chains them."""
+    request = parse(ExportRequest, payload)
+    execution = Execution(name=f"run-{started:%H%M}", started_at=started)
+    steps = service(dynamodb, s3, request, clock=started + timedelta(seconds=5))
+    plan = steps.prepare(request, execution)
+    if plan["window"]["export_type"] == "NONE":
+        return steps.record(request, plan, None)
+    progress = steps.start(request, plan)
+    deadline = time.monotonic() + 30
+    while progress["status"] == "IN_PROGRESS" and time.monotonic() < deadline:
+        time.sleep(0.02)  # moto runs the export on a thread
+        progress = steps.check(progress["arn"], progress["polls"])
+    assert progress["status"] == "COMPLETED", progress["failure"]
+    return steps.record(request, plan, progress)
+
+
+def exported_items(s3: Client, data_url: str) -> list[dict[str, Any]]:
+    prefix = data_url.removeprefix(f"s3://{BUCKET}/")
+    items = []
+    for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]:
+        text = gzip.decompress(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()).decode()
+        items += [decoded({"M": json.loads(line)["Item"]})["M"] for line in text.splitlines() if line]
+    return items
+
+
+def decoded(value: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB JSON as boto3 returns it: the export's base64 binaries as bytes."""
+    ((kind, inner),) = value.items()
+    if kind == "B":
+        return {"B": base64.b64decode(inner)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(v) for v in inner]}
+    if kind == "M":
+        return {"M": {k: decoded(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [decoded(v) for v in inner]}
+    return value
+
+
+def key(item: dict[str, Any]) -> tuple[str, str]:
+    return item["pk"]["S"], item["sk"]["N"]
+
+
+def test_a_full_export_writes_every_item_as_dynamodb_json(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=120, pad=50)
+    dynamodb.update_continuous_backups(
+        TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    started = datetime.now(UTC) + timedelta(minutes=1)
+
+    report = export(dynamodb, s3, {"table": "orders", "bucket": BUCKET, "export_type": "FULL"}, started)
+
+    assert report["status"] == "SUCCEEDED"
+    assert report["export_type"] == "FULL"
+    assert report["items"] == 120
+    assert report["bytes"] > 0
+    assert report["s3"] == f"s3://{BUCKET}/ddbkeeper/orders/{started:%Y%m%dT%H%M%SZ}-full/"
+    assert report["data"].startswith(report["s3"] + "AWSDynamoDB/")
+    assert report["data"].endswith("/data/")
+    exported = sorted(exported_items(s3, report["data"]), key=key)
+    assert exported == sorted(all_items(dynamodb, "orders"), key=key)  # item for item, every attribute type
+
+
+def test_an_auto_chain_over_three_runs_has_contiguous_windows(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=10, pad=0)
+    payload = {"table": "orders", "bucket": BUCKET, "prefix": "backups/orders", "enable_pitr": True}
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+
+    reports = [export(dynamodb, s3, payload, first + timedelta(hours=turn)) for turn in range(3)]
+
+    assert [r["export_type"] for r in reports] == ["FULL", "INCREMENTAL", "INCREMENTAL"]
+    assert reports[0]["window"]["start"] is None
+    for previous, current in itertools.pairwise(reports):
+        assert current["window"]["start"] == previous["window"]["end"]
+        assert current["previous_export"] == previous["export_arn"]
+    ledger = s3.list_objects_v2(Bucket=BUCKET, Prefix="backups/orders/ddbkeeper-ledger/orders/")["Contents"]
+    assert len(ledger) == 3
+    assert reports[2]["ledger"] == f"s3://{BUCKET}/{max(obj['Key'] for obj in ledger)}"
+
+
+def test_an_auto_run_soon_after_the_last_exports_nothing(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=3, pad=0)
+    payload = {"table": "orders", "bucket": BUCKET, "enable_pitr": True}
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    export(dynamodb, s3, payload, first)
+
+    report = export(dynamodb, s3, payload, first + timedelta(minutes=5))
+
+    assert report["status"] == "SKIPPED"
+    assert len(s3.list_objects_v2(Bucket=BUCKET, Prefix="ddbkeeper/orders/ddbkeeper-ledger/")["Contents"]) == 1
+
+
+def test_a_table_without_pitr_is_refused_unless_enable_pitr(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=1, pad=0)
+    request = parse(ExportRequest, {"table": "orders", "bucket": BUCKET})
+    steps = service(dynamodb, s3, request, clock=datetime.now(UTC))
+    execution = Execution(name="run", started_at=datetime.now(UTC))
+
+    with pytest.raises(InvalidInput, match="enable_pitr: orders has point-in-time recovery off"):
+        steps.prepare(request, execution)
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+
+
+def test_a_missing_table_is_named(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    request = parse(ExportRequest, {"table": "nope", "bucket": BUCKET})
+    with pytest.raises(TableNotFound, match="table: nope does not exist"):
+        service(dynamodb, s3, request, datetime.now(UTC)).prepare(
+            request, Execution(name="r", started_at=datetime.now(UTC))
+        )
+
+
+def test_the_data_folder_of_a_prefix_with_two_exports_is_ambiguous(aws: tuple[Client, Client]) -> None:
+    _, s3 = aws
+    for export_id in ("a", "b"):
+        s3.put_object(Bucket=BUCKET, Key=f"x/AWSDynamoDB/{export_id}/data/part.gz", Body=b"")
+    with pytest.raises(InvalidInput, match="prefix: s3://exports-bucket/x/ holds 2 exports"):
+        data_folder(s3, ExportLocation(BUCKET, "x"))
+    assert data_folder(s3, ExportLocation(BUCKET, "x/AWSDynamoDB/a")) == "x/AWSDynamoDB/a/data/"
