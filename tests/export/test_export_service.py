@@ -42,7 +42,7 @@ def export(dynamodb: Client, s3: Client, payload: dict[str, Any], started: datet
     """One run of the workflow's steps, as the state machine chains them."""
     request = parse(ExportRequest, payload)
     execution = Execution(name=f"run-{started:%H%M}", started_at=started)
-    steps = service(dynamodb, s3, request, clock=started + timedelta(seconds=5))
+    steps = service(dynamodb, s3, request, clock=max(started, datetime.now(UTC)) + timedelta(seconds=5))
     plan = steps.prepare(request, execution)
     if plan["window"]["export_type"] == "NONE":
         return steps.record(request, plan, None)

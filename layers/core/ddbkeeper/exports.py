@@ -222,11 +222,11 @@ class ExportService:
             return plan
         # The window ends when the execution started (or when PITR began, if later): every retry plans the same.
         started = execution.started_at.astimezone(UTC).replace(microsecond=0)
-        earliest = _time(pitr.get("EarliestRestorableDateTime")) or started
+        earliest = as_utc(pitr.get("EarliestRestorableDateTime")) or started
         end = request.export_time or max(started, earliest)
         last = self.ledger.last(table_arn)
         window = choose_window(
-            request.export_type, end, _time(last["window"]["end"]) if last else None, earliest, self.clock()
+            request.export_type, end, as_utc(last["window"]["end"]) if last else None, earliest, self.clock()
         )
         kind = window.export_type.lower()
         plan |= {
@@ -345,7 +345,7 @@ def _progress(described: dict[str, Any], polls: int) -> dict[str, Any]:
     }
 
 
-def _time(value: Any) -> datetime | None:
+def as_utc(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
