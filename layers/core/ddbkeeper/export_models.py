@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import StringConstraints, model_validator
+from pydantic import ConfigDict, StringConstraints, model_validator
 
 from ddbkeeper.aws import AccountAccess
-from ddbkeeper.models import AccountId, AwareTime, ExternalId, Region, RoleArn, StrictModel, TableName
+from ddbkeeper.models import AccountId, AwareTime, Execution, ExternalId, Region, RoleArn, StrictModel, TableName
 
 BucketName = Annotated[str, StringConstraints(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")]
 # A relative S3 key prefix: no leading or trailing slash, no empty segment.
@@ -44,3 +44,12 @@ class ExportRequest(StrictModel):
 
     def key_prefix(self) -> str:
         return self.prefix or f"ddbkeeper/{self.table}"
+
+
+class ExportTask(StrictModel):
+    """What every export step receives: the validated request and who runs it (the rest is the steps' own state)."""
+
+    model_config = ConfigDict(extra="ignore", strict=False, frozen=True)
+
+    request: ExportRequest
+    execution: Execution

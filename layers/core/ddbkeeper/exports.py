@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 
-from ddbkeeper.aws import Client, describe, translate_errors
+from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, translate_errors
 from ddbkeeper.errors import AwsError, InvalidInput, TableNotFound
 from ddbkeeper.export_models import ExportRequest
 from ddbkeeper.models import Execution
@@ -134,10 +134,13 @@ class ExportLedger:
 
     def last(self, table_arn: str) -> dict[str, Any] | None:
         """The newest entry for this table (keys sort by window end), or None before the first export."""
-        keys: list[str] = []
-        with translate_errors("ListObjectsV2", f"s3://{self.location.bucket}/{self.folder}"):
-            pages = self.s3.get_paginator("list_objects_v2").paginate(Prefix=self.folder, **self.location.params())
-            keys = [obj["Key"] for page in pages for obj in page.get("Contents", []) if obj["Key"].endswith(".json")]
+        where = f"s3://{self.location.bucket}/{self.folder}"
+        with translate_errors("ListObjectsV2", where):
+            try:
+                pages = self.s3.get_paginator("list_objects_v2").paginate(Prefix=self.folder, **self.location.params())
+                keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+            except self.s3.exceptions.NoSuchBucket:
+                raise InvalidInput(f"bucket: {self.location.bucket} does not exist") from None
         for key in sorted(keys, reverse=True):
             entry = self._read(key)
             if entry.get("table_arn") == table_arn:
@@ -166,11 +169,15 @@ class ExportLedger:
 # --- the export steps ----------------------------------------------------------------------------------------------
 
 
-def location_for(request: ExportRequest, default_bucket: str | None) -> ExportLocation:
+def export_service(request: ExportRequest, execution: Execution, default_bucket: str | None) -> ExportService:
+    """The table is reached through the request's role; the bucket and its ledger with the function's own access."""
     bucket = request.bucket or default_bucket
     if not bucket:
         raise InvalidInput("bucket: no bucket given and the stack has no export bucket (EXPORT_BUCKET)")
-    return ExportLocation(bucket, request.key_prefix(), request.bucket_owner)
+    factory = SessionFactory(session_name=f"ddbkeeper-{execution.name}")
+    location = ExportLocation(bucket, request.key_prefix(), request.bucket_owner)
+    ledger = ExportLedger(factory.client("s3", AccountAccess(region=request.region)), location, request.table)
+    return ExportService(factory.client("dynamodb", request.access()), ledger)
 
 
 def client_token(execution: Execution, table_arn: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from ddbkeeper.aws import Client, describe, domain_error, error_code, translate_errors
+from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, domain_error, error_code, translate_errors
 from ddbkeeper.copier import TableSide, summarize
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, VerificationFailed
 from ddbkeeper.exports import ExportLocation, as_utc, data_folder, iso
@@ -262,7 +262,7 @@ class RestoreService:
 
     # --- settings --------------------------------------------------------------------------------------------------
 
-    def finalize(self, plan: dict[str, Any]) -> dict[str, Any]:
+    def finalize(self, plan: dict[str, Any], polls: int = 0) -> dict[str, Any]:
         """Apply the next setting the table still lacks; `pending` says how many remain (0: done)."""
         name = _target_name(plan)
         table = describe(self.dynamodb, name)
@@ -273,7 +273,12 @@ class RestoreService:
         if missing and table["TableStatus"] == "ACTIVE":
             self._apply(table, missing[0], plan["settings"][missing[0]])
             missing = missing[1:]
-        return {"pending": len(missing), "missing": missing, "applied": [s for s in SETTINGS if s not in missing]}
+        return {
+            "pending": len(missing),
+            "polls": polls + 1,
+            "applied": [setting for setting in SETTINGS if setting not in missing],
+            "summary": f"{name} still lacks {', '.join(missing)}" if missing else f"{name} has every setting",
+        }
 
     def _apply(self, table: dict[str, Any], setting: str, value: Any) -> None:
         name = table["TableName"]
@@ -332,6 +337,13 @@ class RestoreService:
             "finished_at": iso(now),
             "duration_seconds": round((now - task.execution.started_at).total_seconds(), 1),
         }
+
+
+def restore_service(task: RestoreTask) -> tuple[RestoreService, TableSide]:
+    """The service acting on the new table's account (through its role) and the new table itself, for counting."""
+    factory = SessionFactory(session_name=f"ddbkeeper-{task.execution.name}")
+    target = TableSide(factory, task.request.target)
+    return RestoreService(target.control(), factory.client("s3", AccountAccess())), target
 
 
 def _lacks(setting: str, wanted: Any, current: Any) -> bool:

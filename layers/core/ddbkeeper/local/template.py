@@ -172,7 +172,11 @@ class StackTemplate:
         if name in pseudo:
             return pseudo[name]
         if name in self.resources:
-            if function_arn and self.resources[name].get("Type") == "AWS::Serverless::Function":
+            resource = self.resources[name]
+            if function_arn and resource.get("Type") == "AWS::Serverless::Function":
                 return function_arn(name).rsplit(":", 1)[-1]
+            if resource.get("Type") == "AWS::S3::Bucket":  # its name, or a stand-in for the one CloudFormation makes up
+                named = resource.get("Properties", {}).get("BucketName")
+                return self.resolve(named, where) if named else f"{self.stack_name}-{name.lower()}"
             raise InvalidInput(f"{where}: the local runtime cannot resolve !Ref {name}")
         return self.parameter(name)

@@ -1,0 +1,150 @@
+"""statemachines/export.asl.json on the embedded runtime: chain, skip, retry after 5xx, DynamoDB's failure, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from ddbkeeper.aws import Client
+from ddbkeeper.executions import ExecutionResult
+from ddbkeeper.local.runtime import LocalRuntime
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.models.table_export import TableExport
+from moto.dynamodb.responses import DynamoHandler
+
+from tests.copy.tables import all_items, create_source
+from tests.support import load_event
+from tests.workflows.conftest import entered, history
+
+pytestmark = pytest.mark.workflow
+
+
+class ServerError(JsonRESTError):
+    code = 500
+
+
+def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
+    return runtime.run("export", payload, timeout_seconds=120)
+
+
+@pytest.fixture
+def s3(handlers_use_runtime: None) -> Client:
+    return boto3.client("s3", region_name="us-east-1")
+
+
+@pytest.fixture
+def table(dynamodb: Client) -> str:
+    name = f"orders-{uuid.uuid4().hex[:8]}"
+    create_source(dynamodb, name, items=60, pad=100)
+    return name
+
+
+@pytest.fixture
+def bucket(s3: Client) -> str:
+    name = f"exports-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def payload(event: str, table: str, bucket: str) -> dict[str, Any]:
+    data: dict[str, Any] = load_event(event)
+    data.update(table=table, bucket=bucket)
+    return data
+
+
+def test_auto_exports_the_table_then_skips_a_window_under_15_minutes(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, table: str, bucket: str
+) -> None:
+    first = run(runtime, payload("workflow-export-auto.json", table, bucket))
+
+    assert first.succeeded, first.cause
+    report = first.output
+    assert (report["status"], report["export_type"], report["items"]) == ("SUCCEEDED", "FULL", 60)
+    assert report["window"]["reason"] == "first export of the table"
+    data = report["data"].removeprefix(f"s3://{bucket}/")
+    lines = [
+        json.loads(line)
+        for obj in s3.list_objects_v2(Bucket=bucket, Prefix=data)["Contents"]
+        for line in gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()).splitlines()
+    ]
+    assert sorted(line["Item"]["sk"]["N"] for line in lines) == sorted(i["sk"]["N"] for i in all_items(dynamodb, table))
+    pitr = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"  # enable_pitr turned it on
+
+    second = run(runtime, payload("workflow-export-auto.json", table, bucket))
+
+    assert second.succeeded, second.cause
+    assert second.output["status"] == "SKIPPED"
+    assert "No Export" in entered(history(runtime, second))
+
+
+def test_incremental_right_after_a_full_export_fails_naming_the_window(
+    runtime: LocalRuntime, table: str, bucket: str
+) -> None:
+    assert run(runtime, payload("workflow-export-auto.json", table, bucket)).succeeded
+
+    result = run(runtime, payload("workflow-export-incremental.json", table, bucket))
+
+    assert result.status == "FAILED"
+    assert result.error == "InvalidInput"
+    assert "shorter than 15 minutes" in (result.cause_message() or "")
+
+
+def test_a_5xx_on_start_is_retried_and_one_export_runs(
+    runtime: LocalRuntime, dynamodb: Client, table: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = DynamoHandler.export_table_to_point_in_time
+    calls = {"n": 0}
+
+    def fails_five_times(self: DynamoHandler) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 5:  # botocore's five attempts, then the state machine's Retry
+            raise ServerError("InternalServerError", "try again")
+        return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "export_table_to_point_in_time", fails_five_times)
+
+    result = run(runtime, payload("workflow-export-auto.json", table, bucket))
+
+    assert result.succeeded, result.cause
+    assert calls["n"] == 6
+    assert entered(history(runtime, result)).count("Start Export") == 1  # retried inside the state, not re-entered
+    table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+    assert len(dynamodb.list_exports(TableArn=table_arn)["ExportSummaries"]) == 1
+
+
+def test_a_failed_export_fails_the_execution_with_dynamodbs_reason(
+    runtime: LocalRuntime, table: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(self: TableExport, s3_backend: Any) -> None:
+        raise PermissionError("Access Denied writing to the bucket")
+
+    monkeypatch.setattr(TableExport, "_backup_to_s3_file", denied)  # moto reports the export FAILED with this reason
+
+    result = run(runtime, payload("workflow-export-auto.json", table, bucket))
+
+    assert result.status == "FAILED"
+    assert result.error == "ExportFailed"
+    assert result.cause == "UNKNOWN: Access Denied writing to the bucket"
+    assert "Record Export" not in entered(history(runtime, result))  # nothing enters the ledger
+
+
+def test_a_missing_bucket_is_named_before_anything_starts(runtime: LocalRuntime, table: str) -> None:
+    result = run(runtime, {"table": table, "bucket": "no-such-bucket-here", "enable_pitr": True})
+
+    assert result.error == "InvalidInput"
+    assert "bucket: no-such-bucket-here does not exist" in (result.cause_message() or "")
+
+
+def test_bad_input_fails_at_the_first_step_naming_the_fields(runtime: LocalRuntime) -> None:
+    result = run(runtime, load_event("workflow-export-invalid.json"))
+
+    assert result.error == "InvalidInput"
+    cause = result.cause_message() or ""
+    assert "export_type: Input should be 'FULL', 'INCREMENTAL' or 'AUTO'" in cause
+    assert "export_time: " in cause
+    assert "time zone" in cause
