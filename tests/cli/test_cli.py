@@ -17,6 +17,7 @@ from ddbkeeper.aws import Client
 from ddbkeeper.cli import read_input
 from ddbkeeper.errors import InvalidInput
 
+from tests.copy.tables import KEYS, assert_identical, create_source
 from tests.dynalite import free_port
 from tests.support import ROOT
 
@@ -82,6 +83,32 @@ def test_run_local_creates_and_prunes_backups_on_the_named_endpoint(endpoint: st
     )
     assert manual["BackupArn"] in {s["BackupArn"] for s in summaries}
     assert outputs[1]["tables"][0]["deleted"] == [outputs[0]["tables"][0]["backup_name"]]
+
+
+def test_run_local_export_then_restore_from_it_on_the_named_endpoint(endpoint: str, remote: Client) -> None:
+    """`ddbkeeper run export --local` and `run restore --local` act wherever AWS_ENDPOINT_URL points."""
+    create_source(remote, "cli-orders", items=45, pad=50, importable=True)
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="cli-exports")
+    export = {"table": "cli-orders", "bucket": "cli-exports", "enable_pitr": True}
+
+    exported = cli(endpoint, "run", "export", "--local", "--json", "--input", json.dumps(export))
+
+    assert exported.returncode == 0, exported.stderr
+    report = json.loads(exported.stdout)
+    assert (report["export_type"], report["items"]) == ("FULL", 45)
+    target = {
+        "table": "cli-orders-v2",
+        "key_schema": KEYS["KeySchema"],
+        "attribute_definitions": KEYS["AttributeDefinitions"][:2],
+    }
+    restore = {"source": {"export": {"export_arn": report["export_arn"]}}, "target": target}
+
+    restored = cli(endpoint, "run", "restore", "--local", "--input", json.dumps(restore))
+
+    assert restored.returncode == 0, restored.stderr
+    assert "restore into cli-orders-v2 from export" in restored.stderr  # the readable report
+    assert "MATCH (expected 45)" in restored.stderr
+    assert assert_identical(remote, "cli-orders", remote, "cli-orders-v2") == 45
 
 
 def test_run_local_bad_input_exits_non_zero_with_the_field(endpoint: str, remote: Client) -> None:

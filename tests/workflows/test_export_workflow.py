@@ -1,4 +1,4 @@
-"""statemachines/export.asl.json on the embedded runtime: chain, skip, retry after 5xx, DynamoDB's failure, bad input."""
+"""statemachines/export.asl.json on the embedded runtime: skip, retry after 5xx, DynamoDB's failure, bad input."""
 
 from __future__ import annotations
 

@@ -122,6 +122,7 @@ _ERROR_FOR_CODE: dict[str, type[DdbkeeperError]] = {
     **dict.fromkeys(_NOT_FOUND, TableNotFound),
     **dict.fromkeys(_DENIED, AccessDenied),
     "ValidationException": InvalidInput,
+    "PointInTimeRecoveryUnavailableException": InvalidInput,
 }
 
 

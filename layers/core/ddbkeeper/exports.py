@@ -337,6 +337,11 @@ def data_folder(s3: Client, location: ExportLocation) -> str:
     return folders.pop()
 
 
+def backoff(polls: int, first: int, cap: int) -> int:
+    """The wait before the next poll: short at first (small jobs end soon), doubling up to `cap`."""
+    return int(min(cap, first * 2 ** min(polls, 10)))
+
+
 def _progress(described: dict[str, Any], polls: int) -> dict[str, Any]:
     failure = None
     if described.get("ExportStatus") == "FAILED":
@@ -345,6 +350,7 @@ def _progress(described: dict[str, Any], polls: int) -> dict[str, Any]:
         "arn": described["ExportArn"],
         "status": described["ExportStatus"],
         "polls": polls,
+        "wait_seconds": backoff(polls, first=5, cap=60),
         "items": int(described.get("ItemCount") or 0),
         "bytes": int(described.get("BilledSizeBytes") or described.get("ExportSizeBytes") or 0),
         "manifest": described.get("ExportManifest"),

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, domain_error, error_code, translate_errors
 from ddbkeeper.copier import TableSide, summarize
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, VerificationFailed
-from ddbkeeper.exports import ExportLocation, as_utc, data_folder, iso
+from ddbkeeper.exports import ExportLocation, as_utc, backoff, data_folder, iso
 from ddbkeeper.models import Execution
 from ddbkeeper.restore_models import RestoreRequest, RestoreTarget, RestoreTask
 
@@ -220,7 +220,7 @@ class RestoreService:
                 raise TargetExists(f"target.table: {name} was created by someone else meanwhile") from None
             logger.info("restore already started by an earlier attempt", extra={"table": name})
         logger.info("restore started", extra={"table": name, "kind": plan["kind"]})
-        return {"status": "CREATING", "polls": 0, "import_arn": import_arn}
+        return {"status": "CREATING", "polls": 0, "import_arn": import_arn, "wait_seconds": backoff(0, first=2, cap=30)}
 
     def _ours(self, name: str, plan: dict[str, Any], execution: Execution) -> bool:
         table = describe(self.dynamodb, name) or {}
@@ -233,7 +233,7 @@ class RestoreService:
     def check(self, plan: dict[str, Any], progress: dict[str, Any]) -> dict[str, Any]:
         """Where the restore stands: CREATING, ACTIVE (table and indexes ready, import done) or FAILED."""
         polls = int(progress.get("polls", 0)) + 1
-        result = progress | {"polls": polls}
+        result = progress | {"polls": polls, "wait_seconds": backoff(polls, first=2, cap=30)}
         if progress.get("import_arn"):
             with translate_errors("DescribeImport", progress["import_arn"]):
                 imported = self.dynamodb.describe_import(ImportArn=progress["import_arn"])["ImportTableDescription"]
@@ -270,12 +270,14 @@ class RestoreService:
             raise TableNotFound(f"target.table: {name} disappeared during the restore")
         current = self._settings_of(table)
         missing = [setting for setting in SETTINGS if _lacks(setting, plan["settings"][setting], current[setting])]
-        if missing and table["TableStatus"] == "ACTIVE":
+        ready = table["TableStatus"] == "ACTIVE"
+        if missing and ready:
             self._apply(table, missing[0], plan["settings"][missing[0]])
             missing = missing[1:]
         return {
             "pending": len(missing),
             "polls": polls + 1,
+            "wait_seconds": 0 if ready else 5,  # an ACTIVE table takes the next change at once
             "applied": [setting for setting in SETTINGS if setting not in missing],
             "summary": f"{name} still lacks {', '.join(missing)}" if missing else f"{name} has every setting",
         }

@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a workflow and follow it until it ends")
-    run.add_argument("workflow", help="backup (the state machine statemachines/<workflow>.asl.json)")
+    run.add_argument(
+        "workflow", help="backup, export, copy or restore (the state machine statemachines/<workflow>.asl.json)"
+    )
     run.add_argument("--input", required=True, help="the input: JSON text, a file name, or - for standard input")
     run.add_argument("--local", action="store_true", help="run on the embedded runtime instead of the deployed stack")
     run.add_argument("--json", action="store_true", help="print the execution's output JSON alone on stdout")

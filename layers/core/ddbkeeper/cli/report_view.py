@@ -17,6 +17,10 @@ def show_result(console: Console, result: ExecutionResult) -> None:
         console.print(backup_table(result.output))
     if isinstance(result.output, dict) and isinstance(result.output.get("segments"), list):
         console.print(copy_table(result.output))
+    if isinstance(result.output, dict) and "export_type" in result.output:
+        console.print(export_table(result.output))
+    if isinstance(result.output, dict) and result.output.get("kind") in ("backup", "point_in_time", "export"):
+        console.print(restore_table(result.output))
     if isinstance(result.output, dict) and result.output.get("dry_run") and result.output.get("actions"):
         console.print("[bold]dry run[/]: nothing was changed; a real run would")
         for action in result.output["actions"]:
@@ -73,3 +77,51 @@ def copy_table(report: dict[str, Any]) -> Table:
             f"{row['seconds']:,.1f}",
         )
     return table
+
+
+def _facts(title: str, rows: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in rows:
+        if value not in (None, "", {}):
+            table.add_row(name, str(value))
+    return table
+
+
+def export_table(report: dict[str, Any]) -> Table:
+    window = report.get("window") or {}
+    span = f"{window.get('start') or 'snapshot'} -> {window.get('end')}"
+    title = f"export of {report['table']}: {report['status'].lower()}"
+    if report["status"] == "SKIPPED":
+        return _facts(title, [("window", span), ("why", window.get("reason"))])
+    return _facts(
+        title,
+        [
+            ("type", f"{report['export_type']} ({window.get('reason')})"),
+            ("window", span),
+            ("items", f"{report['items']:,}"),
+            ("size", f"{report['bytes'] / 1024**2:,.2f} MiB"),
+            ("data", report.get("data")),
+            ("export", report.get("export_arn")),
+            ("ledger", report.get("ledger")),
+        ],
+    )
+
+
+def restore_table(report: dict[str, Any]) -> Table:
+    verification = report.get("verification") or {}
+    checked = verification.get("result") or "not verified"
+    expected = verification.get("expected")
+    return _facts(
+        f"restore into {report['table']} from {report['kind'].replace('_', ' ')}",
+        [
+            ("source", report.get("source")),
+            ("point in time", report.get("point_in_time")),
+            ("table", report.get("table_arn")),
+            ("items", f"{report['items']:,}" if report.get("items") is not None else None),
+            ("verified", f"{checked}" + (f" (expected {expected:,})" if expected is not None else "")),
+            ("settings", ", ".join(f"{k}={v}" for k, v in (report.get("settings") or {}).items())),
+            ("duration", f"{report.get('duration_seconds', 0):,.1f} s"),
+        ],
+    )

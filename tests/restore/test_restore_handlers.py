@@ -1,0 +1,98 @@
+"""Each restore function's sample event in events/ runs through its handler on moto, as `sam local invoke -e` would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from ddbkeeper.aws import Client
+from ddbkeeper.errors import TargetExists
+from moto import mock_aws
+
+from tests.copy.tables import assert_identical, create_source
+from tests.support import invoke, load_event
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Client]:
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        create_source(client, "orders", items=60, pad=100)
+        yield client
+
+
+def with_backup(dynamodb: Client, event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its backup ARN swapped for a real backup of orders (moto makes up its own ARNs)."""
+    arn = dynamodb.create_backup(TableName="orders", BackupName="before-migration")["BackupDetails"]["BackupArn"]
+    event["request"]["source"]["backup_arn"] = arn
+    if "plan" in event:
+        event["plan"]["params"]["BackupArn"] = arn
+    return event
+
+
+def restored(dynamodb: Client, event: dict[str, Any]) -> dict[str, Any]:
+    invoke("start_restore", event)
+    return event
+
+
+def test_plan_restore(dynamodb: Client) -> None:
+    result = invoke("plan_restore", with_backup(dynamodb, load_event("plan_restore.json")))
+
+    plan = result["plan"]
+    assert plan["kind"] == "backup"
+    assert plan["expected_items"] == 60
+    assert plan["params"]["BillingModeOverride"] == "PAY_PER_REQUEST"
+    assert dynamodb.list_tables()["TableNames"] == ["orders"]  # nothing created
+
+
+def test_plan_restore_refuses_an_existing_target(dynamodb: Client) -> None:
+    event = with_backup(dynamodb, load_event("plan_restore.json"))
+    event["request"]["target"]["table"] = "orders"
+    with pytest.raises(TargetExists, match=r"target.table: orders exists"):
+        invoke("plan_restore", event)
+
+
+def test_start_restore(dynamodb: Client) -> None:
+    result = invoke("start_restore", with_backup(dynamodb, load_event("start_restore.json")))
+
+    assert result == {"status": "CREATING", "polls": 0, "import_arn": None, "wait_seconds": 2}
+    assert "orders-restored" in dynamodb.list_tables()["TableNames"]
+
+
+def test_check_restore(dynamodb: Client) -> None:
+    event = restored(dynamodb, with_backup(dynamodb, load_event("check_restore.json")))
+
+    result = invoke("check_restore", event)
+
+    assert result["status"] == "ACTIVE"
+    assert result["polls"] == 1
+    assert result["table_arn"].endswith(":table/orders-restored")
+
+
+def test_finalize_restore_applies_one_setting_per_call(dynamodb: Client) -> None:
+    event = restored(dynamodb, with_backup(dynamodb, load_event("finalize_restore.json")))
+
+    turns = []
+    for _ in range(10):
+        result = invoke("finalize_restore", event)
+        event["settings"] = result
+        turns.append(result["pending"])
+        if result["pending"] == 0:
+            break
+
+    assert turns == [4, 3, 2, 1, 0]  # stream, TTL, PITR, tags, deletion protection
+    described = dynamodb.describe_table(TableName="orders-restored")["Table"]
+    assert described["DeletionProtectionEnabled"] is True
+    assert described["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+
+
+def test_verify_restore(dynamodb: Client) -> None:
+    event = restored(dynamodb, with_backup(dynamodb, load_event("verify_restore.json")))
+
+    report = invoke("verify_restore", event)
+
+    assert report["status"] == "SUCCEEDED"
+    assert report["verification"]["result"] == "MATCH"
+    assert assert_identical(dynamodb, "orders", dynamodb, "orders-restored") == 60

@@ -1,0 +1,184 @@
+"""statemachines/restore.asl.json on the embedded runtime: backup, point in time, export; retry and catch paths."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from ddbkeeper.aws import Client
+from ddbkeeper.executions import ExecutionResult
+from ddbkeeper.local.runtime import LocalRuntime
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.responses import DynamoHandler
+
+from tests.copy.tables import KEYS, assert_identical, create_source
+from tests.support import load_event
+from tests.workflows.conftest import entered, history
+
+pytestmark = pytest.mark.workflow
+
+
+class ServerError(JsonRESTError):
+    code = 500
+
+
+@pytest.fixture
+def names() -> Callable[[str], str]:
+    suffix = uuid.uuid4().hex[:6]
+    return lambda stem: f"{stem}-{suffix}"
+
+
+def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
+    return runtime.run("restore", payload, timeout_seconds=120)
+
+
+def protect(dynamodb: Client, table: str) -> None:
+    dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"})
+    dynamodb.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "payments"}])
+    dynamodb.update_table(
+        TableName=table,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        DeletionProtectionEnabled=True,
+    )
+
+
+def restored_settings(dynamodb: Client, table: str) -> dict[str, Any]:
+    described = dynamodb.describe_table(TableName=table)["Table"]
+    return {
+        "ttl": dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"].get("AttributeName"),
+        "pitr": dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
+            "PointInTimeRecoveryDescription"
+        ]["PointInTimeRecoveryStatus"],
+        "tags": {
+            t["Key"]: t["Value"] for t in dynamodb.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"]
+        },
+        "stream": (described.get("StreamSpecification") or {}).get("StreamViewType"),
+        "deletion_protection": described.get("DeletionProtectionEnabled"),
+    }
+
+
+def test_restore_from_a_backup_brings_back_items_and_settings(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = names("orders"), names("orders-restored")
+    create_source(dynamodb, source, items=80, pad=100)
+    protect(dynamodb, source)
+    backup = dynamodb.create_backup(TableName=source, BackupName="before-migration")["BackupDetails"]["BackupArn"]
+    payload = load_event("workflow-restore-backup.json")
+    payload["source"]["backup_arn"], payload["target"]["table"] = backup, target
+    original = DynamoHandler.restore_table_from_backup
+    calls = {"n": 0}
+
+    def created_then_lost_the_reply(self: DynamoHandler) -> Any:
+        """The first attempt starts the restore but its reply is lost: the retry must adopt it, not fail."""
+        calls["n"] += 1
+        response = original(self)
+        if calls["n"] == 1:
+            raise ServerError("InternalServerError", "connection reset after the restore started")
+        return response
+
+    monkeypatch.setattr(DynamoHandler, "restore_table_from_backup", created_then_lost_the_reply)
+
+    result = run(runtime, payload)
+
+    assert result.succeeded, result.cause
+    assert calls["n"] == 2
+    assert assert_identical(dynamodb, source, dynamodb, target) == 80
+    report = result.output
+    assert report["verification"] == {"verify": "count", "items": 80, "expected": 80, "result": "MATCH"}
+    assert report["table_arn"].endswith(f":table/{target}")
+    assert restored_settings(dynamodb, target) == {
+        "ttl": "expires",
+        "pitr": "ENABLED",
+        "tags": {"team": "payments"},
+        "stream": "NEW_IMAGE",
+        "deletion_protection": True,
+    }
+    assert entered(history(runtime, result)).count("Re-apply Settings") == 5  # one setting per turn
+
+
+def test_restore_to_the_latest_point_in_time(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source, target = names("orders"), names("orders-restored")
+    create_source(dynamodb, source, items=40, pad=0)
+    protect(dynamodb, source)
+    payload = load_event("workflow-restore-point-in-time.json")
+    payload["source"]["table"], payload["target"]["table"] = source, target
+
+    result = run(runtime, payload)
+
+    assert result.succeeded, result.cause
+    assert assert_identical(dynamodb, source, dynamodb, target) == 40
+    assert result.output["point_in_time"] == "latest"
+    assert restored_settings(dynamodb, target)["tags"] == {"team": "payments", "restored-from": "pitr"}
+
+
+def test_an_export_restored_by_import_gives_every_item_back(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source, target = names("orders"), names("orders-v2")
+    create_source(dynamodb, source, items=70, pad=100, importable=True)
+    bucket = names("exports")
+    runtime_s3(dynamodb).create_bucket(Bucket=bucket)
+    exported = runtime.run("export", {"table": source, "bucket": bucket, "enable_pitr": True}, timeout_seconds=120)
+    assert exported.succeeded, exported.cause
+    payload = load_event("workflow-restore-export.json")
+    payload["source"]["export"]["export_arn"], payload["target"]["table"] = exported.output["export_arn"], target
+
+    result = run(runtime, payload)
+
+    assert result.succeeded, result.cause
+    assert assert_identical(dynamodb, source, dynamodb, target) == 70
+    assert result.output["verification"]["result"] == "MATCH"
+    assert restored_settings(dynamodb, target)["pitr"] == "ENABLED"
+
+
+def test_an_import_that_loses_items_is_caught(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source = names("orders")
+    create_source(dynamodb, source, items=30, pad=0)  # empty maps: moto's import skips the file
+    bucket = names("exports")
+    runtime_s3(dynamodb).create_bucket(Bucket=bucket)
+    exported = runtime.run("export", {"table": source, "bucket": bucket, "enable_pitr": True}, timeout_seconds=120)
+    payload = load_event("workflow-restore-export.json")
+    payload["source"]["export"]["export_arn"], payload["target"]["table"] = (
+        exported.output["export_arn"],
+        names("lossy"),
+    )
+
+    result = run(runtime, payload)
+
+    assert result.status == "FAILED"
+    assert result.error == "VerificationFailed"
+    assert "has 0 items; 30 were exported" in (result.cause_message() or "")
+
+
+def test_an_existing_target_and_bad_input_are_refused_first(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source = names("orders")
+    dynamodb.create_table(TableName=source, BillingMode="PAY_PER_REQUEST", **KEYS)
+    dynamodb.update_continuous_backups(
+        TableName=source, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    onto_itself = run(runtime, {"source": {"table": source, "point_in_time": "latest"}, "target": {"table": source}})
+    assert onto_itself.error == "TargetExists"
+    assert entered(history(runtime, onto_itself))[-1] == "Workflow Failed"
+
+    invalid = run(runtime, load_event("workflow-restore-invalid.json"))
+    assert invalid.error == "InvalidInput"
+    assert "source.point_in_time: expected 'latest' or an ISO time" in (invalid.cause_message() or "")
+
+
+def runtime_s3(dynamodb: Client) -> Client:
+    import boto3
+
+    return boto3.client("s3", region_name="us-east-1", endpoint_url=dynamodb.meta.endpoint_url)
