@@ -1,6 +1,7 @@
 """`ddbkeeper demo`: the service end to end on the embedded runtime, with two fake accounts and no AWS account at all.
 
-Backups with retention in two accounts, then a cross-account copy verified item for item.
+Backups with retention in two accounts, an export to S3 and two restores (from the export onto a new key, and from a
+backup with its settings), then a cross-account copy, each verified item for item.
 The handlers reach DynamoDB through AWS_ENDPOINT_URL, which the demo points at the embedded moto server: the same
 standard resolution a user's run relies on. The demo checks what it shows and exits non-zero if anything is off.
 """
@@ -25,6 +26,7 @@ from ddbkeeper.local.runtime import LOCAL_REGION, LocalRuntime
 OTHER_ACCOUNT = "222222222222"
 OTHER_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/ddbkeeper-backup"
 RETENTION = {"keep_last": 2, "min_keep": 1}
+EXPORT_BUCKET = "ddbkeeper-demo-exports"
 
 
 class DemoCheckFailed(AssertionError):
@@ -45,6 +47,7 @@ class Demo:
             self.other = _assumed_dynamodb(OTHER_ROLE)
             try:
                 self._backup_and_retention()
+                self._export_and_restore()
                 self._cross_account_copy()
             except DemoCheckFailed as failure:
                 self.console.print(f"[bold red]demo check failed:[/] {failure}")
@@ -98,6 +101,47 @@ class Demo:
         result = self._run("backup", {"tables": ["orders"], "retention": {"keep_last": -1}})
         self._check(result.error == "InvalidInput" and "retention.keep_last" in (result.cause or ""), "bad input")
         self._check(manual["BackupArn"] in _backup_arns(self.home, "orders"), "manual backup survives")
+
+    def _export_and_restore(self) -> None:
+        self._title("Export orders to S3 (AUTO: the first export of a table is FULL; PITR turned on as asked)")
+        boto3.client("s3", region_name=LOCAL_REGION).create_bucket(Bucket=EXPORT_BUCKET)
+        request = {"table": "orders", "bucket": EXPORT_BUCKET, "export_type": "AUTO", "enable_pitr": True}
+        result = self._run("export", request)
+        self._check(result.succeeded and result.output["export_type"] == "FULL", f"export: {result.cause_message()}")
+        self._check(result.output["items"] == 50, f"exported {result.output['items']} items, expected 50")
+        export_arn = result.output["export_arn"]
+
+        self._title("Export again at once: under 15 minutes since the last one, so nothing to export")
+        result = self._run("export", request)
+        self._check(result.succeeded and result.output["status"] == "SKIPPED", "second export was not skipped")
+
+        self._title("Restore the export into a new table keyed on n instead of id (ImportTable)")
+        target = {
+            "table": "orders-by-n",
+            "key_schema": [{"AttributeName": "n", "KeyType": "HASH"}],
+            "attribute_definitions": [{"AttributeName": "n", "AttributeType": "N"}],
+        }
+        result = self._run("restore", {"source": {"export": {"export_arn": export_arn}}, "target": target})
+        self._check(result.succeeded, f"restore from export failed: {result.cause_message()}")
+        self._check(_scan_all(self.home, "orders-by-n") == _scan_all(self.home, "orders"), "imported items differ")
+        self.console.print("compared item for item: 50 items identical under the new key")
+
+        self._title("Restore the latest backup of orders; tags and PITR are re-applied after the restore")
+        backup = max(
+            self.home.list_backups(TableName="orders")["BackupSummaries"], key=lambda b: b["BackupCreationDateTime"]
+        )
+        result = self._run(
+            "restore", {"source": {"backup_arn": backup["BackupArn"]}, "target": {"table": "orders-restored"}}
+        )
+        self._check(result.succeeded, f"restore from backup failed: {result.cause_message()}")
+        self._check(_scan_all(self.home, "orders-restored") == _scan_all(self.home, "orders"), "restored items differ")
+        restored = self.home.describe_table(TableName="orders-restored")["Table"]["TableArn"]
+        tags = self.home.list_tags_of_resource(ResourceArn=restored)["Tags"]
+        self._check({"Key": "backup", "Value": "daily"} in tags, f"tags not re-applied: {tags}")
+
+        self._title("A restore onto an existing table is refused before anything is touched")
+        result = self._run("restore", {"source": {"backup_arn": backup["BackupArn"]}, "target": {"table": "customers"}})
+        self._check(result.error == "TargetExists", "restore onto an existing table was not refused")
 
     def _cross_account_copy(self) -> None:
         self._title(f"Cross-account copy: orders (123456789012) -> orders-replica ({OTHER_ACCOUNT}), 4 segments")
