@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from tests.copy.tables import KEYS, all_items, assert_identical, create_source
 from tests.export.test_export_service import BUCKET, export
+from tests.restore.settings import protect, settings_of
 
 STARTED = datetime.now(UTC) - timedelta(seconds=5)
 
@@ -49,34 +50,6 @@ def restore(dynamodb: Client, s3: Client, payload: dict[str, Any], name: str = "
     return steps.verify(task, plan, progress, side, datetime.now(UTC))
 
 
-def protect(dynamodb: Client, table: str) -> None:
-    """The settings a restore drops: TTL, PITR, tags, a stream and deletion protection."""
-    dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"})
-    dynamodb.update_continuous_backups(
-        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
-    arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
-    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "payments"}])
-    dynamodb.update_table(
-        TableName=table,
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        DeletionProtectionEnabled=True,
-    )
-
-
-def settings(dynamodb: Client, table: str) -> dict[str, Any]:
-    described = dynamodb.describe_table(TableName=table)["Table"]
-    return {
-        "ttl": dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"].get("AttributeName"),
-        "pitr": dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
-            "PointInTimeRecoveryDescription"
-        ]["PointInTimeRecoveryStatus"],
-        "tags": dynamodb.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"],
-        "stream": described.get("StreamSpecification"),
-        "deletion_protection": described.get("DeletionProtectionEnabled"),
-    }
-
-
 def test_restore_from_backup_gives_every_item_back_with_the_dropped_settings(aws: tuple[Client, Client]) -> None:
     dynamodb, s3 = aws
     create_source(dynamodb, "orders", items=150, pad=100)
@@ -90,7 +63,7 @@ def test_restore_from_backup_gives_every_item_back_with_the_dropped_settings(aws
     assert report["verification"] == {"verify": "count", "items": 150, "expected": 150, "result": "MATCH"}
     assert report["table_arn"].endswith(":table/orders-restored")
     assert report["duration_seconds"] >= 0
-    assert settings(dynamodb, "orders-restored") == settings(dynamodb, "orders")
+    assert settings_of(dynamodb, "orders-restored") == settings_of(dynamodb, "orders")
     described = dynamodb.describe_table(TableName="orders-restored")["Table"]
     assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_kind"]
 
@@ -104,9 +77,9 @@ def test_overrides_win_over_what_the_source_had(aws: tuple[Client, Client]) -> N
 
     restore(dynamodb, s3, {"source": {"backup_arn": backup}, "target": target})
 
-    restored = settings(dynamodb, "orders-dev")
+    restored = settings_of(dynamodb, "orders-dev")
     assert restored["deletion_protection"] is False
-    assert sorted((t["Key"], t["Value"]) for t in restored["tags"]) == [("env", "dev"), ("team", "payments")]
+    assert restored["tags"] == {"env": "dev", "team": "payments"}
     assert restored["ttl"] == "gone"
 
 
@@ -168,7 +141,7 @@ def test_point_in_time_latest_restores_the_table(aws: tuple[Client, Client]) -> 
     assert assert_identical(dynamodb, "orders", dynamodb, "orders-2") == 30
     assert report["point_in_time"] == "latest"
     assert report["verification"]["result"].startswith("COUNTED")
-    assert settings(dynamodb, "orders-2") == settings(dynamodb, "orders")
+    assert settings_of(dynamodb, "orders-2") == settings_of(dynamodb, "orders")
 
 
 def test_a_point_in_time_is_sent_as_given_and_checked_against_the_window(

@@ -12,19 +12,15 @@ import pytest
 from ddbkeeper.aws import Client
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
-from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models.table_export import TableExport
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.copy.tables import all_items, create_source
+from tests.faults import ServerError
 from tests.support import load_event
 from tests.workflows.conftest import entered, history
 
 pytestmark = pytest.mark.workflow
-
-
-class ServerError(JsonRESTError):
-    code = 500
 
 
 def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:

@@ -10,18 +10,15 @@ import pytest
 from ddbkeeper.aws import Client
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
-from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.copy.tables import KEYS, assert_identical, create_source
+from tests.faults import ServerError
+from tests.restore.settings import protect, settings_of
 from tests.support import load_event
 from tests.workflows.conftest import entered, history
 
 pytestmark = pytest.mark.workflow
-
-
-class ServerError(JsonRESTError):
-    code = 500
 
 
 @pytest.fixture
@@ -32,35 +29,6 @@ def names() -> Callable[[str], str]:
 
 def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
     return runtime.run("restore", payload, timeout_seconds=120)
-
-
-def protect(dynamodb: Client, table: str) -> None:
-    dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"})
-    dynamodb.update_continuous_backups(
-        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
-    arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
-    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "payments"}])
-    dynamodb.update_table(
-        TableName=table,
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        DeletionProtectionEnabled=True,
-    )
-
-
-def restored_settings(dynamodb: Client, table: str) -> dict[str, Any]:
-    described = dynamodb.describe_table(TableName=table)["Table"]
-    return {
-        "ttl": dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"].get("AttributeName"),
-        "pitr": dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
-            "PointInTimeRecoveryDescription"
-        ]["PointInTimeRecoveryStatus"],
-        "tags": {
-            t["Key"]: t["Value"] for t in dynamodb.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"]
-        },
-        "stream": (described.get("StreamSpecification") or {}).get("StreamViewType"),
-        "deletion_protection": described.get("DeletionProtectionEnabled"),
-    }
 
 
 def test_restore_from_a_backup_brings_back_items_and_settings(
@@ -93,7 +61,7 @@ def test_restore_from_a_backup_brings_back_items_and_settings(
     report = result.output
     assert report["verification"] == {"verify": "count", "items": 80, "expected": 80, "result": "MATCH"}
     assert report["table_arn"].endswith(f":table/{target}")
-    assert restored_settings(dynamodb, target) == {
+    assert settings_of(dynamodb, target) == {
         "ttl": "expires",
         "pitr": "ENABLED",
         "tags": {"team": "payments"},
@@ -117,7 +85,7 @@ def test_restore_to_the_latest_point_in_time(
     assert result.succeeded, result.cause
     assert assert_identical(dynamodb, source, dynamodb, target) == 40
     assert result.output["point_in_time"] == "latest"
-    assert restored_settings(dynamodb, target)["tags"] == {"team": "payments", "restored-from": "pitr"}
+    assert settings_of(dynamodb, target)["tags"] == {"team": "payments", "restored-from": "pitr"}
 
 
 def test_an_export_restored_by_import_gives_every_item_back(
@@ -137,7 +105,7 @@ def test_an_export_restored_by_import_gives_every_item_back(
     assert result.succeeded, result.cause
     assert assert_identical(dynamodb, source, dynamodb, target) == 70
     assert result.output["verification"]["result"] == "MATCH"
-    assert restored_settings(dynamodb, target)["pitr"] == "ENABLED"
+    assert settings_of(dynamodb, target)["pitr"] == "ENABLED"
 
 
 def test_an_import_that_loses_items_is_caught(
