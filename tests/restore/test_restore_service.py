@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -287,3 +288,46 @@ def test_an_import_that_loses_items_fails_verification(aws: tuple[Client, Client
 def test_bad_requests_name_the_field(payload: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse(RestoreRequest, payload)
+
+
+def test_a_point_in_time_restore_across_regions_names_the_source_by_arn(aws: tuple[Client, Client]) -> None:
+    """Called in the new table's region with the source's ARN; moto cannot restore across regions, so the answer is
+    injected and the request is what is checked."""
+    east, s3 = aws
+    west = boto3.client("dynamodb", region_name="us-west-2")
+    create_source(west, "orders", items=2, pad=0)
+    west.update_continuous_backups(
+        TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    sent: list[dict[str, Any]] = []
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        sent.append(params["body"])
+        return SimpleNamespace(status_code=200), {"TableDescription": {"TableName": "orders-east"}}
+
+    east.meta.events.register("before-call.dynamodb.RestoreTableToPointInTime", answer)
+    payload = {
+        "source": {"table": "orders", "region": "us-west-2", "point_in_time": "latest"},
+        "target": {"table": "orders-east"},
+    }
+    steps = RestoreService(east, s3, source=west)
+
+    steps.start(steps.plan(parse(RestoreRequest, payload)), Execution(name="r", started_at=STARTED))
+
+    assert len(sent) == 1
+    assert '"SourceTableArn": "arn:aws:dynamodb:us-west-2:123456789012:table/orders"' in sent[0].decode()
+    assert "SourceTableName" not in sent[0].decode()
+
+
+def test_an_incremental_export_cannot_be_imported(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=3, pad=0, importable=True)
+    payload = {"table": "orders", "bucket": BUCKET, "enable_pitr": True}
+    export(dynamodb, s3, payload, STARTED)
+    incremental = export(dynamodb, s3, payload, STARTED + timedelta(hours=1))
+    assert incremental["export_type"] == "INCREMENTAL"
+    keys = {"key_schema": KEYS["KeySchema"], "attribute_definitions": KEYS["AttributeDefinitions"][:2]}
+    request = {"source": {"export": {"export_arn": incremental["export_arn"]}}, "target": {"table": "orders-7", **keys}}
+
+    with pytest.raises(InvalidInput, match="an incremental export holds changes, not a table"):
+        RestoreService(dynamodb, s3).plan(parse(RestoreRequest, request))

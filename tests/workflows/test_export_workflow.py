@@ -136,6 +136,13 @@ def test_a_missing_bucket_is_named_before_anything_starts(runtime: LocalRuntime,
     assert "bucket: no-such-bucket-here does not exist" in (result.cause_message() or "")
 
 
+def test_a_table_without_pitr_is_refused_unless_enable_pitr(runtime: LocalRuntime, table: str, bucket: str) -> None:
+    result = run(runtime, {"table": table, "bucket": bucket})
+
+    assert result.error == "InvalidInput"
+    assert f"enable_pitr: {table} has point-in-time recovery off" in (result.cause_message() or "")
+
+
 def test_bad_input_fails_at_the_first_step_naming_the_fields(runtime: LocalRuntime) -> None:
     result = run(runtime, load_event("workflow-export-invalid.json"))
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from aws_lambda_powertools import Logger
 
 from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, translate_errors
+from ddbkeeper.clock import as_utc, backoff, iso, stamp
 from ddbkeeper.errors import AwsError, InvalidInput, TableNotFound
 from ddbkeeper.export_models import ExportRequest
 from ddbkeeper.models import Execution
@@ -29,14 +30,6 @@ MIN_WINDOW = timedelta(minutes=15)  # DynamoDB's limits for one incremental expo
 MAX_WINDOW = timedelta(hours=24)
 LEDGER_FOLDER = "ddbkeeper-ledger"
 WindowType = Literal["FULL", "INCREMENTAL", "NONE"]
-
-
-def stamp(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
-
-
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # --- the chain of windows (pure) -----------------------------------------------------------------------------------
@@ -337,11 +330,6 @@ def data_folder(s3: Client, location: ExportLocation) -> str:
     return folders.pop()
 
 
-def backoff(polls: int, first: int, cap: int) -> int:
-    """The wait before the next poll: short at first (small jobs end soon), doubling up to `cap`."""
-    return int(min(cap, first * 2 ** min(polls, 10)))
-
-
 def _progress(described: dict[str, Any], polls: int) -> dict[str, Any]:
     failure = None
     if described.get("ExportStatus") == "FAILED":
@@ -356,15 +344,3 @@ def _progress(described: dict[str, Any], polls: int) -> dict[str, Any]:
         "manifest": described.get("ExportManifest"),
         "failure": failure,
     }
-
-
-def as_utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, int | float):
-        moment = datetime.fromtimestamp(value, UTC)
-    else:
-        moment = datetime.fromisoformat(str(value))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).replace(microsecond=0)

@@ -16,9 +16,10 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, domain_error, error_code, translate_errors
+from ddbkeeper.clock import as_utc, backoff, iso
 from ddbkeeper.copier import TableSide, summarize
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, VerificationFailed
-from ddbkeeper.exports import ExportLocation, as_utc, backoff, data_folder, iso
+from ddbkeeper.exports import ExportLocation, data_folder
 from ddbkeeper.models import Execution
 from ddbkeeper.restore_models import RestoreRequest, RestoreTarget, RestoreTask
 
@@ -32,9 +33,10 @@ SETTINGS = ("table_class", "stream", "ttl_attribute", "pitr", "tags", "deletion_
 class RestoreService:
     """The steps of the restore workflow, acting in the target's account and region (and reading S3 for imports)."""
 
-    def __init__(self, dynamodb: Client, s3: Client | None = None) -> None:
-        self.dynamodb = dynamodb
+    def __init__(self, dynamodb: Client, s3: Client | None = None, source: Client | None = None) -> None:
+        self.dynamodb = dynamodb  # where the new table goes
         self.s3 = s3
+        self.source = source or dynamodb  # the source table's region, when a point-in-time restore crosses regions
 
     # --- plan ------------------------------------------------------------------------------------------------------
 
@@ -88,15 +90,19 @@ class RestoreService:
 
     def _plan_point_in_time(self, request: RestoreRequest) -> dict[str, Any]:
         name = str(request.source.table)
-        table = describe(self.dynamodb, name)
+        table = describe(self.source, name)
         if table is None:
             raise TableNotFound(f"source.table: {name} does not exist")
         with translate_errors("DescribeContinuousBackups", name):
-            pitr = self.dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+            pitr = self.source.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         pitr = pitr.get("PointInTimeRecoveryDescription", {})
         if pitr.get("PointInTimeRecoveryStatus") != "ENABLED":
             raise InvalidInput(f"source.table: {name} has point-in-time recovery off; nothing to restore from")
-        params: dict[str, Any] = {"SourceTableName": name, "TargetTableName": request.target.table}
+        params: dict[str, Any] = {"TargetTableName": request.target.table}
+        if self.source.meta.region_name == self.dynamodb.meta.region_name:
+            params["SourceTableName"] = name
+        else:  # called in the target's region, naming the source by ARN
+            params["SourceTableArn"] = table["TableArn"]
         moment = request.source.moment()
         if moment is None:
             params["UseLatestRestorableTime"] = True
@@ -176,19 +182,19 @@ class RestoreService:
 
     def _live_settings(self, name: str) -> dict[str, Any]:
         """The settings of the source table as it is now (nothing, if it is gone)."""
-        table = describe(self.dynamodb, name)
-        return {} if table is None else self._settings_of(table)
+        table = describe(self.source, name)
+        return {} if table is None else self._settings_of(table, self.source)
 
-    def _settings_of(self, table: dict[str, Any]) -> dict[str, Any]:
+    def _settings_of(self, table: dict[str, Any], client: Client) -> dict[str, Any]:
         name = table["TableName"]
         stream = table.get("StreamSpecification") or {}
         ttl_on = ("ENABLED", "ENABLING")
         with translate_errors("DescribeTimeToLive", name):
-            ttl = self.dynamodb.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
+            ttl = client.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
         with translate_errors("DescribeContinuousBackups", name):
-            backups = self.dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+            backups = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         with translate_errors("ListTagsOfResource", name):
-            tags = self.dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])
+            tags = client.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])
         return {
             "table_class": (table.get("TableClassSummary") or {}).get("TableClass", "STANDARD"),
             "stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
@@ -268,7 +274,7 @@ class RestoreService:
         table = describe(self.dynamodb, name)
         if table is None:
             raise TableNotFound(f"target.table: {name} disappeared during the restore")
-        current = self._settings_of(table)
+        current = self._settings_of(table, self.dynamodb)
         missing = [setting for setting in SETTINGS if _lacks(setting, plan["settings"][setting], current[setting])]
         ready = table["TableStatus"] == "ACTIVE"
         if missing and ready:
@@ -345,7 +351,13 @@ def restore_service(task: RestoreTask) -> tuple[RestoreService, TableSide]:
     """The service acting on the new table's account (through its role) and the new table itself, for counting."""
     factory = SessionFactory(session_name=f"ddbkeeper-{task.execution.name}")
     target = TableSide(factory, task.request.target)
-    return RestoreService(target.control(), factory.client("s3", AccountAccess())), target
+    source = None
+    if task.request.source.region:  # the same account as the new table, in the source's region
+        access = task.request.target.access()
+        source = factory.client(
+            "dynamodb", AccountAccess(task.request.source.region, access.role_arn, access.external_id)
+        )
+    return RestoreService(target.control(), factory.client("s3", AccountAccess()), source), target
 
 
 def _lacks(setting: str, wanted: Any, current: Any) -> bool:

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 
 from ddbkeeper.copy_models import TableLocation, TargetOverrides
 from ddbkeeper.export_models import BucketName, ExportFormat, S3Prefix
-from ddbkeeper.models import AccountId, Execution, StrictModel, TableName
+from ddbkeeper.models import AccountId, Execution, Region, StrictModel, TableName
 
 BackupArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/backup/.+$")]
 ExportArn = Annotated[
@@ -41,6 +41,7 @@ class RestoreSource(StrictModel):
     backup_arn: BackupArn | None = None
     table: TableName | None = None
     point_in_time: str | None = None  # an ISO time with a time zone, or "latest"
+    region: Region | None = None  # the source table's region, when it differs from the new table's
     export: ExportSource | None = None
 
     @field_validator("point_in_time")
@@ -63,6 +64,8 @@ class RestoreSource(StrictModel):
             raise ValueError("give exactly one of backup_arn, table with point_in_time, or export")
         if (self.table is None) != (self.point_in_time is None):
             raise ValueError("table and point_in_time go together")
+        if self.region is not None and self.table is None:
+            raise ValueError("region goes with table and point_in_time (a backup's region is in its ARN)")
         return self
 
     @property
