@@ -20,7 +20,9 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = parse(ExportTask, event)
     logger.thread_safe_append_keys(table=task.request.table)
-    service = export_service(task.request, task.execution, os.environ.get("EXPORT_BUCKET"))
+    service = export_service(
+        task.request, task.execution, os.environ.get("EXPORT_BUCKET"), os.environ.get("EXPORT_KMS_KEY")
+    )
     plan = service.prepare(task.request, task.execution, polls=int((event.get("plan") or {}).get("polls", 0)))
     logger.info("export planned", extra={"pitr": plan["pitr"], "window": plan.get("window")})
     return {

@@ -162,3 +162,24 @@ def test_the_data_folder_of_a_prefix_with_two_exports_is_ambiguous(aws: tuple[Cl
     with pytest.raises(InvalidInput, match="prefix: s3://exports-bucket/x/ holds 2 exports"):
         data_folder(s3, ExportLocation(BUCKET, "x"))
     assert data_folder(s3, ExportLocation(BUCKET, "x/AWSDynamoDB/a")) == "x/AWSDynamoDB/a/data/"
+
+
+def test_the_stacks_kms_key_encrypts_exports_unless_the_request_names_one(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=1, pad=0)
+    stack_key = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    sent: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.ExportTableToPointInTime", lambda params, **_: sent.append(dict(params))
+    )
+    now = datetime.now(UTC)
+    for kms_key_id in (None, "alias/team-key"):
+        request = parse(
+            ExportRequest, {"table": "orders", "bucket": BUCKET, "enable_pitr": True, "export_type": "FULL"}
+        )
+        request = request.model_copy(update={"kms_key_id": kms_key_id})
+        ledger = ExportLedger(s3, ExportLocation(BUCKET, request.key_prefix()), "orders")
+        steps = ExportService(dynamodb, ledger, clock=lambda: now + timedelta(minutes=1), kms_key=stack_key)
+        steps.start(request, steps.prepare(request, Execution(name=f"r-{kms_key_id}", started_at=now)))
+
+    assert [(p["S3SseAlgorithm"], p["S3SseKmsKeyId"]) for p in sent] == [("KMS", stack_key), ("KMS", "alias/team-key")]

@@ -147,7 +147,6 @@ class ExportLedger:
                 Key=key,
                 Body=json.dumps(entry, indent=2).encode(),
                 ContentType="application/json",
-                ServerSideEncryption="AES256",
                 **self.location.params(),
             )
         return key
@@ -162,15 +161,20 @@ class ExportLedger:
 # --- the export steps ----------------------------------------------------------------------------------------------
 
 
-def export_service(request: ExportRequest, execution: Execution, default_bucket: str | None) -> ExportService:
-    """The table is reached through the request's role; the bucket and its ledger with the function's own access."""
+def export_service(
+    request: ExportRequest, execution: Execution, default_bucket: str | None, default_kms_key: str | None = None
+) -> ExportService:
+    """The table is reached through the request's role; the bucket and its ledger with the function's own access.
+
+    The defaults are the stack's bucket and KMS key (EXPORT_BUCKET, EXPORT_KMS_KEY), used when the request names none.
+    """
     bucket = request.bucket or default_bucket
     if not bucket:
         raise InvalidInput("bucket: no bucket given and the stack has no export bucket (EXPORT_BUCKET)")
     factory = SessionFactory(session_name=f"ddbkeeper-{execution.name}")
     location = ExportLocation(bucket, request.key_prefix(), request.bucket_owner)
     ledger = ExportLedger(factory.client("s3", AccountAccess(region=request.region)), location, request.table)
-    return ExportService(factory.client("dynamodb", request.access()), ledger)
+    return ExportService(factory.client("dynamodb", request.access()), ledger, kms_key=default_kms_key or None)
 
 
 def client_token(execution: Execution, table_arn: str) -> str:
@@ -182,11 +186,16 @@ class ExportService:
     """The steps of the export workflow, for one table (its DynamoDB client) and one ledger (its S3 client)."""
 
     def __init__(
-        self, dynamodb: Client, ledger: ExportLedger, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        dynamodb: Client,
+        ledger: ExportLedger,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        kms_key: str | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.ledger = ledger
         self.clock = clock
+        self.kms_key = kms_key
 
     def prepare(self, request: ExportRequest, execution: Execution, polls: int = 0) -> dict[str, Any]:
         """Check the table and its PITR (turning it on when asked), then choose the window from the ledger.
@@ -233,6 +242,7 @@ class ExportService:
             "window": window.as_dict(),
             "s3_prefix": f"{self.ledger.location.prefix}/{stamp(window.end)}-{kind}",
             "client_token": client_token(execution, table_arn),
+            "kms_key_id": request.kms_key_id or self.kms_key,
             "last_export": last["export_arn"] if last else None,
         }
         return plan
@@ -257,8 +267,8 @@ class ExportService:
         }
         if plan["bucket_owner"]:
             params["S3BucketOwner"] = plan["bucket_owner"]
-        if request.kms_key_id:
-            params |= {"S3SseAlgorithm": "KMS", "S3SseKmsKeyId": request.kms_key_id}
+        if plan.get("kms_key_id"):
+            params |= {"S3SseAlgorithm": "KMS", "S3SseKmsKeyId": plan["kms_key_id"]}
         else:
             params["S3SseAlgorithm"] = "AES256"
         if window["export_type"] == "FULL":
