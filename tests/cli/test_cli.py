@@ -18,7 +18,7 @@ from ddbkeeper.cli import read_input
 from ddbkeeper.errors import InvalidInput
 
 from tests.copy.tables import KEYS, assert_identical, create_source
-from tests.dynalite import free_port
+from tests.dynalite import Dynalite, dynalite_available, free_port
 from tests.support import ROOT
 
 pytestmark = pytest.mark.endpoint
@@ -54,8 +54,8 @@ def remote(endpoint: str) -> Client:
     return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
 
 
-def cli(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
+def cli(endpoint: str, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, **variables}
     return subprocess.run(  # noqa: S603 - the CLI under test
         [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
@@ -109,6 +109,30 @@ def test_run_local_export_then_restore_from_it_on_the_named_endpoint(endpoint: s
     assert "restore into cli-orders-v2 from export" in restored.stderr  # the readable report
     assert "MATCH (expected 45)" in restored.stderr
     assert assert_identical(remote, "cli-orders", remote, "cli-orders-v2") == 45
+
+
+def test_run_local_export_and_restore_name_what_a_backend_without_pitr_lacks(endpoint: str) -> None:
+    """dynalite has no PITR, backup or export API: both workflows stop at their first step and say why."""
+    if not dynalite_available(ROOT):
+        pytest.fail(f"dynalite is not installed under {ROOT / 'node_modules'}: run `npm ci`")
+    with Dynalite(ROOT) as dynalite:
+        local = boto3.client("dynamodb", endpoint_url=dynalite.url, region_name="us-east-1")
+        local.create_table(TableName="plain", BillingMode="PAY_PER_REQUEST", **KEYS)
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="plain-exports")
+        export = json.dumps({"table": "plain", "bucket": "plain-exports", "enable_pitr": True})
+        restore = json.dumps({"source": {"table": "plain", "point_in_time": "latest"}, "target": {"table": "plain-2"}})
+
+        exported = cli(endpoint, "run", "export", "--local", "--input", export, AWS_ENDPOINT_URL_DYNAMODB=dynalite.url)
+        restored = cli(
+            endpoint, "run", "restore", "--local", "--input", restore, AWS_ENDPOINT_URL_DYNAMODB=dynalite.url
+        )
+
+        assert exported.returncode == 1
+        assert "cannot read plain's point-in-time recovery status" in exported.stderr
+        assert "UnknownOperationException" in exported.stderr
+        assert restored.returncode == 1
+        assert "DescribeContinuousBackups plain" in restored.stderr
+        assert local.list_tables()["TableNames"] == ["plain"]
 
 
 def test_run_local_bad_input_exits_non_zero_with_the_field(endpoint: str, remote: Client) -> None:
