@@ -69,7 +69,7 @@ class SessionFactory:
     def client(self, service: str, access: AccountAccess, config: Config = CONTROL_PLANE_CONFIG) -> Client:
         region = access.region or self._base.region_name
         if not region:
-            raise InvalidInput("region: no region given and none configured (set AWS_REGION or pass region)")
+            raise InvalidInput("region: no region given and none configured (set AWS_DEFAULT_REGION or pass region)")
         if not access.role_arn:
             return self._base.client(service, region_name=region, config=config)
         credentials = self._assume(access, region)

@@ -326,9 +326,10 @@ class ExportService:
 def data_folder(s3: Client, location: ExportLocation) -> str:
     """The single `AWSDynamoDB/<export id>/data/` folder under an export's prefix; more than one is ambiguous."""
     folders: set[str] = set()
-    where = f"s3://{location.bucket}/{location.prefix}/"
+    prefix = f"{location.prefix}/" if location.prefix else ""
+    where = f"s3://{location.bucket}/{prefix}"
     with translate_errors("ListObjectsV2", where):
-        pages = s3.get_paginator("list_objects_v2").paginate(Prefix=f"{location.prefix}/", **location.params())
+        pages = s3.get_paginator("list_objects_v2").paginate(Prefix=prefix, **location.params())
         for page in pages:
             for obj in page.get("Contents", []):
                 head, found, _ = obj["Key"].partition("/data/")

@@ -143,7 +143,7 @@ class RestoreService:
                 raise InvalidInput(
                     "source.export.export_arn: an incremental export holds changes, not a table; import a FULL export"
                 )
-            location = ExportLocation(export["S3Bucket"], export["S3Prefix"], export.get("S3BucketOwner"))
+            location = ExportLocation(export["S3Bucket"], export.get("S3Prefix") or "", export.get("S3BucketOwner"))
             expected = int(export.get("ItemCount") or 0)
             manifest = export.get("ExportManifest")
             folder = manifest.rsplit("/", 1)[0] + "/data/" if manifest else data_folder(self.s3, location)

@@ -52,6 +52,8 @@ class ExecutionProgress:
             self._advance()
         elif kind in ("MapStateSucceeded", "MapStateFailed", "MapStateAborted"):
             self._end_map(kind)
+        elif kind in ("TaskSucceeded", "LambdaFunctionSucceeded"):
+            self._waiting(event)
         elif kind in ("TaskFailed", "LambdaFunctionFailed"):
             details: dict[str, Any] = next((event[key] for key in _FAILED_DETAILS if key in event), {})
             self._say(f"[red]✗[/] {details.get('error', kind)}: {error_message(details.get('cause')) or ''}")
@@ -75,6 +77,15 @@ class ExecutionProgress:
         """A CopySegment result, from a child's history or (on the embedded runtime) straight from the handler."""
         if isinstance(output, dict) and "segment" in output and "items" in output:
             self._segments[str(output["segment"])] = int(output["items"])
+
+    def _waiting(self, event: dict[str, Any]) -> None:
+        """A poll of a long job (an export, a restore): where it stands and when the next look comes."""
+        details = event.get("taskSucceededEventDetails") or event.get("lambdaFunctionSucceededEventDetails") or {}
+        with contextlib.suppress(ValueError, TypeError):
+            output = json.loads(details.get("output") or "null")
+            if isinstance(output, dict) and "wait_seconds" in output and output.get("status", "") != "ACTIVE":
+                what = output.get("status") or output.get("summary", "")
+                self._say(f"{what} (check {output.get('polls', 0)}); next look in {output['wait_seconds']} s")
 
     def _show_segments(self) -> None:
         if not self._segments:
