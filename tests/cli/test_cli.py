@@ -197,3 +197,23 @@ def test_run_without_local_finds_the_state_machine_in_the_stack_outputs() -> Non
         assert result.output == {"echo": {"tables": ["orders"]}}
         with pytest.raises(InvalidInput, match="stack ddbkeeper-test has no output CopyStateMachineArn"):
             run_deployed("ddbkeeper-test", "copy", {}, ExecutionProgress(console), console)
+
+
+def test_progress_tells_where_a_long_job_stands_until_it_is_done() -> None:
+    from ddbkeeper.cli.progress import ExecutionProgress
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    progress = ExecutionProgress(console)
+    for output in (
+        {"status": "IN_PROGRESS", "polls": 2, "wait_seconds": 20},
+        {"status": "COMPLETED", "polls": 3, "wait_seconds": 40},
+        {"pending": 2, "polls": 1, "wait_seconds": 5, "summary": "t still lacks stream, tags"},
+        {"pending": 0, "polls": 2, "wait_seconds": 0, "summary": "t has every setting"},
+    ):
+        progress({"type": "TaskSucceeded", "taskSucceededEventDetails": {"output": json.dumps(output)}})
+
+    assert console.export_text().splitlines() == [
+        "  IN_PROGRESS (check 2); next look in 20 s",
+        "  t still lacks stream, tags (check 1); next look in 5 s",
+    ]

@@ -83,7 +83,10 @@ class ExecutionProgress:
         details = event.get("taskSucceededEventDetails") or event.get("lambdaFunctionSucceededEventDetails") or {}
         with contextlib.suppress(ValueError, TypeError):
             output = json.loads(details.get("output") or "null")
-            if isinstance(output, dict) and "wait_seconds" in output and output.get("status", "") != "ACTIVE":
+            done = isinstance(output, dict) and (
+                output.get("status") in ("ACTIVE", "COMPLETED", "FAILED") or output.get("pending") == 0
+            )
+            if isinstance(output, dict) and "wait_seconds" in output and not done:
                 what = output.get("status") or output.get("summary", "")
                 self._say(f"{what} (check {output.get('polls', 0)}); next look in {output['wait_seconds']} s")
 
