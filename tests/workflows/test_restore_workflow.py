@@ -150,3 +150,33 @@ def runtime_s3(dynamodb: Client) -> Client:
     import boto3
 
     return boto3.client("s3", region_name="us-east-1", endpoint_url=dynamodb.meta.endpoint_url)
+
+
+def test_an_import_dynamodb_fails_ends_the_execution_with_its_reason(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    """Items without the new key attribute make the import fail; the execution says so in DynamoDB's words."""
+    source, bucket = names("users"), names("exports")
+    dynamodb.create_table(
+        TableName=source,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in range(6):
+        item = {"id": {"S": f"u{n}"}} | ({"email": {"S": f"u{n}@example.com"}} if n % 2 else {})
+        dynamodb.put_item(TableName=source, Item=item)
+    runtime_s3(dynamodb).create_bucket(Bucket=bucket)
+    exported = runtime.run("export", {"table": source, "bucket": bucket, "enable_pitr": True}, timeout_seconds=120)
+    target = {
+        "table": names("users-by-email"),
+        "key_schema": [{"AttributeName": "email", "KeyType": "HASH"}],
+        "attribute_definitions": [{"AttributeName": "email", "AttributeType": "S"}],
+    }
+
+    result = run(runtime, {"source": {"export": {"export_arn": exported.output["export_arn"]}}, "target": target})
+
+    assert result.status == "FAILED"
+    assert result.error == "RestoreFailed"
+    assert "email" in (result.cause or "")
+    assert entered(history(runtime, result))[-1] == "Restore Failed"
