@@ -23,7 +23,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     service = export_service(
         task.request, task.execution, os.environ.get("EXPORT_BUCKET"), os.environ.get("EXPORT_KMS_KEY")
     )
-    plan = service.prepare(task.request, task.execution, polls=int((event.get("plan") or {}).get("polls", 0)))
+    previous = event.get("plan") or {}
+    # Catching up a long gap: the run's exports so far ride along, so that the last report lists them all.
+    earlier = event["report"]["exports"] if event.get("report") else previous.get("earlier", [])
+    plan = service.prepare(task.request, task.execution, polls=int(previous.get("polls", 0)), earlier=earlier)
     logger.info("export planned", extra={"pitr": plan["pitr"], "window": plan.get("window")})
     return {
         "request": task.request.model_dump(mode="json"),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from ddbkeeper.errors import InvalidInput
-from ddbkeeper.exports import MAX_WINDOW, MIN_WINDOW, choose_window
+from ddbkeeper.exports import MAX_CATCH_UP, MAX_WINDOW, MIN_WINDOW, choose_window
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,10 +39,26 @@ def test_windows_of_exactly_15_minutes_and_24_hours_are_incremental(export_type:
     assert window.end - window.start == gap  # type: ignore[operator]
 
 
-def test_auto_falls_back_to_full_after_a_gap_longer_than_a_day() -> None:
-    window = choose_window("AUTO", NOW, NOW - MAX_WINDOW - timedelta(seconds=1), EARLIEST, NOW)
+def test_auto_catches_up_a_gap_over_a_day_in_equal_windows_of_at_most_24_hours() -> None:
+    last = NOW - timedelta(hours=50)
+    windows = []
+    while True:
+        window = choose_window("AUTO", NOW, last, EARLIEST, NOW)
+        windows.append(window)
+        last = window.end
+        if not window.more:
+            break
+
+    assert [w.export_type for w in windows] == ["INCREMENTAL"] * 3
+    assert [w.end - w.start for w in windows] == [timedelta(hours=16, minutes=40)] * 3  # type: ignore[operator]
+    assert windows[-1].end == NOW
+    assert "catching up 50.0 h since the last export in 3 windows" in windows[0].reason
+
+
+def test_auto_falls_back_to_full_after_a_gap_longer_than_a_week() -> None:
+    window = choose_window("AUTO", NOW, NOW - MAX_CATCH_UP - timedelta(seconds=1), EARLIEST, NOW)
     assert window.export_type == "FULL"
-    assert "more than 24 h" in window.reason
+    assert "more than 7 days" in window.reason
 
 
 def test_auto_exports_nothing_within_15_minutes_of_the_last_export() -> None:
@@ -82,19 +98,26 @@ def test_an_export_time_outside_the_pitr_window_is_refused(end: datetime, messag
         choose_window("FULL", end, None, EARLIEST, NOW)
 
 
-@given(st.lists(st.integers(min_value=1, max_value=4 * 24 * 60), min_size=1, max_size=40))
+@given(st.lists(st.integers(min_value=1, max_value=10 * 24 * 60), min_size=1, max_size=40))
 def test_an_auto_chain_is_contiguous_and_every_window_is_legal(minutes_between_runs: list[int]) -> None:
     """Whatever the schedule, AUTO's incremental windows join end to start and stay within 15 min..24 h."""
     clock = NOW
     last_end: datetime | None = None
     for minutes in minutes_between_runs:
         clock += timedelta(minutes=minutes)
-        window = choose_window("AUTO", clock, last_end, EARLIEST, clock)
-        if window.export_type == "INCREMENTAL":
-            assert window.start == last_end
-            assert MIN_WINDOW <= window.end - window.start <= MAX_WINDOW  # type: ignore[operator]
-        if window.export_type == "NONE":
-            assert last_end is not None
-            assert clock - last_end < MIN_WINDOW
-            continue
-        last_end = window.end
+        for _ in range(8):  # one run: a window, or several when catching up
+            window = choose_window("AUTO", clock, last_end, EARLIEST, clock)
+            if window.export_type == "INCREMENTAL":
+                assert window.start == last_end
+                assert MIN_WINDOW <= window.end - window.start <= MAX_WINDOW  # type: ignore[operator]
+            if window.export_type == "NONE":
+                assert last_end is not None
+                assert clock - last_end < MIN_WINDOW
+                break
+            last_end = window.end
+            if not window.more:
+                break
+        else:
+            raise AssertionError("a run did not catch up within 8 windows")
+        assert last_end is not None
+        assert clock - last_end < MIN_WINDOW  # every run ends caught up (or within 15 minutes of it)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from ddbkeeper.aws import Client
+from ddbkeeper.clock import iso, stamp
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
+from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table_export import TableExport
 from moto.dynamodb.responses import DynamoHandler
 
@@ -76,6 +79,41 @@ def test_auto_exports_the_table_then_skips_a_window_under_15_minutes(
     assert second.succeeded, second.cause
     assert second.output["status"] == "SKIPPED"
     assert "No Export" in entered(history(runtime, second))
+
+
+def test_auto_catches_up_a_two_day_gap_in_windows_of_at_most_a_day(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, table: str, bucket: str
+) -> None:
+    """The ledger's last export ended 50 h ago and PITR reaches back 3 days: three incremental exports in one run."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    dynamodb.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    pitr = dynamodb_backends["123456789012"]["us-east-1"].tables[table].continuous_backups
+    pitr["PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"] = (now - timedelta(days=3)).timestamp()
+    table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+    last_end = now - timedelta(hours=50)
+    entry = {"table_arn": table_arn, "export_arn": "arn:previous", "window": {"end": iso(last_end)}}
+    s3.put_object(
+        Bucket=bucket, Key=f"ddbkeeper/{table}/ddbkeeper-ledger/{table}/{stamp(last_end)}.json", Body=json.dumps(entry)
+    )
+
+    result = run(runtime, {"table": table, "bucket": bucket})
+
+    assert result.succeeded, result.cause
+    exports = result.output["exports"]
+    assert [e["export_type"] for e in exports] == ["INCREMENTAL"] * 3
+    starts = [datetime.fromisoformat(e["window"]["start"]) for e in exports]
+    ends = [datetime.fromisoformat(e["window"]["end"]) for e in exports]
+    assert starts == [last_end, *ends[:-1]]  # contiguous from the ledger's end
+    assert all(
+        timedelta(hours=12) <= end - start <= timedelta(hours=24) for start, end in zip(starts, ends, strict=True)
+    )
+    assert now <= ends[-1] <= datetime.now(UTC)  # caught up to the execution's start
+    assert result.output["items"] == sum(e["items"] for e in exports)
+    assert entered(history(runtime, result)).count("Prepare Next Window") == 2
+    ledger = s3.list_objects_v2(Bucket=bucket, Prefix=f"ddbkeeper/{table}/ddbkeeper-ledger/")["Contents"]
+    assert len(ledger) == 4
 
 
 def test_incremental_right_after_a_full_export_fails_naming_the_window(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ logger = Logger(child=True)
 
 MIN_WINDOW = timedelta(minutes=15)  # DynamoDB's limits for one incremental export
 MAX_WINDOW = timedelta(hours=24)
+MAX_CATCH_UP = timedelta(days=7)  # AUTO splits a longer gap into incremental windows up to this, then exports FULL
 LEDGER_FOLDER = "ddbkeeper-ledger"
 WindowType = Literal["FULL", "INCREMENTAL", "NONE"]
 
@@ -43,9 +45,16 @@ class ExportWindow:
     end: datetime
     start: datetime | None = None
     reason: str = ""
+    more: bool = False  # another window follows in the same run (catching up a long gap)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"export_type": self.export_type, "start": iso(self.start), "end": iso(self.end), "reason": self.reason}
+        return {
+            "export_type": self.export_type,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "reason": self.reason,
+            "more": self.more,
+        }
 
 
 def choose_window(
@@ -57,9 +66,10 @@ def choose_window(
 ) -> ExportWindow:
     """Decide what to export; INCREMENTAL is strict (fails with the reason), AUTO adapts.
 
-    AUTO: the first export of a table is FULL; later ones continue the chain from the last export's end; a gap longer
-    than 24 hours, or a chain end PITR no longer covers, starts a new chain with a FULL export; a gap shorter than
-    15 minutes exports nothing (the next run covers it).
+    AUTO: the first export of a table is FULL; later ones continue the chain from the last export's end. A gap of more
+    than 24 hours is split into equal incremental windows of at most 24 hours (this returns the first, `more` set; the
+    run asks again once it is recorded); a gap of more than 7 days, or a chain end PITR no longer covers, starts a new
+    chain with a FULL export; a gap shorter than 15 minutes exports nothing (the next run covers it).
     """
     if end > now:
         raise InvalidInput(f"export_time: {iso(end)} is in the future (now {iso(now)})")
@@ -84,7 +94,12 @@ def choose_window(
                 f"{iso(earliest_restorable)}; use AUTO or FULL to start a new chain"
             )
         return ExportWindow("FULL", end, reason="point-in-time recovery no longer covers the last export's end")
+    return _continue_chain(strict, last_end, end)
+
+
+def _continue_chain(strict: bool, last_end: datetime, end: datetime) -> ExportWindow:
     gap = end - last_end
+    hours = gap.total_seconds() / 3600
     if gap < MIN_WINDOW:
         if strict:
             raise InvalidInput(
@@ -92,15 +107,20 @@ def choose_window(
                 "(DynamoDB's minimum for an incremental export)"
             )
         return ExportWindow("NONE", end, last_end, reason=f"only {gap} since the last export; the next run covers it")
-    if gap > MAX_WINDOW:
-        hours = gap.total_seconds() / 3600
-        if strict:
-            raise InvalidInput(
-                f"export_time: the window {iso(last_end)} to {iso(end)} is {hours:.1f} h; an incremental export "
-                "covers 15 minutes to 24 hours (AUTO falls back to a FULL export)"
-            )
-        return ExportWindow("FULL", end, reason=f"{hours:.1f} h since the last export is more than 24 h")
-    return ExportWindow("INCREMENTAL", end, last_end, reason="continues the chain")
+    if gap <= MAX_WINDOW:
+        return ExportWindow("INCREMENTAL", end, last_end, reason="continues the chain")
+    if strict:
+        raise InvalidInput(
+            f"export_time: the window {iso(last_end)} to {iso(end)} is {hours:.1f} h; an incremental export "
+            "covers 15 minutes to 24 hours (AUTO catches up in several windows, or exports FULL after 7 days)"
+        )
+    if gap > MAX_CATCH_UP:
+        return ExportWindow("FULL", end, reason=f"{hours:.1f} h since the last export is more than 7 days")
+    # Equal windows, each at most 24 h and (the gap being over 24 h) at least 12 h: none falls under 15 minutes.
+    windows = math.ceil(gap / MAX_WINDOW)
+    step = timedelta(seconds=math.ceil(gap.total_seconds() / windows))
+    reason = f"catching up {hours:.1f} h since the last export in {windows} windows"
+    return ExportWindow("INCREMENTAL", last_end + step, last_end, reason=reason, more=True)
 
 
 # --- the ledger ----------------------------------------------------------------------------------------------------
@@ -177,9 +197,9 @@ def export_service(
     return ExportService(factory.client("dynamodb", request.access()), ledger, kms_key=default_kms_key or None)
 
 
-def client_token(execution: Execution, table_arn: str) -> str:
-    """The same for every attempt of one execution's export of one table: DynamoDB starts it once."""
-    return hashlib.sha256(f"{execution.name}|{table_arn}".encode()).hexdigest()[:40]
+def client_token(execution: Execution, table_arn: str, end: datetime) -> str:
+    """The same for every attempt of one execution's export of one window: DynamoDB starts it once."""
+    return hashlib.sha256(f"{execution.name}|{table_arn}|{stamp(end)}".encode()).hexdigest()[:40]
 
 
 class ExportService:
@@ -197,10 +217,13 @@ class ExportService:
         self.clock = clock
         self.kms_key = kms_key
 
-    def prepare(self, request: ExportRequest, execution: Execution, polls: int = 0) -> dict[str, Any]:
+    def prepare(
+        self, request: ExportRequest, execution: Execution, polls: int = 0, earlier: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """Check the table and its PITR (turning it on when asked), then choose the window from the ledger.
 
         Nothing is exported here. While PITR is turning on the plan says so and the state machine asks again.
+        `earlier` lists the exports this run already made (catching up a long gap window by window).
         """
         table = request.table
         described = describe(self.dynamodb, table)
@@ -226,6 +249,7 @@ class ExportService:
             "prefix": self.ledger.location.prefix,
             "pitr": pitr.get("PointInTimeRecoveryStatus", "ENABLING"),
             "polls": polls + 1,
+            "earlier": earlier or [],
         }
         if plan["pitr"] != "ENABLED":
             return plan
@@ -241,7 +265,7 @@ class ExportService:
         plan |= {
             "window": window.as_dict(),
             "s3_prefix": f"{self.ledger.location.prefix}/{stamp(window.end)}-{kind}",
-            "client_token": client_token(execution, table_arn),
+            "client_token": client_token(execution, table_arn, window.end),
             "kms_key_id": request.kms_key_id or self.kms_key,
             "last_export": last["export_arn"] if last else None,
         }
@@ -300,8 +324,9 @@ class ExportService:
             "window": plan["window"],
             "format": request.format,
         }
+        earlier: list[dict[str, Any]] = plan.get("earlier", [])
         if export is None:
-            return report | {"status": "SKIPPED", "export_type": "NONE"}
+            return report | {"status": "SKIPPED", "export_type": "NONE", "exports": earlier, "more": False}
         location = ExportLocation(plan["bucket"], plan["s3_prefix"], plan["bucket_owner"])
         entry = report | {
             "status": "SUCCEEDED",
@@ -314,13 +339,24 @@ class ExportService:
             "previous_export": plan.get("last_export"),
         }
         entry["ledger"] = f"s3://{location.bucket}/{self.ledger.record(entry)}"
-        return entry
+        exports = [*earlier, summary(entry)]
+        return entry | {
+            "exports": exports,
+            "items": sum(one["items"] for one in exports),  # the run's totals; each export's are in `exports`
+            "bytes": sum(one["bytes"] for one in exports),
+            "more": bool(plan["window"].get("more")),
+        }
 
     def _data_folder(self, location: ExportLocation, export: dict[str, Any]) -> str:
         """The export's data/ folder: beside its manifest when DynamoDB names one, else the one under its own prefix."""
         if export.get("manifest"):
             return str(export["manifest"]).rsplit("/", 1)[0] + "/data/"
         return data_folder(self.ledger.s3, location)
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """One export of a run, as the run's report lists it."""
+    return {key: report[key] for key in ("export_arn", "export_type", "window", "items", "bytes", "data")}
 
 
 def data_folder(s3: Client, location: ExportLocation) -> str:

@@ -100,6 +100,7 @@ def export_table(report: dict[str, Any]) -> Table:
         [
             ("type", f"{report['export_type']} ({window.get('reason')})"),
             ("window", span),
+            ("windows", _windows(report.get("exports") or [])),
             ("items", f"{report['items']:,}"),
             ("size", f"{report['bytes'] / 1024**2:,.2f} MiB"),
             ("data", report.get("data")),
@@ -125,3 +126,11 @@ def restore_table(report: dict[str, Any]) -> Table:
             ("duration", f"{report.get('duration_seconds', 0):,.1f} s"),
         ],
     )
+
+
+def _windows(exports: list[dict[str, Any]]) -> str | None:
+    """A run that caught up a long gap made several exports: list their windows."""
+    if len(exports) < 2:  # one export is the window row itself
+        return None
+    spans = [f"{e['window']['start']} -> {e['window']['end']} ({e['items']:,} items)" for e in exports]
+    return f"{len(exports)} exports\n" + "\n".join(spans)
