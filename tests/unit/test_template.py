@@ -172,3 +172,47 @@ def test_template_resolution_errors_name_the_place(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="not parameters"):
         StackTemplate(path, {"Nope": "1"})
     assert StackTemplate(path, {"P": "x"}).resolve({"Fn::Sub": "${P}-${AWS::Region}"}, "here") == "x-us-east-1"
+
+
+def test_the_export_bucket_is_private_encrypted_versioned_tls_only_and_ages_out() -> None:
+    props = TEMPLATE.resources["ExportBucket"]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    encryption = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert encryption["Fn::If"][0] == "HasExportKmsKey"  # SSE-KMS with the stack's key, else SSE-S3
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["Transitions"] == [
+        {"StorageClass": {"Ref": "ExportColderStorageClass"}, "TransitionInDays": {"Ref": "ExportTransitionDays"}}
+    ]
+    assert rule["ExpirationInDays"] == {"Ref": "ExportExpirationDays"}
+    statements = TEMPLATE.resources["ExportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    tls = next(s for s in statements if isinstance(s, dict) and s.get("Sid") == "TlsOnly")
+    assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+
+
+def test_schedules_export_hourly_and_weekly_when_a_table_is_named() -> None:
+    inputs = {}
+    for name in ("IncrementalExportSchedule", "FullExportSchedule"):
+        schedule = TEMPLATE.resources[name]
+        assert schedule["Condition"] == "HasExportTable"
+        assert schedule["Properties"]["Target"]["Arn"] == {"Ref": "ExportStateMachine"}
+        inputs[name] = json.loads(
+            TEMPLATE.resolve(schedule["Properties"]["Target"]["Input"], name).replace('""', '"orders"')
+        )
+    assert inputs == {
+        "IncrementalExportSchedule": {"table": "orders", "export_type": "AUTO"},
+        "FullExportSchedule": {"table": "orders", "export_type": "FULL"},
+    }
+    assert TEMPLATE.parameter("IncrementalExportExpression") == "rate(1 hour)"
+
+
+def test_every_workflow_notifies_the_failure_topic() -> None:
+    pattern = TEMPLATE.resources["ExecutionFailedRule"]["Properties"]["EventPattern"]
+    machines = {ref["Ref"] for ref in pattern["detail"]["stateMachineArn"]}
+    assert machines == {
+        logical_id
+        for logical_id, resource in TEMPLATE.resources.items()
+        if resource["Type"] == "AWS::Serverless::StateMachine"
+    }
