@@ -42,7 +42,7 @@ lint: $(VENV)/.installed $(SAM)
 	$(BIN)/mypy
 	$(BIN)/statelint --ignore=$(STATELINT_IGNORE) $(ASL)
 	$(SAM) validate --lint --region us-east-1
-	$(SAMVENV)/bin/cfn-lint roles/cross-account-roles.yaml
+	$(SAMVENV)/bin/cfn-lint roles/*.yaml
 
 unit: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest
