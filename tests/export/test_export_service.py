@@ -16,11 +16,12 @@ import pytest
 from ddbkeeper.aws import Client
 from ddbkeeper.errors import InvalidInput, TableNotFound
 from ddbkeeper.export_models import ExportRequest
-from ddbkeeper.exports import ExportLedger, ExportLocation, ExportService, data_folder
+from ddbkeeper.exports import ExportLedger, ExportLocation, ExportService, data_folder, export_service
 from ddbkeeper.models import Execution, parse
 from moto import mock_aws
 
 from tests.copy.tables import all_items, create_source
+from tests.support import assumed_dynamodb
 
 BUCKET = "exports-bucket"
 
@@ -183,3 +184,29 @@ def test_the_stacks_kms_key_encrypts_exports_unless_the_request_names_one(aws: t
         steps.start(request, steps.prepare(request, Execution(name=f"r-{kms_key_id}", started_at=now)))
 
     assert [(p["S3SseAlgorithm"], p["S3SseKmsKeyId"]) for p in sent] == [("KMS", stack_key), ("KMS", "alias/team-key")]
+
+
+@pytest.mark.usefixtures("aws")  # the bucket is in this account
+def test_a_table_in_another_account_exports_through_its_role_to_this_accounts_bucket() -> None:
+    """The export runs with the role's credentials and names the bucket's owner; the ledger stays with the stack.
+
+    moto looks for the bucket in the table's account, so the export itself ends FAILED there; on AWS the bucket policy
+    (ExportBucketPolicy) lets the role write into the stack's bucket."""
+    role = "arn:aws:iam::222222222222:role/ddbkeeper-protection"
+    other = assumed_dynamodb(role)
+    create_source(other, "ledger", items=5, pad=0)
+    request = parse(
+        ExportRequest,
+        {"table": "ledger", "bucket": BUCKET, "bucket_owner": "123456789012", "role_arn": role, "enable_pitr": True},
+    )
+    execution = Execution(name="cross", started_at=datetime.now(UTC))
+    steps = export_service(request, execution, default_bucket=None)
+
+    plan = steps.prepare(request, execution)
+    progress = steps.start(request, plan)
+
+    assert plan["table_arn"] == "arn:aws:dynamodb:us-east-1:222222222222:table/ledger"
+    pitr = other.describe_continuous_backups(TableName="ledger")["ContinuousBackupsDescription"]
+    assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert ":222222222222:" in progress["arn"]  # started in the table's account, with the role
+    assert plan["bucket_owner"] == "123456789012"
