@@ -205,7 +205,9 @@ def test_raising_keep_last_never_deletes_more(
     args: dict[str, object], items: list[tuple[int, str]], extra: int
 ) -> None:
     policy = safe_policy(**args)
-    if policy is None:
+    if policy is None or not any(args[rule] for rule in ("keep_last", "daily", "weekly", "monthly", "yearly")):
+        # With no count rule, max_age_days alone keeps every backup young enough; a first keep_last then starts
+        # selecting (documented in ddbkeeper.retention), which may delete more: not the property under test.
         return
     backups = make(items)
     more = RetentionPolicy(**{**args, "keep_last": policy.keep_last + extra})  # type: ignore[arg-type]

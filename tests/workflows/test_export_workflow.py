@@ -116,6 +116,22 @@ def test_auto_catches_up_a_two_day_gap_in_windows_of_at_most_a_day(
     assert len(ledger) == 4
 
 
+def test_a_dry_run_plans_the_export_and_changes_nothing_not_even_pitr(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, table: str, bucket: str
+) -> None:
+    result = run(runtime, payload("workflow-export-dry-run.json", table, bucket))
+
+    assert result.succeeded, result.cause
+    actions = result.output["actions"]
+    assert actions[0] == f"turn point-in-time recovery on for {table}"
+    assert actions[1].startswith(f"FULL export of {table} as of ")
+    assert actions[2].startswith(f"write DYNAMODB_JSON to s3://{bucket}/ddbkeeper/{table}/")
+    pitr = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "DISABLED"
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert "Start Export" not in entered(history(runtime, result))
+
+
 def test_incremental_right_after_a_full_export_fails_naming_the_window(
     runtime: LocalRuntime, table: str, bucket: str
 ) -> None:

@@ -88,6 +88,27 @@ def test_restore_to_the_latest_point_in_time(
     assert settings_of(dynamodb, target)["tags"] == {"team": "payments", "restored-from": "pitr"}
 
 
+def test_a_dry_run_says_what_the_restore_would_do_and_creates_nothing(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source, target = names("orders"), names("orders-restored")
+    create_source(dynamodb, source, items=5, pad=0)
+    protect(dynamodb, source)
+    payload = load_event("workflow-restore-dry-run.json")
+    payload["source"]["table"], payload["target"]["table"] = source, target
+
+    result = run(runtime, payload)
+
+    assert result.succeeded, result.cause
+    actions = result.output["actions"]
+    assert actions[0].startswith(f"restore arn:aws:dynamodb:us-east-1:123456789012:table/{source} as of latest")
+    assert actions[1] == "with BillingModeOverride"
+    assert "tags={'team': 'payments', 'restored-by': 'ddbkeeper'}" in actions[2]
+    assert "deletion_protection=True" in actions[2]
+    assert actions[3] == "verify: count the new table (no recorded count to compare)"
+    assert target not in dynamodb.list_tables()["TableNames"]
+
+
 def test_an_export_restored_by_import_gives_every_item_back(
     runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
 ) -> None:

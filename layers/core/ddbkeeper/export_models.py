@@ -32,6 +32,7 @@ class ExportRequest(StrictModel):
     view_type: Literal["NEW_AND_OLD_IMAGES", "NEW_IMAGE"] = "NEW_AND_OLD_IMAGES"
     enable_pitr: bool = False
     kms_key_id: KmsKey | None = None
+    dry_run: bool = False  # plan and report what would be exported; change nothing (not even PITR)
 
     @model_validator(mode="after")
     def _external_id_needs_role(self) -> ExportRequest:

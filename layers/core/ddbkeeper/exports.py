@@ -231,17 +231,22 @@ class ExportService:
             raise TableNotFound(f"table: {table} does not exist")
         table_arn = described["TableArn"]
         pitr = self._pitr(table)
+        actions: list[str] = []
         if pitr.get("PointInTimeRecoveryStatus") == "DISABLED":
             if not request.enable_pitr:
                 raise InvalidInput(
                     f"enable_pitr: {table} has point-in-time recovery off and exports need it; "
                     "pass enable_pitr true to turn it on"
                 )
-            with translate_errors("UpdateContinuousBackups", table):
-                pitr = self.dynamodb.update_continuous_backups(
-                    TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-                )["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
-            logger.info("point-in-time recovery turned on", extra={"table": table})
+            actions.append(f"turn point-in-time recovery on for {table}")
+            if request.dry_run:  # plan as if it were on from the start of the run
+                pitr = {"PointInTimeRecoveryStatus": "ENABLED"}
+            else:
+                with translate_errors("UpdateContinuousBackups", table):
+                    pitr = self.dynamodb.update_continuous_backups(
+                        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+                    )["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+                logger.info("point-in-time recovery turned on", extra={"table": table})
         plan: dict[str, Any] = {
             "table_arn": table_arn,
             "bucket": self.ledger.location.bucket,
@@ -250,6 +255,8 @@ class ExportService:
             "pitr": pitr.get("PointInTimeRecoveryStatus", "ENABLING"),
             "polls": polls + 1,
             "earlier": earlier or [],
+            "dry_run": request.dry_run,
+            "actions": actions,
         }
         if plan["pitr"] != "ENABLED":
             return plan
@@ -269,6 +276,7 @@ class ExportService:
             "kms_key_id": request.kms_key_id or self.kms_key,
             "last_export": last["export_arn"] if last else None,
         }
+        plan["actions"] += _export_actions(request, window, plan)
         return plan
 
     def _pitr(self, table: str) -> dict[str, Any]:
@@ -352,6 +360,22 @@ class ExportService:
         if export.get("manifest"):
             return str(export["manifest"]).rsplit("/", 1)[0] + "/data/"
         return data_folder(self.ledger.s3, location)
+
+
+def _export_actions(request: ExportRequest, window: ExportWindow, plan: dict[str, Any]) -> list[str]:
+    """What the run will do, in words: a dry run's whole output, and the plan's record of its decision."""
+    table = request.table
+    if window.export_type == "NONE":
+        return [f"export nothing: {window.reason}"]
+    if window.export_type == "FULL":
+        what = f"FULL export of {table} as of {iso(window.end)} ({window.reason})"
+    else:
+        what = f"INCREMENTAL export of {table} from {iso(window.start)} to {iso(window.end)} ({window.reason})"
+    actions = [what, f"write {request.format} to s3://{plan['bucket']}/{plan['s3_prefix']}/"]
+    if window.more:
+        actions.append("then the next windows, one after another, until the run has caught up")
+    actions.append(f"record each export in s3://{plan['bucket']}/{plan['prefix']}/{LEDGER_FOLDER}/{table}/")
+    return actions
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:

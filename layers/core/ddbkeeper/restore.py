@@ -54,6 +54,8 @@ class RestoreService:
             plan = self._plan_import(request)
         plan["settings"] = _settings(plan.pop("recorded"), target)
         plan["kind"] = kind
+        plan["dry_run"] = request.dry_run
+        plan["actions"] = _restore_actions(request, plan)
         return plan
 
     def _plan_backup(self, request: RestoreRequest) -> dict[str, Any]:
@@ -370,6 +372,32 @@ def _lacks(setting: str, wanted: Any, current: Any) -> bool:
 def _target_name(plan: dict[str, Any]) -> str:
     params = plan["params"]
     return str(params.get("TargetTableName") or params["TableCreationParameters"]["TableName"])
+
+
+def _restore_actions(request: RestoreRequest, plan: dict[str, Any]) -> list[str]:
+    """What the restore will do, in words: a dry run's whole output."""
+    params, name = plan["params"], _target_name(plan)
+    if plan["kind"] == "backup":
+        actions = [f"restore backup {params['BackupArn']} into a new table {name}"]
+    elif plan["kind"] == "point_in_time":
+        actions = [f"restore {plan['source_arn']} as of {plan['point_in_time']} into a new table {name}"]
+    else:
+        keys = ", ".join(f"{key['AttributeName']} ({key['KeyType']})" for key in request.target.key_schema or [])
+        actions = [f"import {params['S3BucketSource']['S3KeyPrefix']} into a new table {name} keyed on {keys}"]
+    overrides = [key for key in params if key.endswith("Override")]
+    if overrides:
+        actions.append("with " + ", ".join(overrides))
+    settings = {key: value for key, value in plan["settings"].items() if value not in (None, False, {}, "STANDARD")}
+    if settings:
+        actions.append("then re-apply " + ", ".join(f"{key}={value}" for key, value in settings.items()))
+    expected = plan["expected_items"]
+    if request.verify == "none":
+        actions.append("verify: none")
+    elif expected is None:
+        actions.append("verify: count the new table (no recorded count to compare)")
+    else:
+        actions.append(f"verify: count the new table against the {expected:,} items the source recorded")
+    return actions
 
 
 def _settings(recorded: dict[str, Any], target: RestoreTarget) -> dict[str, Any]:

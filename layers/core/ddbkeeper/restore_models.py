@@ -93,6 +93,7 @@ class RestoreRequest(StrictModel):
     source: RestoreSource
     target: RestoreTarget
     verify: Literal["count", "none"] = "count"
+    dry_run: bool = False  # plan and report what the restore would do; create nothing
 
     @model_validator(mode="after")
     def _fits_the_source(self) -> RestoreRequest:

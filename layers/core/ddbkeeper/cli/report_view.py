@@ -19,7 +19,7 @@ def show_result(console: Console, result: ExecutionResult) -> None:
         console.print(copy_table(result.output))
     if isinstance(result.output, dict) and "export_type" in result.output:
         console.print(export_table(result.output))
-    if isinstance(result.output, dict) and result.output.get("kind") in ("backup", "point_in_time", "export"):
+    if isinstance(result.output, dict) and "verification" in result.output and "kind" in result.output:
         console.print(restore_table(result.output))
     if isinstance(result.output, dict) and result.output.get("dry_run") and result.output.get("actions"):
         console.print("[bold]dry run[/]: nothing was changed; a real run would")
