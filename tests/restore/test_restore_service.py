@@ -331,3 +331,21 @@ def test_an_incremental_export_cannot_be_imported(aws: tuple[Client, Client]) ->
 
     with pytest.raises(InvalidInput, match="an incremental export holds changes, not a table"):
         RestoreService(dynamodb, s3).plan(parse(RestoreRequest, request))
+
+
+def test_a_backup_count_that_differs_is_reported_not_failed_as_it_is_an_estimate(aws: tuple[Client, Client]) -> None:
+    """DescribeBackup's ItemCount is DynamoDB's estimate (moto's is exact: a stale one is injected)."""
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=12, pad=0)
+    backup = dynamodb.create_backup(TableName="orders", BackupName="before")["BackupDetails"]["BackupArn"]
+
+    def stale(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["BackupDescription"]["SourceTableDetails"]["ItemCount"] = 10
+
+    dynamodb.meta.events.register("after-call.dynamodb.DescribeBackup", stale)
+
+    report = restore(dynamodb, s3, {"source": {"backup_arn": backup}, "target": {"table": "orders-8"}})
+
+    assert report["items"] == 12
+    assert report["verification"]["expected"] == 10
+    assert report["verification"]["result"].startswith("DIFFERS from the backup's estimate by +2")
