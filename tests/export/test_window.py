@@ -19,8 +19,9 @@ def test_full_is_a_snapshot_at_the_end() -> None:
     assert (window.export_type, window.start, window.end) == ("FULL", None, NOW)
 
 
-def test_the_first_auto_export_of_a_table_is_full() -> None:
-    window = choose_window("AUTO", NOW, None, EARLIEST, NOW)
+@pytest.mark.parametrize("export_type", ["AUTO", "INCREMENTAL"])
+def test_the_first_export_of_a_table_is_full(export_type: str) -> None:
+    window = choose_window(export_type, NOW, None, EARLIEST, NOW)
     assert window.export_type == "FULL"
     assert "first export" in window.reason
 
@@ -75,13 +76,12 @@ def test_auto_starts_a_new_chain_when_pitr_no_longer_covers_the_last_end() -> No
 @pytest.mark.parametrize(
     ("last", "earliest", "message"),
     [
-        (None, EARLIEST, "no previous export"),
         (NOW - timedelta(hours=30), EARLIEST, "is 30.0 h; an incremental export covers 15 minutes to 24 hours"),
         (NOW - timedelta(minutes=14), EARLIEST, "shorter than 15 minutes"),
         (NOW - timedelta(hours=2), NOW - timedelta(hours=1), "before the earliest restorable time"),
     ],
 )
-def test_incremental_is_strict_and_says_why(last: datetime | None, earliest: datetime, message: str) -> None:
+def test_incremental_is_strict_and_says_why(last: datetime, earliest: datetime, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         choose_window("INCREMENTAL", NOW, last, earliest, NOW)
 

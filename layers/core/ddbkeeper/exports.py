@@ -64,7 +64,8 @@ def choose_window(
     earliest_restorable: datetime,
     now: datetime,
 ) -> ExportWindow:
-    """Decide what to export; INCREMENTAL is strict (fails with the reason), AUTO adapts.
+    """Decide what to export. The first export of a table is FULL. Then INCREMENTAL is strict (a window it cannot export
+    fails, naming it) and AUTO adapts.
 
     AUTO: the first export of a table is FULL; later ones continue the chain from the last export's end. A gap of more
     than 24 hours is split into equal incremental windows of at most 24 hours (this returns the first, `more` set; the
@@ -80,12 +81,7 @@ def choose_window(
     if export_type == "FULL":
         return ExportWindow("FULL", end, reason="requested")
     strict = export_type == "INCREMENTAL"
-    if last_end is None:
-        if strict:
-            raise InvalidInput(
-                "export_type: INCREMENTAL continues a chain and this table has no previous export under the prefix; "
-                "use AUTO or FULL to start one"
-            )
+    if last_end is None:  # for INCREMENTAL too: a chain starts with a full export
         return ExportWindow("FULL", end, reason="first export of the table")
     if last_end < earliest_restorable:
         if strict:
