@@ -7,13 +7,14 @@ import gzip
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from ddbkeeper.aws import Client
+from ddbkeeper.clock import iso, stamp
 from ddbkeeper.errors import InvalidInput, TableNotFound
 from ddbkeeper.export_models import ExportRequest
 from ddbkeeper.exports import ExportLedger, ExportLocation, ExportService, data_folder, export_service
@@ -39,12 +40,34 @@ def service(dynamodb: Client, s3: Client, request: ExportRequest, clock: datetim
     return ExportService(dynamodb, ledger, clock=lambda: clock)
 
 
+LAG = timedelta(minutes=5)  # how far PITR's latest restorable time trails the present on DynamoDB
+
+
+def pitr_window_at(started: datetime) -> Callable[..., None]:
+    """moto's PITR window is one instant (when PITR was turned on): give it DynamoDB's shape as of `started`."""
+
+    def realistic(parsed: dict[str, Any], **_: Any) -> None:
+        description = parsed.get("ContinuousBackupsDescription", {}).get("PointInTimeRecoveryDescription", {})
+        if description.get("PointInTimeRecoveryStatus") == "ENABLED":
+            description["EarliestRestorableDateTime"] = started - timedelta(days=2)
+            description["LatestRestorableDateTime"] = started - LAG
+
+    return realistic
+
+
 def export(dynamodb: Client, s3: Client, payload: dict[str, Any], started: datetime) -> dict[str, Any]:
-    """One run of the workflow's steps, as the state machine chains them."""
+    """One run of the workflow's steps, as the state machine chains them, at `started`."""
     request = parse(ExportRequest, payload)
     execution = Execution(name=f"run-{started:%H%M}", started_at=started)
-    steps = service(dynamodb, s3, request, clock=max(started, datetime.now(UTC)) + timedelta(seconds=5))
-    plan = steps.prepare(request, execution)
+    steps = service(dynamodb, s3, request, clock=started + timedelta(seconds=5))
+    window = pitr_window_at(started)
+    for operation in ("DescribeContinuousBackups", "UpdateContinuousBackups"):
+        dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", window, unique_id=f"pitr-{operation}")
+    try:
+        plan = steps.prepare(request, execution)
+    finally:
+        for operation in ("DescribeContinuousBackups", "UpdateContinuousBackups"):
+            dynamodb.meta.events.unregister(f"after-call.dynamodb.{operation}", unique_id=f"pitr-{operation}")
     if plan["window"]["export_type"] == "NONE":
         return steps.record(request, plan, None)
     progress = steps.start(request, plan)
@@ -89,7 +112,7 @@ def test_a_full_export_writes_every_item_as_dynamodb_json(aws: tuple[Client, Cli
     dynamodb.update_continuous_backups(
         TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
-    started = datetime.now(UTC) + timedelta(minutes=1)
+    started = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
 
     report = export(dynamodb, s3, {"table": "orders", "bucket": BUCKET, "export_type": "FULL"}, started)
 
@@ -97,7 +120,8 @@ def test_a_full_export_writes_every_item_as_dynamodb_json(aws: tuple[Client, Cli
     assert report["export_type"] == "FULL"
     assert report["items"] == 120
     assert report["bytes"] > 0
-    assert report["s3"] == f"s3://{BUCKET}/ddbkeeper/orders/{started:%Y%m%dT%H%M%SZ}-full/"
+    assert report["window"]["end"] == iso(started - LAG)  # PITR's latest restorable time, not the present
+    assert report["s3"] == f"s3://{BUCKET}/ddbkeeper/orders/{stamp(started - LAG)}-full/"
     assert report["data"].startswith(report["s3"] + "AWSDynamoDB/")
     assert report["data"].endswith("/data/")
     exported = sorted(exported_items(s3, report["data"]), key=key)
@@ -210,3 +234,13 @@ def test_a_table_in_another_account_exports_through_its_role_to_this_accounts_bu
     assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
     assert ":222222222222:" in progress["arn"]  # started in the table's account, with the role
     assert plan["bucket_owner"] == "123456789012"
+
+
+def test_an_export_time_after_pitrs_latest_restorable_time_is_refused(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=1, pad=0)
+    started = datetime.now(UTC).replace(microsecond=0)
+    payload = {"table": "orders", "bucket": BUCKET, "enable_pitr": True, "export_time": iso(started - LAG / 2)}
+
+    with pytest.raises(InvalidInput, match=r"export_time: .* is after the table's latest restorable time"):
+        export(dynamodb, s3, payload, started)

@@ -256,10 +256,16 @@ class ExportService:
         }
         if plan["pitr"] != "ENABLED":
             return plan
-        # The window ends when the execution started (or when PITR began, if later): every retry plans the same.
+        # The window ends when the execution started, or at PITR's latest restorable time if that is earlier (it trails
+        # the present by about five minutes, and DynamoDB exports from within the PITR window).
         started = execution.started_at.astimezone(UTC).replace(microsecond=0)
         earliest = as_utc(pitr.get("EarliestRestorableDateTime")) or started
-        end = request.export_time or max(started, earliest)
+        latest = as_utc(pitr.get("LatestRestorableDateTime")) or started
+        if request.export_time and request.export_time > latest:
+            raise InvalidInput(
+                f"export_time: {iso(request.export_time)} is after the table's latest restorable time {iso(latest)}"
+            )
+        end = request.export_time or max(min(started, latest), earliest)
         last = self.ledger.last(table_arn)
         window = choose_window(
             request.export_type, end, as_utc(last["window"]["end"]) if last else None, earliest, self.clock()
