@@ -285,7 +285,7 @@ class RestoreService:
         return {
             "pending": len(missing),
             "polls": polls + 1,
-            "wait_seconds": 0 if ready else 5,  # an ACTIVE table takes the next change at once
+            "wait_seconds": 0 if ready else backoff(polls, first=5, cap=60),  # ACTIVE: the next change at once
             "applied": [setting for setting in SETTINGS if setting not in missing],
             "summary": f"{name} still lacks {', '.join(missing)}" if missing else f"{name} has every setting",
         }
