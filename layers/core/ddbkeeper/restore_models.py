@@ -12,6 +12,7 @@ from ddbkeeper.export_models import BucketName, ExportFormat, S3Prefix
 from ddbkeeper.models import AccountId, Execution, Region, StrictModel, TableName
 
 BackupArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/backup/.+$")]
+# DynamoDB's export ARNs end table/<name>/export/<id>; moto's read .../import/<id>, accepted so local runs work.
 ExportArn = Annotated[
     str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/(export|import)/.+$")
 ]
