@@ -343,7 +343,7 @@ class ExportService:
             "export_type": plan["window"]["export_type"],
             "export_arn": export["arn"],
             "s3": f"s3://{location.bucket}/{location.prefix}/",
-            "data": f"s3://{location.bucket}/{self._data_folder(location, export)}",
+            "data": f"s3://{location.bucket}/{data_folder(self.ledger.s3, location, export.get('manifest'))}",
             "items": export["items"],
             "bytes": export["bytes"],
             "previous_export": plan.get("last_export"),
@@ -356,12 +356,6 @@ class ExportService:
             "bytes": sum(one["bytes"] for one in exports),
             "more": bool(plan["window"].get("more")),
         }
-
-    def _data_folder(self, location: ExportLocation, export: dict[str, Any]) -> str:
-        """The export's data/ folder: beside its manifest when DynamoDB names one, else the one under its own prefix."""
-        if export.get("manifest"):
-            return str(export["manifest"]).rsplit("/", 1)[0] + "/data/"
-        return data_folder(self.ledger.s3, location)
 
 
 def _export_actions(request: ExportRequest, window: ExportWindow, plan: dict[str, Any]) -> list[str]:
@@ -385,8 +379,11 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     return {key: report[key] for key in ("export_arn", "export_type", "window", "items", "bytes", "data")}
 
 
-def data_folder(s3: Client, location: ExportLocation) -> str:
-    """The single `AWSDynamoDB/<export id>/data/` folder under an export's prefix; more than one is ambiguous."""
+def data_folder(s3: Client, location: ExportLocation, manifest: str | None = None) -> str:
+    """An export's `AWSDynamoDB/<export id>/data/` folder: beside its manifest when DynamoDB names one, else the single
+    such folder under its prefix (more than one is ambiguous)."""
+    if manifest:
+        return manifest.rsplit("/", 1)[0] + "/data/"
     folders: set[str] = set()
     prefix = f"{location.prefix}/" if location.prefix else ""
     where = f"s3://{location.bucket}/{prefix}"

@@ -120,13 +120,12 @@ class RestoreService:
                 )
             params["RestoreDateTime"] = moment
         params |= _overrides(request.target, table, table.get("GlobalSecondaryIndexes", []))
-        recorded = self._live_settings(name)
         return {
             "source_arn": table["TableArn"],
             "point_in_time": iso(moment) if moment else "latest",
             "expected_items": None,  # nothing records how many items the table had at that moment
             "expected_is_exact": False,
-            "recorded": recorded,
+            "recorded": self._settings_of(table, self.source),  # the table described above, not described again
             "params": params,
         }
 
@@ -147,8 +146,7 @@ class RestoreService:
                 )
             location = ExportLocation(export["S3Bucket"], export.get("S3Prefix") or "", export.get("S3BucketOwner"))
             expected = int(export.get("ItemCount") or 0)
-            manifest = export.get("ExportManifest")
-            folder = manifest.rsplit("/", 1)[0] + "/data/" if manifest else data_folder(self.s3, location)
+            folder = data_folder(self.s3, location, export.get("ExportManifest"))
         else:
             location = ExportLocation(str(source.bucket), str(source.prefix), source.bucket_owner)
             folder = data_folder(self.s3, location)
