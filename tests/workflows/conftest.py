@@ -45,6 +45,19 @@ def dynamodb(handlers_use_runtime: None) -> Client:
 
 
 @pytest.fixture
+def s3(handlers_use_runtime: None) -> Client:
+    return boto3.client("s3", region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3: Client) -> str:
+    """A fresh bucket for exports on the runtime's own server."""
+    name = f"exports-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
 def table_factory(dynamodb: Client) -> Callable[..., str]:
     """Creates uniquely named tables, so tests sharing one server never see each other's backups."""
 

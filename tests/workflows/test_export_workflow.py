@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from ddbkeeper.aws import Client
 from ddbkeeper.clock import iso, stamp
@@ -31,21 +30,9 @@ def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
 
 
 @pytest.fixture
-def s3(handlers_use_runtime: None) -> Client:
-    return boto3.client("s3", region_name="us-east-1")
-
-
-@pytest.fixture
 def table(dynamodb: Client) -> str:
     name = f"orders-{uuid.uuid4().hex[:8]}"
     create_source(dynamodb, name, items=60, pad=100)
-    return name
-
-
-@pytest.fixture
-def bucket(s3: Client) -> str:
-    name = f"exports-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
     return name
 
 

@@ -31,6 +31,13 @@ def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
     return runtime.run("restore", payload, timeout_seconds=120)
 
 
+def export_arn(runtime: LocalRuntime, table: str, bucket: str) -> str:
+    """Export `table` with the real export workflow; the ARN of the export to restore from."""
+    exported = runtime.run("export", {"table": table, "bucket": bucket, "enable_pitr": True}, timeout_seconds=120)
+    assert exported.succeeded, exported.cause
+    return str(exported.output["export_arn"])
+
+
 def test_restore_from_a_backup_brings_back_items_and_settings(
     runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,16 +117,12 @@ def test_a_dry_run_says_what_the_restore_would_do_and_creates_nothing(
 
 
 def test_an_export_restored_by_import_gives_every_item_back(
-    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+    runtime: LocalRuntime, dynamodb: Client, bucket: str, names: Callable[[str], str]
 ) -> None:
     source, target = names("orders"), names("orders-v2")
     create_source(dynamodb, source, items=70, pad=100, importable=True)
-    bucket = names("exports")
-    runtime_s3(dynamodb).create_bucket(Bucket=bucket)
-    exported = runtime.run("export", {"table": source, "bucket": bucket, "enable_pitr": True}, timeout_seconds=120)
-    assert exported.succeeded, exported.cause
     payload = load_event("workflow-restore-export.json")
-    payload["source"]["export"]["export_arn"], payload["target"]["table"] = exported.output["export_arn"], target
+    payload["source"]["export"]["export_arn"], payload["target"]["table"] = export_arn(runtime, source, bucket), target
 
     result = run(runtime, payload)
 
@@ -130,18 +133,12 @@ def test_an_export_restored_by_import_gives_every_item_back(
 
 
 def test_an_import_that_loses_items_is_caught(
-    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+    runtime: LocalRuntime, dynamodb: Client, bucket: str, names: Callable[[str], str]
 ) -> None:
-    source = names("orders")
+    source, target = names("orders"), names("lossy")
     create_source(dynamodb, source, items=30, pad=0)  # empty maps: moto's import skips the file
-    bucket = names("exports")
-    runtime_s3(dynamodb).create_bucket(Bucket=bucket)
-    exported = runtime.run("export", {"table": source, "bucket": bucket, "enable_pitr": True}, timeout_seconds=120)
     payload = load_event("workflow-restore-export.json")
-    payload["source"]["export"]["export_arn"], payload["target"]["table"] = (
-        exported.output["export_arn"],
-        names("lossy"),
-    )
+    payload["source"]["export"]["export_arn"], payload["target"]["table"] = export_arn(runtime, source, bucket), target
 
     result = run(runtime, payload)
 
@@ -167,17 +164,11 @@ def test_an_existing_target_and_bad_input_are_refused_first(
     assert "source.point_in_time: expected 'latest' or an ISO time" in (invalid.cause_message() or "")
 
 
-def runtime_s3(dynamodb: Client) -> Client:
-    import boto3
-
-    return boto3.client("s3", region_name="us-east-1", endpoint_url=dynamodb.meta.endpoint_url)
-
-
 def test_an_import_dynamodb_fails_ends_the_execution_with_its_reason(
-    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+    runtime: LocalRuntime, dynamodb: Client, bucket: str, names: Callable[[str], str]
 ) -> None:
     """Items without the new key attribute make the import fail; the execution says so in DynamoDB's words."""
-    source, bucket = names("users"), names("exports")
+    source = names("users")
     dynamodb.create_table(
         TableName=source,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -187,15 +178,13 @@ def test_an_import_dynamodb_fails_ends_the_execution_with_its_reason(
     for n in range(6):
         item = {"id": {"S": f"u{n}"}} | ({"email": {"S": f"u{n}@example.com"}} if n % 2 else {})
         dynamodb.put_item(TableName=source, Item=item)
-    runtime_s3(dynamodb).create_bucket(Bucket=bucket)
-    exported = runtime.run("export", {"table": source, "bucket": bucket, "enable_pitr": True}, timeout_seconds=120)
     target = {
         "table": names("users-by-email"),
         "key_schema": [{"AttributeName": "email", "KeyType": "HASH"}],
         "attribute_definitions": [{"AttributeName": "email", "AttributeType": "S"}],
     }
 
-    result = run(runtime, {"source": {"export": {"export_arn": exported.output["export_arn"]}}, "target": target})
+    result = run(runtime, {"source": {"export": {"export_arn": export_arn(runtime, source, bucket)}}, "target": target})
 
     assert result.status == "FAILED"
     assert result.error == "RestoreFailed"
