@@ -57,8 +57,14 @@ def item(n: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def seed(client: Any, table: str, items: int) -> None:
+def create(client: Any, table: str) -> None:
+    """dynalite turns a new table ACTIVE on a timer; writes before then are refused."""
     client.create_table(TableName=table, **KEYS)
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def seed(client: Any, table: str, items: int) -> None:
+    create(client, table)
     rng = random.Random(1)
     for start in range(0, items, 25):
         batch = [{"PutRequest": {"Item": item(n, rng)}} for n in range(start, min(start + 25, items))]
@@ -100,7 +106,7 @@ def cpu(action: Callable[[], Any]) -> tuple[float, float, Any]:
 
 def fresh(client: Any, stem: str) -> str:
     name = f"{stem}-{uuid.uuid4().hex[:6]}"
-    client.create_table(TableName=name, **KEYS)
+    create(client, name)
     return name
 
 

@@ -118,6 +118,7 @@ def test_run_local_export_and_restore_name_what_a_backend_without_pitr_lacks(end
     with Dynalite(ROOT) as dynalite:
         local = boto3.client("dynamodb", endpoint_url=dynalite.url, region_name="us-east-1")
         local.create_table(TableName="plain", BillingMode="PAY_PER_REQUEST", **KEYS)
+        local.get_waiter("table_exists").wait(TableName="plain", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="plain-exports")
         export = json.dumps({"table": "plain", "bucket": "plain-exports", "enable_pitr": True})
         restore = json.dumps({"source": {"table": "plain", "point_in_time": "latest"}, "target": {"table": "plain-2"}})

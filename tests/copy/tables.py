@@ -39,6 +39,7 @@ def create_source(
     """`importable`: items moto's ImportTable reads back intact (its JSON reader skips a whole file when an item holds
     an empty map, and keeps non-ASCII characters as \\u escapes); DynamoDB itself takes every item."""
     client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **KEYS, **extra)
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     rng = random.Random(seed)
     for start in range(0, items, 25):
         batch = [{"PutRequest": {"Item": item(n, rng, pad, importable)}} for n in range(start, min(start + 25, items))]

@@ -13,7 +13,8 @@ What dynalite 4.0.0 (the version package-lock.json pins) was observed NOT to do,
 - UpdateTable with only DeletionProtectionEnabled, TableClass, SSESpecification or StreamSpecification is a
   ValidationException ("At least one of ProvisionedThroughput, BillingMode, ... is required"); BillingMode works.
 - ARNs are always arn:aws:dynamodb:us-east-1:000000000000:table/..., whatever the client's region or credentials.
-- CreateTable answers TableStatus CREATING even with --createTableMs 0; DescribeTable says ACTIVE right after.
+- CreateTable answers TableStatus CREATING even with --createTableMs 0, and DescribeTable turns ACTIVE only once a
+  timer fires: on a loaded machine, several calls later. Wait for ACTIVE, as the copy workflow does.
 - Capacity: ConsistentRead=True on Scan costs the same as an eventually consistent one (DynamoDB charges double).
 
 What it does support (checked, so tests may rely on it): ReturnConsumedCapacity=TOTAL on Scan, BatchWriteItem and
