@@ -162,3 +162,22 @@ def describe(client: Client, table: str) -> dict[str, Any] | None:
             return description
     except TableNotFound:
         return None
+
+
+def pitr_description(client: Client, table: str) -> dict[str, Any]:
+    """DescribeContinuousBackups' PointInTimeRecoveryDescription: status and restorable window ({} when absent)."""
+    with translate_errors("DescribeContinuousBackups", table):
+        described = client.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    pitr: dict[str, Any] = described.get("PointInTimeRecoveryDescription", {})
+    return pitr
+
+
+def pitr_on(pitr: dict[str, Any]) -> bool:
+    return pitr.get("PointInTimeRecoveryStatus") in ("ENABLED", "ENABLING")
+
+
+def ttl_attribute(client: Client, table: str) -> str | None:
+    """The attribute TTL expires items by, when TTL is on or turning on."""
+    with translate_errors("DescribeTimeToLive", table):
+        ttl = client.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
+    return ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None

@@ -21,7 +21,17 @@ from botocore.exceptions import ClientError
 from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 
 from ddbkeeper import __version__
-from ddbkeeper.aws import CONTROL_PLANE_CONFIG, Client, SessionFactory, describe, error_code, translate_errors
+from ddbkeeper.aws import (
+    CONTROL_PLANE_CONFIG,
+    Client,
+    SessionFactory,
+    describe,
+    error_code,
+    pitr_description,
+    pitr_on,
+    translate_errors,
+    ttl_attribute,
+)
 from ddbkeeper.copy_models import MAX_SEGMENTS, CopyRequest, CopyTask, TableLocation, TargetOverrides
 from ddbkeeper.errors import (
     AccessDenied,
@@ -291,16 +301,9 @@ def _keys(description: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def _settings_after_data(client: Client, table: str) -> dict[str, Any]:
     """TTL and PITR go on after the data: TTL would start deleting copied items mid-copy, PITR would log the load."""
-    settings: dict[str, Any] = {"ttl_attribute": None, "pitr": False}
-    with translate_errors("DescribeTimeToLive", table):
-        ttl = client.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
-    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-        settings["ttl_attribute"] = ttl.get("AttributeName")
+    settings: dict[str, Any] = {"ttl_attribute": ttl_attribute(client, table), "pitr": False}
     try:
-        with translate_errors("DescribeContinuousBackups", table):
-            backups = client.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
-        pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
-        settings["pitr"] = pitr in ("ENABLED", "ENABLING")
+        settings["pitr"] = pitr_on(pitr_description(client, table))
     except AwsError:  # some DynamoDB-compatible servers lack the API (UnknownOperationException): nothing to copy
         logger.warning("DescribeContinuousBackups unavailable; PITR not copied", extra={"table": table})
     return settings

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 
-from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, translate_errors
+from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, pitr_description, translate_errors
 from ddbkeeper.clock import as_utc, backoff, iso, stamp
 from ddbkeeper.errors import AwsError, InvalidInput, TableNotFound
 from ddbkeeper.export_models import ExportRequest
@@ -283,12 +283,9 @@ class ExportService:
 
     def _pitr(self, table: str) -> dict[str, Any]:
         try:
-            with translate_errors("DescribeContinuousBackups", table):
-                described = self.dynamodb.describe_continuous_backups(TableName=table)
+            return pitr_description(self.dynamodb, table)
         except AwsError as error:
             raise InvalidInput(f"table: cannot read {table}'s point-in-time recovery status: {error}") from error
-        status: dict[str, Any] = described["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
-        return status
 
     def start(self, request: ExportRequest, plan: dict[str, Any]) -> dict[str, Any]:
         window = plan["window"]

@@ -15,7 +15,18 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, domain_error, error_code, translate_errors
+from ddbkeeper.aws import (
+    AccountAccess,
+    Client,
+    SessionFactory,
+    describe,
+    domain_error,
+    error_code,
+    pitr_description,
+    pitr_on,
+    translate_errors,
+    ttl_attribute,
+)
 from ddbkeeper.clock import as_utc, backoff, iso
 from ddbkeeper.copier import TableSide, summarize
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, VerificationFailed
@@ -95,9 +106,7 @@ class RestoreService:
         table = describe(self.source, name)
         if table is None:
             raise TableNotFound(f"source.table: {name} does not exist")
-        with translate_errors("DescribeContinuousBackups", name):
-            pitr = self.source.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
-        pitr = pitr.get("PointInTimeRecoveryDescription", {})
+        pitr = pitr_description(self.source, name)
         if pitr.get("PointInTimeRecoveryStatus") != "ENABLED":
             raise InvalidInput(f"source.table: {name} has point-in-time recovery off; nothing to restore from")
         params: dict[str, Any] = {"TargetTableName": request.target.table}
@@ -188,18 +197,13 @@ class RestoreService:
     def _settings_of(self, table: dict[str, Any], client: Client) -> dict[str, Any]:
         name = table["TableName"]
         stream = table.get("StreamSpecification") or {}
-        ttl_on = ("ENABLED", "ENABLING")
-        with translate_errors("DescribeTimeToLive", name):
-            ttl = client.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
-        with translate_errors("DescribeContinuousBackups", name):
-            backups = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         with translate_errors("ListTagsOfResource", name):
             tags = client.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])
         return {
             "table_class": (table.get("TableClassSummary") or {}).get("TableClass", "STANDARD"),
             "stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
-            "ttl_attribute": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ttl_on else None,
-            "pitr": backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED",
+            "ttl_attribute": ttl_attribute(client, name),
+            "pitr": pitr_on(pitr_description(client, name)),
             "tags": {tag["Key"]: tag["Value"] for tag in tags},
             "deletion_protection": bool(table.get("DeletionProtectionEnabled")),
         }
