@@ -15,7 +15,7 @@ import boto3
 import pytest
 from ddbkeeper.aws import Client
 from ddbkeeper.clock import iso, stamp
-from ddbkeeper.errors import InvalidInput, TableNotFound
+from ddbkeeper.errors import InvalidInput, TableNotFound, VerificationFailed
 from ddbkeeper.export_models import ExportRequest
 from ddbkeeper.exports import ExportLedger, ExportLocation, ExportService, data_folder, export_service
 from ddbkeeper.models import Execution, parse
@@ -144,6 +144,57 @@ def test_an_auto_chain_over_three_runs_has_contiguous_windows(aws: tuple[Client,
     ledger = s3.list_objects_v2(Bucket=BUCKET, Prefix="backups/orders/ddbkeeper-ledger/orders/")["Contents"]
     assert len(ledger) == 3
     assert reports[2]["ledger"] == f"s3://{BUCKET}/{max(obj['Key'] for obj in ledger)}"
+
+
+def reports_window(dynamodb: Client, shift: timedelta = timedelta(0)) -> None:
+    """DescribeExport as DynamoDB answers it: the window it exported (the one asked for, moved by `shift`)."""
+
+    def answer(parsed: dict[str, Any], **_: Any) -> None:
+        described = parsed.get("ExportDescription", {})
+        if described.get("ExportStatus") != "COMPLETED":
+            return
+        asked = exports_asked[-1]
+        if asked["ExportType"] == "FULL_EXPORT":
+            described["ExportTime"] = asked["ExportTime"] + shift
+        else:
+            spec = asked["IncrementalExportSpecification"]
+            described["IncrementalExportSpecification"] = {
+                "ExportFromTime": spec["ExportFromTime"] + shift,
+                "ExportToTime": spec["ExportToTime"] + shift,
+            }
+
+    exports_asked: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.ExportTableToPointInTime", lambda params, **_: exports_asked.append(params)
+    )
+    for operation in ("ExportTableToPointInTime", "DescribeExport"):
+        dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", answer)
+
+
+def test_the_ledger_records_the_window_dynamodb_reports_exporting(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=5, pad=0)
+    reports_window(dynamodb)
+    payload = {"table": "orders", "bucket": BUCKET, "enable_pitr": True}
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+
+    reports = [export(dynamodb, s3, payload, first + timedelta(hours=turn)) for turn in range(2)]
+
+    assert [r["window_confirmed"] for r in reports] == [True, True]
+    assert reports[1]["window"]["start"] == reports[0]["window"]["end"]
+
+
+def test_an_export_of_another_window_than_planned_is_not_recorded(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=5, pad=0)
+    payload = {"table": "orders", "bucket": BUCKET, "enable_pitr": True}
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    export(dynamodb, s3, payload, first)
+    reports_window(dynamodb, shift=timedelta(minutes=10))
+
+    with pytest.raises(VerificationFailed, match=r"DynamoDB exported .* the plan was .*not recorded in the ledger"):
+        export(dynamodb, s3, payload, first + timedelta(hours=1))
+    assert len(s3.list_objects_v2(Bucket=BUCKET, Prefix="ddbkeeper/orders/ddbkeeper-ledger/")["Contents"]) == 1
 
 
 def test_an_auto_run_soon_after_the_last_exports_nothing(aws: tuple[Client, Client]) -> None:

@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 
 from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, pitr_description, translate_errors
 from ddbkeeper.clock import as_utc, backoff, iso, stamp
-from ddbkeeper.errors import AwsError, InvalidInput, TableNotFound
+from ddbkeeper.errors import AwsError, InvalidInput, TableNotFound, VerificationFailed
 from ddbkeeper.export_models import ExportRequest
 from ddbkeeper.models import Execution
 
@@ -334,6 +334,7 @@ class ExportService:
         earlier: list[dict[str, Any]] = plan.get("earlier", [])
         if export is None:
             return report | {"status": "SKIPPED", "export_type": "NONE", "exports": earlier, "more": False}
+        _confirm_window(plan["window"], export)
         location = ExportLocation(plan["bucket"], plan["s3_prefix"], plan["bucket_owner"])
         entry = report | {
             "status": "SUCCEEDED",
@@ -344,6 +345,7 @@ class ExportService:
             "items": export["items"],
             "bytes": export["bytes"],
             "previous_export": plan.get("last_export"),
+            "window_confirmed": export.get("window") is not None,  # by DescribeExport; moto reports no window
         }
         entry["ledger"] = f"s3://{location.bucket}/{self.ledger.record(entry)}"
         exports = [*earlier, summary(entry)]
@@ -353,6 +355,17 @@ class ExportService:
             "bytes": sum(one["bytes"] for one in exports),
             "more": bool(plan["window"].get("more")),
         }
+
+
+def _confirm_window(planned: dict[str, Any], export: dict[str, Any]) -> None:
+    """The ledger is the chain's memory: it records a window only when DynamoDB exported exactly that window."""
+    reported = export.get("window")
+    if reported and (reported["start"], reported["end"]) != (planned["start"], planned["end"]):
+        raise VerificationFailed(
+            f"export {export['arn']}: DynamoDB exported {reported['start'] or 'the table'} to {reported['end']}, "
+            f"the plan was {planned['start'] or 'the table'} to {planned['end']}; not recorded in the ledger, so the "
+            "next run exports again from the last recorded end"
+        )
 
 
 def _export_actions(request: ExportRequest, window: ExportWindow, plan: dict[str, Any]) -> list[str]:
@@ -409,5 +422,19 @@ def _progress(described: dict[str, Any], polls: int) -> dict[str, Any]:
         "items": int(described.get("ItemCount") or 0),
         "bytes": int(described.get("BilledSizeBytes") or described.get("ExportSizeBytes") or 0),
         "manifest": described.get("ExportManifest"),
+        "window": _reported_window(described),
         "failure": failure,
     }
+
+
+def _reported_window(described: dict[str, Any]) -> dict[str, str | None] | None:
+    """The window DescribeExport says was exported (DynamoDB reports it; moto does not)."""
+    incremental = described.get("IncrementalExportSpecification") or {}
+    if incremental.get("ExportToTime"):
+        return {
+            "start": iso(as_utc(incremental.get("ExportFromTime"))),
+            "end": iso(as_utc(incremental["ExportToTime"])),
+        }
+    if described.get("ExportTime"):
+        return {"start": None, "end": iso(as_utc(described["ExportTime"]))}
+    return None
