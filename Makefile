@@ -60,6 +60,7 @@ test: lint layer-check unit
 bench: $(VENV)/.installed node_modules/.installed
 	$(BIN)/python -m bench.backup_retention
 	$(BIN)/python -m bench.copy
+	$(BIN)/python -m bench.restore_verify
 
 build: $(SAM)
 	PATH="$(PY312_BIN):$$PATH" $(SAM) build

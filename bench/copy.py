@@ -110,6 +110,17 @@ def fresh(client: Any, stem: str) -> str:
     return name
 
 
+def count(client: Any, table: str) -> int:
+    total, params = 0, {}
+    for _ in range(10**6):
+        page = client.scan(TableName=table, Select="COUNT", **params)
+        total += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return total
+        params = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    raise RuntimeError("the scan did not end")
+
+
 def main() -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
@@ -119,8 +130,13 @@ def main() -> int:
         client = boto3.client("dynamodb", endpoint_url=dynalite.url, region_name="us-east-1")
         seed(client, "bench-source", ITEMS)
 
-        naive_cpu, naive_wall, _ = cpu(lambda: naive_copy(dynalite.url, "bench-source", fresh(client, "naive")))
-        ours_cpu, ours_wall, _ = cpu(lambda: ddbkeeper_copy(dynalite.url, "bench-source", fresh(client, "ours")))
+        naive_target, ours_target = fresh(client, "naive"), fresh(client, "ours")
+        naive_cpu, naive_wall, _ = cpu(lambda: naive_copy(dynalite.url, "bench-source", naive_target))
+        ours_cpu, ours_wall, _ = cpu(lambda: ddbkeeper_copy(dynalite.url, "bench-source", ours_target))
+        copied = {target: count(client, target) for target in (naive_target, ours_target)}
+        if set(copied.values()) != {ITEMS}:
+            print(f"a copy lost items: {copied}, expected {ITEMS} each", file=sys.stderr)
+            return 1
         print(f"copy of {ITEMS} items (~1 KiB) on dynalite, one thread each, same run", file=out)
         print(
             f"  naive boto3 (Table.scan + batch_writer): {ITEMS / naive_cpu:8.0f} items/CPU-s ({naive_wall:.1f} s)",
