@@ -20,4 +20,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     progress = parse(BackupProgress, event.get("backup"), root="backup")
     logger.thread_safe_append_keys(table=task.table, backup_arn=progress.arn)
     service = BackupService(dynamodb_for(task.request, task.execution))
-    return service.describe(progress.arn, reused=progress.reused, polls=progress.polls + 1).as_dict()
+    state = service.describe(progress.arn, reused=progress.reused, polls=progress.polls + 1, settings=progress.settings)
+    return state.as_dict()

@@ -1,4 +1,5 @@
-"""Start the on-demand backup of one table (idempotent: a retried step finds the backup it already started)."""
+"""Start the on-demand backup of one table (idempotent: a retried step finds the backup it already started) and
+record the table's settings beside it in the stack's bucket (SETTINGS_BUCKET), for a restore to re-apply."""
 
 from typing import Any
 
@@ -7,6 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from ddbkeeper.backup import BackupService, backup_name, dynamodb_for
 from ddbkeeper.models import TableTask, parse
+from ddbkeeper.table_settings import settings_records
 
 logger = Logger()
 tracer = Tracer()
@@ -23,4 +25,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     state = service.create(task.table, backup_name(task.request.backup_name_prefix, task.table, task.execution.stamp()))
     if not state.reused:
         metrics.add_metric(name="BackupsCreated", unit=MetricUnit.Count, value=1)
+    state = service.record_settings(task.table, state, settings_records())
+    if state.settings and not state.settings.startswith("s3://"):
+        metrics.add_metric(name="BackupSettingsNotRecorded", unit=MetricUnit.Count, value=1)
     return state.as_dict()

@@ -50,7 +50,7 @@ SOURCE: dict[str, Any] = {
 
 
 def test_target_spec_mirrors_the_source() -> None:
-    spec = target_spec(SOURCE, [{"Key": "team", "Value": "payments"}], TargetOverrides(), "orders-copy")
+    spec = target_spec(SOURCE, {"team": "payments"}, TargetOverrides(), "orders-copy")
 
     assert spec["TableName"] == "orders-copy"
     assert spec["BillingMode"] == "PROVISIONED"
@@ -81,7 +81,7 @@ def test_target_spec_overrides() -> None:
         stream=False,
         tags={"env": "staging", "team": "data"},
     )
-    spec = target_spec(SOURCE, [{"Key": "team", "Value": "payments"}], overrides, "orders-staging")
+    spec = target_spec(SOURCE, {"team": "payments"}, overrides, "orders-staging")
 
     assert spec["BillingMode"] == "PAY_PER_REQUEST"
     assert "ProvisionedThroughput" not in spec

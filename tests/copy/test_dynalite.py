@@ -57,7 +57,7 @@ def test_engine_copies_every_item_on_dynalite(
     factory = SessionFactory()
     source = TableSide(factory, TableLocation(table=source_name))
     target = TableSide(factory, TableLocation(table=target_name))
-    spec = target_spec(client.describe_table(TableName=source_name)["Table"], [], TargetOverrides(), target_name)
+    spec = target_spec(client.describe_table(TableName=source_name)["Table"], {}, TargetOverrides(), target_name)
     state = prepare_target(target.control(), "create", spec, {})
     # dynalite turns a table ACTIVE on a timer, even at --createTableMs 0: poll as the state machine does.
     while state["phase"] != "READY":

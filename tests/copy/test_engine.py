@@ -30,7 +30,7 @@ class World:
 
     def prepare(self) -> None:
         description = self.home.describe_table(TableName="orders")["Table"]
-        spec = target_spec(description, [], TargetOverrides(), "orders-copy")
+        spec = target_spec(description, {}, TargetOverrides(), "orders-copy")
         assert prepare_target(self.other, "create", spec, {})["phase"] == "READY"
 
     def copy(self, segments: int, tuning: Tuning = NO_WAIT, budget: bool = True) -> list[SegmentCheckpoint]:

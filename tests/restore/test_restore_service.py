@@ -11,11 +11,13 @@ from typing import Any
 import boto3
 import pytest
 from ddbkeeper.aws import Client, SessionFactory
+from ddbkeeper.backup import BackupService
 from ddbkeeper.copier import TableSide
 from ddbkeeper.errors import InvalidInput, TargetExists, VerificationFailed
 from ddbkeeper.models import Execution, parse
 from ddbkeeper.restore import RestoreService
 from ddbkeeper.restore_models import RestoreRequest, RestoreTask
+from ddbkeeper.table_settings import SettingsRecords
 from moto import mock_aws
 
 from tests.copy.tables import KEYS, all_items, assert_identical, create_source
@@ -33,10 +35,16 @@ def aws() -> Iterator[tuple[Client, Client]]:
         yield dynamodb, s3
 
 
-def restore(dynamodb: Client, s3: Client, payload: dict[str, Any], name: str = "restore-1") -> dict[str, Any]:
+def restore(
+    dynamodb: Client,
+    s3: Client,
+    payload: dict[str, Any],
+    name: str = "restore-1",
+    records: SettingsRecords | None = None,
+) -> dict[str, Any]:
     """One run of the workflow's steps, chained as statemachines/restore.asl.json chains them."""
     task = RestoreTask(request=parse(RestoreRequest, payload), execution=Execution(name=name, started_at=STARTED))
-    steps = RestoreService(dynamodb, s3)
+    steps = RestoreService(dynamodb, s3, records=records)
     plan = steps.plan(task.request)
     progress = steps.start(plan, task.execution)
     deadline = time.monotonic() + 30
@@ -67,6 +75,48 @@ def test_restore_from_backup_gives_every_item_back_with_the_dropped_settings(aws
     assert settings_of(dynamodb, "orders-restored") == settings_of(dynamodb, "orders")
     described = dynamodb.describe_table(TableName="orders-restored")["Table"]
     assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_kind"]
+
+
+def test_a_deleted_tables_backup_gets_the_settings_recorded_with_it(aws: tuple[Client, Client]) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=40, pad=0)
+    protect(dynamodb, "orders")
+    records = SettingsRecords(s3, BUCKET)
+    service = BackupService(dynamodb)
+    backup = service.record_settings("orders", service.create("orders", "ddbkeeper-orders-1"), records)
+    before = settings_of(dynamodb, "orders")
+    items = sorted(all_items(dynamodb, "orders"), key=str)
+    dynamodb.update_table(TableName="orders", DeletionProtectionEnabled=False)
+    dynamodb.delete_table(TableName="orders")
+    payload = {"source": {"backup_arn": backup.arn}, "target": {"table": "orders"}}
+
+    report = restore(dynamodb, s3, payload, records=records)
+
+    assert sorted(all_items(dynamodb, "orders"), key=str) == items
+    assert settings_of(dynamodb, "orders") == before  # tags, PITR and deletion protection came from the record
+    assert report["settings_from"] == f"recorded with the backup: {backup.settings}"
+
+
+def test_without_a_record_a_deleted_tables_backup_gets_what_the_backup_itself_kept(
+    aws: tuple[Client, Client],
+) -> None:
+    dynamodb, s3 = aws
+    create_source(dynamodb, "orders", items=5, pad=0)
+    protect(dynamodb, "orders")
+    backup = dynamodb.create_backup(TableName="orders", BackupName="manual")["BackupDetails"]["BackupArn"]
+    dynamodb.update_table(TableName="orders", DeletionProtectionEnabled=False)
+    dynamodb.delete_table(TableName="orders")
+    payload = {"source": {"backup_arn": backup}, "target": {"table": "orders-2", "tags": {"owner": "ops"}}}
+
+    report = restore(dynamodb, s3, payload, records=SettingsRecords(s3, BUCKET))
+
+    restored = settings_of(dynamodb, "orders-2")
+    assert (restored["tags"], restored["pitr"], restored["deletion_protection"]) == (
+        {"owner": "ops"},
+        "DISABLED",
+        False,
+    )
+    assert report["settings_from"] == "the request only: orders is gone and no settings were recorded with the backup"
 
 
 def test_overrides_win_over_what_the_source_had(aws: tuple[Client, Client]) -> None:

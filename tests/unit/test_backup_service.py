@@ -14,6 +14,7 @@ from ddbkeeper.backup import BackupService, RateLimiter, backup_name, own_backup
 from ddbkeeper.errors import AccessDenied, InvalidInput, TableNotFound, Throttled
 from ddbkeeper.models import Selector
 from ddbkeeper.retention import RetentionPolicy
+from ddbkeeper.table_settings import SettingsRecords
 from moto import mock_aws
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -175,3 +176,42 @@ def test_timestamps_round_trip_through_the_policy(dynamodb: Client) -> None:
     (backup,) = service.own_backups("users", "ddbkeeper")
     assert backup.created.tzinfo is not None
     assert abs(datetime.now(UTC) - backup.created) < timedelta(minutes=5)
+
+
+def test_the_tables_settings_are_recorded_beside_its_backup(dynamodb: Client) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="stack-bucket")
+    dynamodb.update_continuous_backups(
+        TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    dynamodb.update_time_to_live(TableName="orders", TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    records = SettingsRecords(s3, "stack-bucket")
+    service = BackupService(dynamodb)
+
+    state = service.record_settings("orders", service.create("orders", "ddbkeeper-orders-1"), records)
+
+    account, backup_path = state.arn.split(":")[4], state.arn.split(":table/")[1]
+    assert state.settings == f"s3://stack-bucket/ddbkeeper-settings/{account}/us-east-1/{backup_path}.json"
+    assert records.load(state.arn) == {
+        "table_class": "STANDARD",
+        "stream": None,
+        "ttl_attribute": "ttl",
+        "pitr": True,
+        "tags": {"backup": "daily"},
+        "deletion_protection": False,
+    }
+    assert records.load(state.arn.replace("orders", "users")) is None  # a backup nobody recorded
+
+
+def test_settings_that_cannot_be_recorded_are_reported_and_the_backup_stands(dynamodb: Client) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")  # no such bucket
+    service = BackupService(dynamodb)
+    created = service.create("orders", "ddbkeeper-orders-1")
+
+    state = service.record_settings("orders", created, SettingsRecords(s3, "missing-bucket"))
+
+    assert state.settings is not None
+    assert state.settings.startswith("not recorded: PutObject s3://missing-bucket/ddbkeeper-settings/")
+    assert "NoSuchBucket" in state.settings
+    assert service.record_settings("orders", created, None) == created  # no stack bucket: nothing to record
+    assert [b["BackupArn"] for b in dynamodb.list_backups(TableName="orders")["BackupSummaries"]] == [created.arn]

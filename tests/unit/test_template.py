@@ -187,6 +187,8 @@ def test_the_export_bucket_is_private_encrypted_versioned_tls_only_and_ages_out(
         {"StorageClass": {"Ref": "ExportColderStorageClass"}, "TransitionInDays": {"Ref": "ExportTransitionDays"}}
     ]
     assert rule["ExpirationInDays"] == {"Ref": "ExportExpirationDays"}
+    # Small objects (ledger entries, settings records) never go to Glacier, where GetObject would fail.
+    assert props["LifecycleConfiguration"]["TransitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
     statements = TEMPLATE.resources["ExportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     tls = next(s for s in statements if isinstance(s, dict) and s.get("Sid") == "TlsOnly")
     assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
@@ -216,3 +218,18 @@ def test_every_workflow_notifies_the_failure_topic() -> None:
         for logical_id, resource in TEMPLATE.resources.items()
         if resource["Type"] == "AWS::Serverless::StateMachine"
     }
+
+
+def test_create_backup_may_write_only_the_settings_records_and_plan_restore_reads_them() -> None:
+    functions = TEMPLATE.functions()
+    for logical_id in ("CreateBackupFunction", "PlanRestoreFunction"):
+        assert (
+            functions[logical_id].environment["SETTINGS_BUCKET"]
+            == functions["PrepareExportFunction"].environment["EXPORT_BUCKET"]
+        )
+    writes = [
+        statement["Resource"]
+        for logical_id, statement in function_policies()
+        if logical_id == "CreateBackupFunction" and statement["Action"] == "s3:PutObject"
+    ]
+    assert writes == [{"Fn::Sub": "${ExportBucket.Arn}/ddbkeeper-settings/*"}]

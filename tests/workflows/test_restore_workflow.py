@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.copy.tables import KEYS, assert_identical, create_source
+from tests.copy.tables import KEYS, all_items, assert_identical, create_source
 from tests.faults import ServerError
 from tests.restore.settings import protect, settings_of
 from tests.support import load_event
@@ -36,6 +37,30 @@ def export_arn(runtime: LocalRuntime, table: str, bucket: str) -> str:
     exported = runtime.run("export", {"table": table, "bucket": bucket, "enable_pitr": True}, timeout_seconds=120)
     assert exported.succeeded, exported.cause
     return str(exported.output["export_arn"])
+
+
+def test_a_dropped_table_comes_back_from_its_scheduled_backup_with_its_settings(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, names: Callable[[str], str]
+) -> None:
+    """Disaster recovery: the backup workflow recorded the settings; the table is gone; the restore re-applies them."""
+    s3.create_bucket(Bucket=os.environ["SETTINGS_BUCKET"])  # the stack's bucket (its local stand-in's name)
+    table = names("ledger")
+    create_source(dynamodb, table, items=30, pad=0)
+    protect(dynamodb, table)
+    before, items = settings_of(dynamodb, table), all_items(dynamodb, table)
+    backed_up = runtime.run("backup", {"tables": [table]}, timeout_seconds=120)
+    assert backed_up.succeeded, backed_up.cause
+    (line,) = backed_up.output["tables"]
+    assert line["settings"].startswith(f"s3://{os.environ['SETTINGS_BUCKET']}/ddbkeeper-settings/")
+    dynamodb.update_table(TableName=table, DeletionProtectionEnabled=False)
+    dynamodb.delete_table(TableName=table)
+
+    result = run(runtime, {"source": {"backup_arn": line["backup_arn"]}, "target": {"table": table}})
+
+    assert result.succeeded, result.cause
+    assert sorted(all_items(dynamodb, table), key=str) == sorted(items, key=str)
+    assert settings_of(dynamodb, table) == before
+    assert result.output["settings_from"] == f"recorded with the backup: {line['settings']}"
 
 
 def test_restore_from_a_backup_brings_back_items_and_settings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,10 +13,11 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ddbkeeper.aws import AccountAccess, Client, SessionFactory, error_code, translate_errors
+from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, error_code, translate_errors
 from ddbkeeper.errors import DdbkeeperError, InvalidInput, TableNotFound
 from ddbkeeper.models import BACKUP_NAME_MAX, BackupRequest, Execution, Selector
 from ddbkeeper.retention import BackupInfo, RetentionPolicy
+from ddbkeeper.table_settings import SettingsRecords, settings_of, tags_of
 
 logger = Logger(child=True)
 
@@ -67,23 +68,10 @@ def _selected(dynamodb: Client, name: str, selector: Selector) -> bool:
         return True
     with translate_errors("DescribeTable", name):
         arn = dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
-    tags = _tags(dynamodb, arn)
+    tags = tags_of(dynamodb, arn)
     if selector.tag_key not in tags:
         return False
     return selector.tag_value is None or tags[selector.tag_key] == selector.tag_value
-
-
-def _tags(dynamodb: Client, arn: str) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    params: dict[str, Any] = {"ResourceArn": arn}
-    with translate_errors("ListTagsOfResource", arn):
-        for _ in range(10_000):  # a bound, not a limit anyone reaches: 50 tags per table at most
-            page = dynamodb.list_tags_of_resource(**params)
-            tags.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
-            if not page.get("NextToken"):
-                break
-            params["NextToken"] = page["NextToken"]
-    return tags
 
 
 @dataclass(frozen=True)
@@ -97,9 +85,12 @@ class BackupState:
     created_at: str
     reused: bool = False
     polls: int = 0
+    settings: str | None = None  # where the table's settings were recorded, or why they were not
 
     @classmethod
-    def from_details(cls, details: dict[str, Any], reused: bool = False, polls: int = 0) -> BackupState:
+    def from_details(
+        cls, details: dict[str, Any], reused: bool = False, polls: int = 0, settings: str | None = None
+    ) -> BackupState:
         created = details["BackupCreationDateTime"]
         return cls(
             arn=details["BackupArn"],
@@ -109,6 +100,7 @@ class BackupState:
             created_at=created.astimezone(UTC).isoformat(),
             reused=reused,
             polls=polls,
+            settings=settings,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -185,10 +177,27 @@ class BackupService:
         logger.info("backup started", extra={"table": table, "backup_arn": details["BackupArn"]})
         return BackupState.from_details(details)
 
-    def describe(self, arn: str, reused: bool = False, polls: int = 0) -> BackupState:
+    def describe(self, arn: str, reused: bool = False, polls: int = 0, settings: str | None = None) -> BackupState:
         with translate_errors("DescribeBackup", arn):
             details = self._dynamodb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]
-        return BackupState.from_details(details, reused=reused, polls=polls)
+        return BackupState.from_details(details, reused=reused, polls=polls, settings=settings)
+
+    def record_settings(self, table: str, state: BackupState, records: SettingsRecords | None) -> BackupState:
+        """Record the table's settings beside its backup: a restore re-applies them even once the table is gone.
+
+        The backup is what matters: a record that cannot be written is logged and named in the report, not fatal.
+        """
+        if records is None:
+            return state
+        try:
+            description = describe(self._dynamodb, table)
+            if description is None:
+                raise TableNotFound(f"{table} disappeared after its backup started")
+            where = records.save(state.arn, description, settings_of(self._dynamodb, description))
+        except DdbkeeperError as error:
+            logger.warning("table settings not recorded", extra={"table": table, "error": str(error)})
+            return replace(state, settings=f"not recorded: {error}")
+        return replace(state, settings=where)
 
     def backups(self, table: str) -> list[dict[str, Any]]:
         """Every user backup of `table`, filtered again on the client: some servers ignore the request's filters."""

@@ -44,6 +44,7 @@ from ddbkeeper.errors import (
     VerificationFailed,
 )
 from ddbkeeper.pacing import AdaptiveLimiter
+from ddbkeeper.table_settings import tags_of
 from ddbkeeper.wire import WireItem, WireTable
 
 logger = Logger(child=True)
@@ -134,9 +135,7 @@ def choose_segments(
     return max(1, min(by_size, by_capacity, MAX_SEGMENTS))
 
 
-def target_spec(
-    source: dict[str, Any], tags: list[dict[str, str]], overrides: TargetOverrides, name: str
-) -> dict[str, Any]:
+def target_spec(source: dict[str, Any], tags: dict[str, str], overrides: TargetOverrides, name: str) -> dict[str, Any]:
     """CreateTable parameters for a target like the source: keys, indexes, capacity, SSE, class, stream, tags."""
     dropped = set(overrides.drop_indexes)
     billing = overrides.billing_mode or source.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
@@ -194,7 +193,7 @@ def target_spec(
             "StreamEnabled": True,
             "StreamViewType": stream.get("StreamViewType", "NEW_AND_OLD_IMAGES"),
         }
-    merged_tags = {tag["Key"]: tag["Value"] for tag in tags} | overrides.tags
+    merged_tags = tags | overrides.tags
     if merged_tags:
         spec["Tags"] = [{"Key": key, "Value": value} for key, value in sorted(merged_tags.items())]
     protection = overrides.deletion_protection
@@ -213,9 +212,9 @@ def plan_copy(request: CopyRequest, factory: SessionFactory) -> dict[str, Any]:
         raise TableNotFound(f"source.table: {request.source.table} does not exist")
     target = describe(target_client, request.target.table)
     _refuse_unsafe(request, source, target)
-    with translate_errors("ListTagsOfResource", request.source.table):
-        tags = source_client.list_tags_of_resource(ResourceArn=source["TableArn"]).get("Tags", [])
-    spec = target_spec(source, tags, request.target_overrides, request.target.table)
+    spec = target_spec(
+        source, tags_of(source_client, source["TableArn"]), request.target_overrides, request.target.table
+    )
     for index in request.target_overrides.drop_indexes:
         known = {
             i["IndexName"] for i in source.get("GlobalSecondaryIndexes", []) + source.get("LocalSecondaryIndexes", [])

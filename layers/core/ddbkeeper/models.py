@@ -129,6 +129,7 @@ class BackupProgress(StrictModel):
     arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/backup/.+$")]
     reused: bool = False
     polls: Count = 0
+    settings: str | None = None
 
 
 class BackupRun(StrictModel):

@@ -38,6 +38,7 @@ def _table_line(result: dict[str, Any]) -> dict[str, Any]:
             backup_status=backup["status"],
             size_bytes=backup.get("size_bytes"),
             reused=backup.get("reused", False),
+            settings=backup.get("settings"),
         )
     retention = result.get("retention") or {}
     if retention:

@@ -23,9 +23,7 @@ from ddbkeeper.aws import (
     domain_error,
     error_code,
     pitr_description,
-    pitr_on,
     translate_errors,
-    ttl_attribute,
 )
 from ddbkeeper.clock import as_utc, backoff, iso
 from ddbkeeper.copier import TableSide, summarize
@@ -33,21 +31,28 @@ from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, Verifica
 from ddbkeeper.exports import ExportLocation, data_folder
 from ddbkeeper.models import Execution
 from ddbkeeper.restore_models import RestoreRequest, RestoreTarget, RestoreTask
+from ddbkeeper.table_settings import SETTINGS, SettingsRecords, settings_of, settings_records
 
 logger = Logger(child=True)
 
 _EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
+
+
 # The order finalize applies the settings in: deletion protection last, once nothing else will touch the table.
-SETTINGS = ("table_class", "stream", "ttl_attribute", "pitr", "tags", "deletion_protection")
-
-
 class RestoreService:
     """The steps of the restore workflow, acting in the target's account and region (and reading S3 for imports)."""
 
-    def __init__(self, dynamodb: Client, s3: Client | None = None, source: Client | None = None) -> None:
+    def __init__(
+        self,
+        dynamodb: Client,
+        s3: Client | None = None,
+        source: Client | None = None,
+        records: SettingsRecords | None = None,
+    ) -> None:
         self.dynamodb = dynamodb  # where the new table goes
         self.s3 = s3
         self.source = source or dynamodb  # the source table's region, when a point-in-time restore crosses regions
+        self.records = records  # the settings Create Backup recorded with each backup
 
     # --- plan ------------------------------------------------------------------------------------------------------
 
@@ -81,8 +86,13 @@ class RestoreService:
             raise InvalidInput(f"source.backup_arn: the backup is {status}, not AVAILABLE")
         table = backup["SourceTableDetails"]
         features = backup.get("SourceTableFeatureDetails") or {}
-        recorded = self._live_settings(table["TableName"])
-        # What the backup itself recorded wins over the live table, which may have changed since.
+        # Newest to oldest knowledge, the later winning: the live table, the settings recorded with the backup, and
+        # what the backup itself recorded (stream and TTL).
+        recorded, settings_from = self._live_settings(table["TableName"])
+        records = self.records
+        at_backup = records.load(arn) if records else None
+        if records and at_backup is not None:
+            recorded, settings_from = recorded | at_backup, f"recorded with the backup: {records.url(arn)}"
         stream = features.get("StreamDescription") or table.get("StreamSpecification")
         if stream is not None:
             recorded["stream"] = stream.get("StreamViewType") if stream.get("StreamEnabled") else None
@@ -98,6 +108,7 @@ class RestoreService:
             "expected_items": int(table.get("ItemCount", 0)),
             "expected_is_exact": False,  # DynamoDB's item count, refreshed about every six hours
             "recorded": recorded,
+            "settings_from": settings_from,
             "params": params,
         }
 
@@ -134,7 +145,8 @@ class RestoreService:
             "point_in_time": iso(moment) if moment else "latest",
             "expected_items": None,  # nothing records how many items the table had at that moment
             "expected_is_exact": False,
-            "recorded": self._settings_of(table, self.source),  # the table described above, not described again
+            "recorded": settings_of(self.source, table),  # the table described above, not described again
+            "settings_from": "the source table as it is now",
             "params": params,
         }
 
@@ -186,27 +198,16 @@ class RestoreService:
             "expected_items": expected,
             "expected_is_exact": expected is not None,
             "recorded": {},
+            "settings_from": "the request (an export records no table settings)",
             "params": params,
         }
 
-    def _live_settings(self, name: str) -> dict[str, Any]:
-        """The settings of the source table as it is now (nothing, if it is gone)."""
+    def _live_settings(self, name: str) -> tuple[dict[str, Any], str]:
+        """The settings of the source table as it is now, and where they came from."""
         table = describe(self.source, name)
-        return {} if table is None else self._settings_of(table, self.source)
-
-    def _settings_of(self, table: dict[str, Any], client: Client) -> dict[str, Any]:
-        name = table["TableName"]
-        stream = table.get("StreamSpecification") or {}
-        with translate_errors("ListTagsOfResource", name):
-            tags = client.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])
-        return {
-            "table_class": (table.get("TableClassSummary") or {}).get("TableClass", "STANDARD"),
-            "stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
-            "ttl_attribute": ttl_attribute(client, name),
-            "pitr": pitr_on(pitr_description(client, name)),
-            "tags": {tag["Key"]: tag["Value"] for tag in tags},
-            "deletion_protection": bool(table.get("DeletionProtectionEnabled")),
-        }
+        if table is None:
+            return {}, f"the request only: {name} is gone and no settings were recorded with the backup"
+        return settings_of(self.source, table), "the source table as it is now"
 
     # --- start and wait --------------------------------------------------------------------------------------------
 
@@ -278,7 +279,7 @@ class RestoreService:
         table = describe(self.dynamodb, name)
         if table is None:
             raise TableNotFound(f"target.table: {name} disappeared during the restore")
-        current = self._settings_of(table, self.dynamodb)
+        current = settings_of(self.dynamodb, table)
         missing = [setting for setting in SETTINGS if _lacks(setting, plan["settings"][setting], current[setting])]
         ready = table["TableStatus"] == "ACTIVE"
         if missing and ready:
@@ -341,6 +342,7 @@ class RestoreService:
             "items": verification.get("items", table.get("ItemCount")),
             "verification": verification,
             "settings": {key: value for key, value in plan["settings"].items() if value not in (None, False, {})},
+            "settings_from": plan["settings_from"],
             "started_at": iso(task.execution.started_at),
             "finished_at": iso(now),
             "duration_seconds": round((now - task.execution.started_at).total_seconds(), 1),
@@ -370,7 +372,8 @@ def restore_service(task: RestoreTask) -> tuple[RestoreService, TableSide]:
         source = factory.client(
             "dynamodb", AccountAccess(task.request.source.region, access.role_arn, access.external_id)
         )
-    return RestoreService(target.control(), factory.client("s3", AccountAccess()), source), target
+    s3 = factory.client("s3", AccountAccess())
+    return RestoreService(target.control(), s3, source, settings_records()), target
 
 
 def _lacks(setting: str, wanted: Any, current: Any) -> bool:

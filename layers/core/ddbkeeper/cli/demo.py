@@ -61,9 +61,14 @@ class Demo:
         for name, tags in (("orders", {"backup": "daily"}), ("customers", {"backup": "daily"}), ("scratch", {})):
             _create_table(self.home, name, tags, items=50)
         _create_table(self.other, "ledger", {"backup": "daily"}, items=20)
+        self.home.update_continuous_backups(
+            TableName="customers", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
         manual = self.home.create_backup(TableName="orders", BackupName="orders-before-migration")["BackupDetails"]
+        # What `sam deploy` creates: the stack's bucket, where each backup's table settings are recorded.
+        boto3.client("s3", region_name=LOCAL_REGION).create_bucket(Bucket=os.environ["SETTINGS_BUCKET"])
         self.console.print(
-            "account 123456789012: orders, customers (tag backup=daily), scratch (untagged); "
+            "account 123456789012: orders, customers (tag backup=daily, PITR on), scratch (untagged); "
             f"account {OTHER_ACCOUNT}: ledger.\n"
             "A manual backup 'orders-before-migration' that retention must never touch."
         )
@@ -126,18 +131,26 @@ class Demo:
         self._check(_scan_all(self.home, "orders-by-n") == _scan_all(self.home, "orders"), "imported items differ")
         self.console.print("compared item for item: 50 items identical under the new key")
 
-        self._title("Restore the latest backup of orders; tags and PITR are re-applied after the restore")
+        self._title("Disaster: customers is dropped; restore it from its latest scheduled backup under its own name")
         backup = max(
-            self.home.list_backups(TableName="orders")["BackupSummaries"], key=lambda b: b["BackupCreationDateTime"]
+            self.home.list_backups(TableName="customers")["BackupSummaries"],
+            key=lambda b: b["BackupCreationDateTime"],
         )
-        result = self._run(
-            "restore", {"source": {"backup_arn": backup["BackupArn"]}, "target": {"table": "orders-restored"}}
-        )
+        items = _scan_all(self.home, "customers")
+        self.home.delete_table(TableName="customers")
+        result = self._run("restore", {"source": {"backup_arn": backup["BackupArn"]}, "target": {"table": "customers"}})
         self._check(result.succeeded, f"restore from backup failed: {result.cause_message()}")
-        self._check(_scan_all(self.home, "orders-restored") == _scan_all(self.home, "orders"), "restored items differ")
-        restored = self.home.describe_table(TableName="orders-restored")["Table"]["TableArn"]
+        self._check(_scan_all(self.home, "customers") == items, "restored items differ")
+        restored = self.home.describe_table(TableName="customers")["Table"]["TableArn"]
         tags = self.home.list_tags_of_resource(ResourceArn=restored)["Tags"]
         self._check({"Key": "backup", "Value": "daily"} in tags, f"tags not re-applied: {tags}")
+        pitr = self.home.describe_continuous_backups(TableName="customers")["ContinuousBackupsDescription"]
+        status = pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
+        self._check(status == "ENABLED", f"PITR not re-applied: {status}")
+        self._check(
+            result.output["settings_from"].startswith("recorded with the backup"), "settings not from the record"
+        )
+        self.console.print(f"compared item for item: {len(items)} items identical; tags and PITR back from the record")
 
         self._title("A restore onto an existing table is refused before anything is touched")
         result = self._run("restore", {"source": {"backup_arn": backup["BackupArn"]}, "target": {"table": "customers"}})

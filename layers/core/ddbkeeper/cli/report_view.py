@@ -39,6 +39,8 @@ def backup_table(report: dict[str, Any]) -> Table:
         note = line.get("cause") or ("reused backup of an earlier attempt" if line.get("reused") else "")
         if line.get("deferred"):
             note = f"{len(line['deferred'])} deletions deferred to the next run (per-run cap)"
+        if (line.get("settings") or "").startswith("not recorded"):
+            note = "\n".join(filter(None, [note, f"settings {line['settings']}"]))
         table.add_row(
             line["table"],
             "[green]ok[/]" if line["status"] == "SUCCEEDED" else f"[red]{line.get('error', 'FAILED')}[/]",
@@ -123,6 +125,7 @@ def restore_table(report: dict[str, Any]) -> Table:
             ("items", f"{report['items']:,}" if report.get("items") is not None else None),
             ("verified", f"{checked}" + (f" (expected {expected:,})" if expected is not None else "")),
             ("settings", ", ".join(f"{k}={v}" for k, v in (report.get("settings") or {}).items())),
+            ("settings from", report.get("settings_from")),
             ("duration", f"{report.get('duration_seconds', 0):,.1f} s"),
         ],
     )
