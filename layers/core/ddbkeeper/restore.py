@@ -2,8 +2,9 @@
 
 RestoreTableFromBackup and RestoreTableToPointInTime bring back keys, indexes, capacity and SSE, but not TTL, PITR,
 tags, streams or deletion protection; ImportTable builds the table from the request. `plan` reads what the source had
-(the backup's own record of the table, else the live source table) and the request's overrides, and decides all of it
-before anything is created; `finalize` applies it one change at a time, as DynamoDB takes one table update at a time.
+(the live source table, the settings recorded with the backup, the backup's own record) and the request's overrides,
+and decides all of it before anything is created; `finalize` applies it one change at a time, as DynamoDB takes one
+table update at a time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ logger = Logger(child=True)
 _EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
 
 
-# The order finalize applies the settings in: deletion protection last, once nothing else will touch the table.
 class RestoreService:
     """The steps of the restore workflow, acting in the target's account and region (and reading S3 for imports)."""
 

@@ -25,6 +25,7 @@ from ddbkeeper.aws import (
     ttl_attribute,
 )
 
+# In the order a restore applies them: deletion protection last, once nothing else will touch the table.
 SETTINGS = ("table_class", "stream", "ttl_attribute", "pitr", "tags", "deletion_protection")
 RECORD_FOLDER = "ddbkeeper-settings"
 
