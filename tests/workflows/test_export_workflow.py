@@ -18,7 +18,7 @@ from moto.dynamodb.models.table_export import TableExport
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.copy.tables import all_items, create_source
-from tests.faults import ServerError
+from tests.faults import ERRORS, ServerError
 from tests.support import load_event
 from tests.workflows.conftest import entered, history
 
@@ -152,6 +152,31 @@ def test_a_5xx_on_start_is_retried_and_one_export_runs(
     assert entered(history(runtime, result)).count("Start Export") == 1  # retried inside the state, not re-entered
     table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
     assert len(dynamodb.list_exports(TableArn=table_arn)["ExportSummaries"]) == 1
+
+
+def test_credentials_expiring_while_the_export_runs_are_renewed_by_the_retry(
+    runtime: LocalRuntime, dynamodb: Client, table: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = DynamoHandler.describe_export
+    calls = {"n": 0}
+
+    def expires_once(self: DynamoHandler) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ERRORS["expired"]()
+        return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "describe_export", expires_once)
+
+    result = run(runtime, payload("workflow-export-auto.json", table, bucket))
+
+    assert result.succeeded, result.cause
+    assert calls["n"] >= 2
+    steps = entered(history(runtime, result))
+    assert steps.count("Start Export") == 1  # the poll was retried, the export was not started again
+    table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+    assert len(dynamodb.list_exports(TableArn=table_arn)["ExportSummaries"]) == 1
+    assert result.output["items"] == 60
 
 
 def test_a_failed_export_fails_the_execution_with_dynamodbs_reason(
