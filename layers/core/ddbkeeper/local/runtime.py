@@ -125,6 +125,7 @@ class LocalRuntime:
         self.endpoint = ""
         self._server: ThreadedMotoServer | None = None
         self.state_machine_arns: dict[str, str] = {}
+        self._environment: list[str] = []
 
     def __enter__(self) -> LocalRuntime:
         self.start()
@@ -151,10 +152,13 @@ class LocalRuntime:
         ).raise_for_status()
         LambdaFunction._invoke_lambda = _invoke_bound  # type: ignore[method-assign]
         functions = self.template.functions()
-        _apply_environment(functions.values())
+        self._environment = _apply_environment(functions.values())
         self._deploy(functions)
 
     def stop(self) -> None:
+        for name in self._environment:  # what start() set, and only that: the shell's own values stay
+            os.environ.pop(name, None)
+        self._environment = []
         _bound.clear()
         LambdaFunction._invoke_lambda = _original_invoke  # type: ignore[method-assign]
         if self._server is not None:
@@ -231,7 +235,7 @@ class LocalRuntime:
             self.on_result = None
 
 
-def _apply_environment(functions: Any) -> None:
+def _apply_environment(functions: Any) -> list[str]:
     """Give the process the functions' environment, as Lambda gives each function its own.
 
     Handlers share this process, so two functions may not disagree on a variable; values already set in the shell win,
@@ -245,8 +249,10 @@ def _apply_environment(functions: Any) -> None:
                     f"template: functions set {name} differently; the local runtime shares one environment"
                 )
             merged[name] = value
-    for name, value in merged.items():
-        os.environ.setdefault(name, value)
+    unset = [name for name in merged if name not in os.environ]
+    for name in unset:
+        os.environ[name] = merged[name]
+    return unset
 
 
 def _placeholder_zip() -> bytes:
