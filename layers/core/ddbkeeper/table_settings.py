@@ -31,6 +31,7 @@ RECORD_FOLDER = "ddbkeeper-settings"
 
 
 def tags_of(client: Client, arn: str) -> dict[str, str]:
+    """A table's tags, every page of them."""
     tags: dict[str, str] = {}
     params: dict[str, Any] = {"ResourceArn": arn}
     with translate_errors("ListTagsOfResource", arn):
@@ -65,11 +66,15 @@ class SettingsRecords:
         self.bucket = bucket
 
     def url(self, backup_arn: str) -> str:
+        """Where the record of a backup is, whether or not it was written."""
         return f"s3://{self.bucket}/{self._key(backup_arn)}"
 
     def save(self, backup_arn: str, table: dict[str, Any], settings: dict[str, Any]) -> str:
-        body = {"backup_arn": backup_arn, "table": table["TableName"], "table_arn": table["TableArn"]} | {
-            "settings": settings
+        body = {
+            "backup_arn": backup_arn,
+            "table": table["TableName"],
+            "table_arn": table["TableArn"],
+            "settings": settings,
         }
         with translate_errors("PutObject", self.url(backup_arn)):
             self.s3.put_object(
