@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -95,3 +95,22 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
     monkeypatch.setattr(DynamoHandler, "batch_write_item", batch_write_item)
     monkeypatch.setattr(DynamoHandler, "scan", scan)
     yield faults
+
+
+def fail_first(
+    monkeypatch: pytest.MonkeyPatch, method: str, times: int, error: Callable[[], Exception]
+) -> Counter[str]:
+    """moto's `DynamoHandler.<method>` raises `error()` on its first `times` calls, then answers as usual.
+
+    Returns the count of calls made (key: the method)."""
+    original = getattr(DynamoHandler, method)
+    calls: Counter[str] = Counter()
+
+    def failing(self: DynamoHandler) -> Any:
+        calls[method] += 1
+        if calls[method] <= times:
+            raise error()
+        return original(self)
+
+    monkeypatch.setattr(DynamoHandler, method, failing)
+    return calls

@@ -15,10 +15,9 @@ from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table_export import TableExport
-from moto.dynamodb.responses import DynamoHandler
 
 from tests.copy.tables import all_items, create_source
-from tests.faults import ERRORS, ServerError
+from tests.faults import ERRORS, fail_first
 from tests.support import load_event
 from tests.workflows.conftest import entered, history
 
@@ -134,21 +133,13 @@ def test_incremental_right_after_a_full_export_fails_naming_the_window(
 def test_a_5xx_on_start_is_retried_and_one_export_runs(
     runtime: LocalRuntime, dynamodb: Client, table: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = DynamoHandler.export_table_to_point_in_time
-    calls = {"n": 0}
-
-    def fails_five_times(self: DynamoHandler) -> Any:
-        calls["n"] += 1
-        if calls["n"] <= 5:  # botocore's five attempts, then the state machine's Retry
-            raise ServerError("InternalServerError", "try again")
-        return original(self)
-
-    monkeypatch.setattr(DynamoHandler, "export_table_to_point_in_time", fails_five_times)
+    # botocore's five attempts, then the state machine's Retry
+    calls = fail_first(monkeypatch, "export_table_to_point_in_time", 5, ERRORS["5xx"])
 
     result = run(runtime, payload("workflow-export-auto.json", table, bucket))
 
     assert result.succeeded, result.cause
-    assert calls["n"] == 6
+    assert calls["export_table_to_point_in_time"] == 6
     assert entered(history(runtime, result)).count("Start Export") == 1  # retried inside the state, not re-entered
     table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
     assert len(dynamodb.list_exports(TableArn=table_arn)["ExportSummaries"]) == 1
@@ -157,21 +148,12 @@ def test_a_5xx_on_start_is_retried_and_one_export_runs(
 def test_credentials_expiring_while_the_export_runs_are_renewed_by_the_retry(
     runtime: LocalRuntime, dynamodb: Client, table: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = DynamoHandler.describe_export
-    calls = {"n": 0}
-
-    def expires_once(self: DynamoHandler) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ERRORS["expired"]()
-        return original(self)
-
-    monkeypatch.setattr(DynamoHandler, "describe_export", expires_once)
+    calls = fail_first(monkeypatch, "describe_export", 1, ERRORS["expired"])
 
     result = run(runtime, payload("workflow-export-auto.json", table, bucket))
 
     assert result.succeeded, result.cause
-    assert calls["n"] >= 2
+    assert calls["describe_export"] >= 2
     steps = entered(history(runtime, result))
     assert steps.count("Start Export") == 1  # the poll was retried, the export was not started again
     table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
