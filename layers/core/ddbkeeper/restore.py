@@ -2,7 +2,7 @@
 
 RestoreTableFromBackup and RestoreTableToPointInTime bring back keys, indexes, capacity and SSE, but not TTL, PITR,
 tags, streams or deletion protection; ImportTable builds the table from the request. `plan` reads what the source had
-(the live source table, the settings recorded with the backup, the backup's own record) and the request's overrides,
+(the settings recorded with the backup or else the live source table, the backup's own record) and the overrides,
 and decides all of it before anything is created; `finalize` applies it one change at a time, as DynamoDB takes one
 table update at a time.
 """
@@ -86,13 +86,14 @@ class RestoreService:
             raise InvalidInput(f"source.backup_arn: the backup is {status}, not AVAILABLE")
         table = backup["SourceTableDetails"]
         features = backup.get("SourceTableFeatureDetails") or {}
-        # Newest to oldest knowledge, the later winning: the live table, the settings recorded with the backup, and
-        # what the backup itself recorded (stream and TTL).
-        recorded, settings_from = self._live_settings(table["TableName"])
+        # The settings recorded with the backup (every one of them), else the live table as it is now; what the
+        # backup itself recorded (stream and TTL) wins over either.
         records = self.records
         at_backup = records.load(arn) if records else None
         if records and at_backup is not None:
-            recorded, settings_from = recorded | at_backup, f"recorded with the backup: {records.url(arn)}"
+            recorded, settings_from = at_backup, f"recorded with the backup: {records.url(arn)}"
+        else:
+            recorded, settings_from = self._live_settings(table["TableName"])
         stream = features.get("StreamDescription") or table.get("StreamSpecification")
         if stream is not None:
             recorded["stream"] = stream.get("StreamViewType") if stream.get("StreamEnabled") else None
