@@ -24,9 +24,7 @@ from tests.dynalite import Dynalite
 def naive_count(endpoint: str, table: str, received: list[int]) -> int:
     """What a script does to check a restore: scan every item and count them."""
     resource = boto3.resource("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-    resource.meta.client.meta.events.register(
-        "after-call.dynamodb.Scan", lambda http_response, **_: _bytes(received, http_response)
-    )
+    _count_bytes(resource.meta.client, received)
     params: dict[str, Any] = {}
     count = 0
     for _ in range(10**6):
@@ -41,14 +39,15 @@ def naive_count(endpoint: str, table: str, received: list[int]) -> int:
 def ddbkeeper_count(endpoint: str, table: str, received: list[int]) -> int:
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
     side = TableSide(SessionFactory(), TableLocation(table=table))
-    side.client.meta.events.register(
-        "after-call.dynamodb.Scan", lambda http_response, **_: _bytes(received, http_response)
-    )
+    _count_bytes(side.client, received)
     return summarize(side, segments=4, checksum=False).items
 
 
-def _bytes(received: list[int], http_response: Any) -> None:
-    received.append(len(http_response.content))
+def _count_bytes(client: Any, received: list[int]) -> None:
+    """Append the size of every Scan response the client receives to `received`."""
+    client.meta.events.register(
+        "after-call.dynamodb.Scan", lambda http_response, **_: received.append(len(http_response.content))
+    )
 
 
 def main() -> int:

@@ -106,6 +106,17 @@ def key(item: dict[str, Any]) -> tuple[str, str]:
     return item["pk"]["S"], item["sk"]["N"]
 
 
+AUTO = {"table": "orders", "bucket": BUCKET, "enable_pitr": True}
+
+
+def chain_started(dynamodb: Client, s3: Client, items: int) -> datetime:
+    """orders with `items` items and its first AUTO export (FULL) done; when that export ran."""
+    create_source(dynamodb, "orders", items=items, pad=0)
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    export(dynamodb, s3, AUTO, first)
+    return first
+
+
 def test_a_full_export_writes_every_item_as_dynamodb_json(aws: tuple[Client, Client]) -> None:
     dynamodb, s3 = aws
     create_source(dynamodb, "orders", items=120, pad=50)
@@ -175,10 +186,9 @@ def test_the_ledger_records_the_window_dynamodb_reports_exporting(aws: tuple[Cli
     dynamodb, s3 = aws
     create_source(dynamodb, "orders", items=5, pad=0)
     reports_window(dynamodb)
-    payload = {"table": "orders", "bucket": BUCKET, "enable_pitr": True}
     first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
 
-    reports = [export(dynamodb, s3, payload, first + timedelta(hours=turn)) for turn in range(2)]
+    reports = [export(dynamodb, s3, AUTO, first + timedelta(hours=turn)) for turn in range(2)]
 
     assert [r["window_confirmed"] for r in reports] == [True, True]
     assert reports[1]["window"]["start"] == reports[0]["window"]["end"]
@@ -186,25 +196,19 @@ def test_the_ledger_records_the_window_dynamodb_reports_exporting(aws: tuple[Cli
 
 def test_an_export_of_another_window_than_planned_is_not_recorded(aws: tuple[Client, Client]) -> None:
     dynamodb, s3 = aws
-    create_source(dynamodb, "orders", items=5, pad=0)
-    payload = {"table": "orders", "bucket": BUCKET, "enable_pitr": True}
-    first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
-    export(dynamodb, s3, payload, first)
+    first = chain_started(dynamodb, s3, items=5)
     reports_window(dynamodb, shift=timedelta(minutes=10))
 
     with pytest.raises(VerificationFailed, match=r"DynamoDB exported .* the plan was .*not recorded in the ledger"):
-        export(dynamodb, s3, payload, first + timedelta(hours=1))
+        export(dynamodb, s3, AUTO, first + timedelta(hours=1))
     assert len(s3.list_objects_v2(Bucket=BUCKET, Prefix="ddbkeeper/orders/ddbkeeper-ledger/")["Contents"]) == 1
 
 
 def test_an_auto_run_soon_after_the_last_exports_nothing(aws: tuple[Client, Client]) -> None:
     dynamodb, s3 = aws
-    create_source(dynamodb, "orders", items=3, pad=0)
-    payload = {"table": "orders", "bucket": BUCKET, "enable_pitr": True}
-    first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
-    export(dynamodb, s3, payload, first)
+    first = chain_started(dynamodb, s3, items=3)
 
-    report = export(dynamodb, s3, payload, first + timedelta(minutes=5))
+    report = export(dynamodb, s3, AUTO, first + timedelta(minutes=5))
 
     assert report["status"] == "SKIPPED"
     assert len(s3.list_objects_v2(Bucket=BUCKET, Prefix="ddbkeeper/orders/ddbkeeper-ledger/")["Contents"]) == 1
