@@ -11,7 +11,7 @@ PY312_BIN := $(firstword $(dir $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/pyth
 # Placeholders (${...}) are not valid ARNs or numbers until DefinitionSubstitutions are applied.
 STATELINT_IGNORE := URI,FLOAT
 
-.PHONY: dev demo test lint layer-check unit bench build clean
+.PHONY: dev demo test quick lint layer-check unit bench build clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ lint: $(VENV)/.installed $(SAM)
 
 unit: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest
+
+# The pure decisions and models alone (no AWS, no server): seconds, for the edit-test loop.
+quick: $(VENV)/.installed
+	$(BIN)/pytest -m pure -q
 
 # The layer must hold the package at python/ddbkeeper/ for the handlers' imports to work on Lambda.
 layer-check: $(SAM)

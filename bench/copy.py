@@ -26,7 +26,7 @@ from ddbkeeper.copier import SegmentCheckpoint, SegmentCopier, TableSide, Tuning
 from ddbkeeper.copy_models import TableLocation
 
 from bench.capacity_front import CapacityFront
-from tests.dynalite import Dynalite
+from tests.support.dynalite import Dynalite
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = int(os.environ.get("BENCH_ITEMS", "20000"))

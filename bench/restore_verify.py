@@ -18,7 +18,7 @@ from ddbkeeper.copier import TableSide, summarize
 from ddbkeeper.copy_models import TableLocation
 
 from bench.copy import ITEMS, ROOT, cpu, seed
-from tests.dynalite import Dynalite
+from tests.support.dynalite import Dynalite
 
 
 def naive_count(endpoint: str, table: str, received: list[int]) -> int:

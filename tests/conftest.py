@@ -1,4 +1,5 @@
-"""Shared fixtures: fake credentials for every test and Powertools metrics reset between tests."""
+"""Fake credentials for every test, Powertools metrics reset between tests; the shared fixtures of
+tests/support/fixtures.py for every folder."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from aws_lambda_powertools import Metrics
+
+pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture(autouse=True)

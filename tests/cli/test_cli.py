@@ -13,13 +13,12 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
-from ddbkeeper.aws import Client
 from ddbkeeper.cli import read_input
 from ddbkeeper.errors import InvalidInput
 
-from tests.copy.tables import KEYS, assert_identical, create_source
-from tests.dynalite import Dynalite, dynalite_available, free_port
-from tests.support import ROOT
+from tests.support import ROOT, Client
+from tests.support.dynalite import Dynalite, dynalite_available, free_port
+from tests.support.tables import KEYS, assert_identical, create_source
 
 pytestmark = pytest.mark.endpoint
 CLI = [sys.executable, "-m", "ddbkeeper.cli"]

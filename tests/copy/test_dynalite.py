@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from ddbkeeper.aws import Client, SessionFactory
+from ddbkeeper.aws import SessionFactory
 from ddbkeeper.copier import (
     SegmentCheckpoint,
     SegmentCopier,
@@ -26,9 +26,9 @@ from ddbkeeper.copier import (
 from ddbkeeper.copy_models import TableLocation, TargetOverrides
 
 from bench.capacity_front import CapacityFront, item_size, write_units
-from tests.copy.tables import assert_identical, create_source
-from tests.dynalite import Dynalite
-from tests.support import ROOT
+from tests.support import ROOT, Client
+from tests.support.dynalite import Dynalite
+from tests.support.tables import assert_identical, create_source
 
 pytestmark = pytest.mark.endpoint
 

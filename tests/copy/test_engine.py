@@ -7,14 +7,15 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.aws import Client, SessionFactory
+from ddbkeeper.aws import SessionFactory
 from ddbkeeper.copier import SegmentCheckpoint, SegmentCopier, TableSide, Tuning, prepare_target, target_spec
 from ddbkeeper.copy_models import TableLocation, TargetOverrides
 from ddbkeeper.errors import AccessDenied, Throttled
 from moto import mock_aws
 
-from tests.copy.tables import assert_identical, create_source
-from tests.faults import inject
+from tests.support import Client
+from tests.support.faults import inject
+from tests.support.tables import assert_identical, create_source
 
 OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-copy-target"
 NO_WAIT = Tuning(sleep=lambda s: None, base_delay=0.0, max_delay=0.0)

@@ -7,12 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.aws import Client
 from ddbkeeper.errors import InvalidInput, TargetExists, UnsafeOperation
 from moto import mock_aws
 
-from tests.copy.tables import KEYS, assert_identical, create_source
-from tests.support import assumed_dynamodb, invoke, load_event
+from tests.support import Client, assumed_dynamodb, invoke, load_event
+from tests.support.tables import KEYS, assert_identical, create_source
 
 OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-copy-target"
 

@@ -8,12 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.aws import Client
 from ddbkeeper.errors import InvalidInput
 from moto import mock_aws
 
-from tests.copy.tables import create_source
-from tests.support import invoke, load_event
+from tests.support import Client, invoke, load_event
+from tests.support.tables import create_source
 
 BUCKET = "ddbkeeper-exports-123456789012"
 

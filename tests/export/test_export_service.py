@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.aws import Client
 from ddbkeeper.clock import iso, stamp
 from ddbkeeper.errors import InvalidInput, TableNotFound, VerificationFailed
 from ddbkeeper.export_models import ExportRequest
@@ -21,8 +20,8 @@ from ddbkeeper.exports import ExportLedger, ExportLocation, ExportService, data_
 from ddbkeeper.models import Execution, parse
 from moto import mock_aws
 
-from tests.copy.tables import all_items, create_source
-from tests.support import assumed_dynamodb
+from tests.support import Client, assumed_dynamodb
+from tests.support.tables import all_items, create_source
 
 BUCKET = "exports-bucket"
 

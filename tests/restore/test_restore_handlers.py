@@ -7,12 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.aws import Client
 from ddbkeeper.errors import TargetExists
 from moto import mock_aws
 
-from tests.copy.tables import assert_identical, create_source
-from tests.support import invoke, load_event
+from tests.support import Client, invoke, load_event
+from tests.support.tables import assert_identical, create_source
 
 
 @pytest.fixture

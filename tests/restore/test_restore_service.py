@@ -10,19 +10,21 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.aws import Client, SessionFactory
-from ddbkeeper.backup import BackupService
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+from ddbkeeper.backup.models import BackupRequest, BackupTask
+from ddbkeeper.backup.service import BackupService
 from ddbkeeper.copier import TableSide
 from ddbkeeper.errors import InvalidInput, TargetExists, VerificationFailed
 from ddbkeeper.models import Execution, parse
 from ddbkeeper.restore import RestoreService
 from ddbkeeper.restore_models import RestoreRequest, RestoreTask
+from ddbkeeper.settings import SettingsRecords as BackupRecords
 from ddbkeeper.table_settings import SettingsRecords
 from moto import mock_aws
 
-from tests.copy.tables import KEYS, all_items, assert_identical, create_source
 from tests.export.test_export_service import BUCKET, export
-from tests.restore.settings import protect, settings_of
+from tests.support import Client
+from tests.support.tables import KEYS, all_items, assert_identical, create_source, protect, settings_of
 
 STARTED = datetime.now(UTC) - timedelta(seconds=5)
 
@@ -82,8 +84,11 @@ def test_a_deleted_tables_backup_gets_the_settings_recorded_with_it(aws: tuple[C
     create_source(dynamodb, "orders", items=40, pad=0)
     protect(dynamodb, "orders")
     records = SettingsRecords(s3, BUCKET)
-    service = BackupService(dynamodb)
-    backup = service.record_settings("orders", service.create("orders", "ddbkeeper-orders-1"), records)
+    task = BackupTask(
+        request=BackupRequest(tables=["orders"]), execution=Execution(name="x", started_at="2026-11-22T03:00:00Z")
+    )
+    account = Account(SessionFactory(), AccountAccess())
+    backup = BackupService(task, account, BackupRecords(account, BUCKET)).create_backup("orders")
     before = settings_of(dynamodb, "orders")
     items = sorted(all_items(dynamodb, "orders"), key=str)
     dynamodb.update_table(TableName="orders", DeletionProtectionEnabled=False)

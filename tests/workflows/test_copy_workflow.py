@@ -8,15 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ddbkeeper.aws import Client
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.copy.tables import KEYS, all_items, assert_identical, create_source
-from tests.faults import inject
-from tests.support import assumed_dynamodb, load_event
+from tests.support import Client, assumed_dynamodb, load_event
+from tests.support.faults import inject
+from tests.support.tables import KEYS, all_items, assert_identical, create_source
 
 pytestmark = pytest.mark.workflow
 OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-copy-target"

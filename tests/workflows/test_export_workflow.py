@@ -9,17 +9,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ddbkeeper.aws import Client
 from ddbkeeper.clock import iso, stamp
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table_export import TableExport
 
-from tests.copy.tables import all_items, create_source
-from tests.faults import ERRORS, fail_first
-from tests.support import load_event
-from tests.workflows.conftest import entered, history
+from tests.support import Client, entered, history, load_event
+from tests.support.faults import ERRORS, fail_first
+from tests.support.tables import all_items, create_source
 
 pytestmark = pytest.mark.workflow
 

@@ -8,16 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ddbkeeper.aws import Client
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.copy.tables import KEYS, all_items, assert_identical, create_source
-from tests.faults import ServerError
-from tests.restore.settings import protect, settings_of
-from tests.support import load_event
-from tests.workflows.conftest import entered, history
+from tests.support import Client, entered, history, load_event
+from tests.support.faults import ServerError
+from tests.support.tables import KEYS, all_items, assert_identical, create_source, protect, settings_of
 
 pytestmark = pytest.mark.workflow
 

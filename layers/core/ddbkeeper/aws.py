@@ -1,4 +1,4 @@
-"""AWS access: sessions for the accounts we act in, and the one place that turns AWS errors into domain errors."""
+"""AWS access: the accounts a step acts in, and the one place that turns AWS errors into domain errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -26,10 +27,16 @@ from ddbkeeper.errors import (
     BackupLimitExceeded,
     DdbkeeperError,
     InvalidInput,
+    TableLimitExceeded,
     TableNotFound,
     Throttled,
     TransientAwsError,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sts.type_defs import CredentialsTypeDef
 
 logger = Logger(child=True)
 
@@ -38,11 +45,16 @@ logger = Logger(child=True)
 CONTROL_PLANE_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=f"ddbkeeper/{__version__}"
 )
+# The data path sees every throttle itself (no SDK retries) so that its limiter can adapt; the waits are its own.
+DATA_PLANE_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    user_agent_extra=f"ddbkeeper/{__version__}",
+    max_pool_connections=32,
+    read_timeout=30,
+)
 
 # Session names allow [\w+=,.@-] and at most 64 characters.
 _SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
-
-Client = Any  # boto3 clients are generated at run time; the core treats them structurally.
 
 
 @dataclass(frozen=True)
@@ -53,26 +65,58 @@ class AccountAccess:
     role_arn: str | None = None
     external_id: str | None = None
 
+    def in_region(self, region: str | None) -> AccountAccess:
+        """The same account (and role) in another region; None keeps this one's."""
+        return AccountAccess(region or self.region, self.role_arn, self.external_id)
+
 
 class SessionFactory:
-    """Builds boto3 sessions for an `AccountAccess`, assuming the role when one is given.
+    """Builds boto3 clients for an `AccountAccess`, assuming the role when one is given.
 
-    Endpoints and ambient credentials resolve the standard way (AWS_PROFILE, AWS_ENDPOINT_URL,
-    AWS_ENDPOINT_URL_DYNAMODB...): nothing here redirects them, which is what lets the same code act on AWS, moto or
-    any DynamoDB-compatible server.
+    One factory serves one invocation: each role is assumed once and each client built once, then reused. Endpoints
+    and ambient credentials resolve the standard way (AWS_PROFILE, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB...):
+    nothing here redirects them, which is what lets the same code act on AWS, moto or any DynamoDB-compatible server.
     """
 
     def __init__(self, session_name: str = "ddbkeeper", base_session: boto3.Session | None = None) -> None:
-        self._session_name = _SESSION_NAME_UNSAFE.sub("-", session_name)[:64] or "ddbkeeper"
+        self.session_name = _SESSION_NAME_UNSAFE.sub("-", session_name)[:64] or "ddbkeeper"
         self._base = base_session or boto3.Session()
+        self._credentials: dict[AccountAccess, CredentialsTypeDef] = {}
+        self._clients: dict[tuple[str, AccountAccess, int], Any] = {}
 
-    def client(self, service: str, access: AccountAccess, config: Config = CONTROL_PLANE_CONFIG) -> Client:
+    def region(self, access: AccountAccess) -> str:
         region = access.region or self._base.region_name
         if not region:
             raise InvalidInput("region: no region given and none configured (set AWS_DEFAULT_REGION or pass region)")
+        return region
+
+    def client(self, service: str, access: AccountAccess, config: Config = CONTROL_PLANE_CONFIG) -> Any:
+        """A client of `service` acting with `access`; the same one for the same arguments until `forget`."""
+        key = (service, access, id(config))
+        if key not in self._clients:
+            self._clients[key] = self._build(service, access, config)
+        return self._clients[key]
+
+    def dynamodb(self, access: AccountAccess, config: Config = CONTROL_PLANE_CONFIG) -> DynamoDBClient:
+        client: DynamoDBClient = self.client("dynamodb", access, config)
+        return client
+
+    def s3(self, access: AccountAccess) -> S3Client:
+        client: S3Client = self.client("s3", access)
+        return client
+
+    def forget(self, access: AccountAccess) -> None:
+        """Drop the role's credentials and every client built with them: the next call assumes the role again."""
+        self._credentials.pop(access, None)
+        self._clients = {key: client for key, client in self._clients.items() if key[1] != access}
+
+    def _build(self, service: str, access: AccountAccess, config: Config) -> Any:
+        region = self.region(access)
         if not access.role_arn:
             return self._base.client(service, region_name=region, config=config)
-        credentials = self._assume(access, region)
+        if access not in self._credentials:
+            self._credentials[access] = self._assume(access, region)
+        credentials = self._credentials[access]
         return boto3.client(
             service,
             region_name=region,
@@ -82,15 +126,38 @@ class SessionFactory:
             aws_session_token=credentials["SessionToken"],
         )
 
-    def _assume(self, access: AccountAccess, region: str) -> dict[str, Any]:
+    def _assume(self, access: AccountAccess, region: str) -> CredentialsTypeDef:
         sts = self._base.client("sts", region_name=region, config=CONTROL_PLANE_CONFIG)
-        params: dict[str, Any] = {"RoleArn": access.role_arn, "RoleSessionName": self._session_name}
+        params: dict[str, Any] = {"RoleArn": access.role_arn, "RoleSessionName": self.session_name}
         if access.external_id:
             params["ExternalId"] = access.external_id
         with translate_errors("AssumeRole", str(access.role_arn)):
-            credentials: dict[str, Any] = sts.assume_role(**params)["Credentials"]
-        logger.debug("assumed role", extra={"role_arn": access.role_arn, "session_name": self._session_name})
+            credentials: CredentialsTypeDef = sts.assume_role(**params)["Credentials"]
+        logger.debug("assumed role", extra={"role_arn": access.role_arn, "session_name": self.session_name})
         return credentials
+
+
+class Account:
+    """One account and region as a step acts in it: its clients are built on first use, then reused."""
+
+    def __init__(self, factory: SessionFactory, access: AccountAccess) -> None:
+        self.factory = factory
+        self.access = access
+
+    @cached_property
+    def region(self) -> str:
+        return self.factory.region(self.access)
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        return self.factory.dynamodb(self.access)
+
+    @property
+    def s3(self) -> S3Client:
+        return self.factory.s3(self.access)
+
+    def in_region(self, region: str | None) -> Account:
+        return Account(self.factory, self.access.in_region(region))
 
 
 _THROTTLING = {
@@ -99,6 +166,7 @@ _THROTTLING = {
     "Throttling",
     "RequestLimitExceeded",
     "TooManyRequestsException",
+    "SlowDown",
 }
 _TRANSIENT = {
     "InternalServerError",
@@ -113,11 +181,10 @@ _TRANSIENT = {
 }
 _NOT_FOUND = {"TableNotFoundException", "ResourceNotFoundException"}
 _DENIED = {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidClientTokenId"}
-
+EXPIRED_CODES = {"ExpiredTokenException", "ExpiredToken", "RequestExpired"}
 
 _ERROR_FOR_CODE: dict[str, type[DdbkeeperError]] = {
     **dict.fromkeys(_THROTTLING, Throttled),
-    "LimitExceededException": BackupLimitExceeded,
     **dict.fromkeys(_TRANSIENT, TransientAwsError),
     **dict.fromkeys(_NOT_FOUND, TableNotFound),
     **dict.fromkeys(_DENIED, AccessDenied),
@@ -127,11 +194,18 @@ _ERROR_FOR_CODE: dict[str, type[DdbkeeperError]] = {
 
 
 def domain_error(error: ClientError, operation: str, resource: str) -> DdbkeeperError:
-    """Name an AWS error in the workflows' vocabulary (see ddbkeeper.errors); any unnamed 5xx is transient."""
-    code = error.response.get("Error", {}).get("Code", "")
+    """Name an AWS error in the workflows' vocabulary (see ddbkeeper.errors); any unnamed 5xx is transient.
+
+    DynamoDB answers LimitExceededException both to too many backups at once and to too many table operations at
+    once (CreateTable, UpdateTable, DeleteTable, restores, imports, exports): the operation tells which.
+    """
+    code = error_code(error)
     message = error.response.get("Error", {}).get("Message", "") or str(error)
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    kind = _ERROR_FOR_CODE.get(code) or (TransientAwsError if status >= 500 else AwsError)
+    if code == "LimitExceededException":
+        kind: type[DdbkeeperError] = BackupLimitExceeded if "Backup" in operation else TableLimitExceeded
+    else:
+        kind = _ERROR_FOR_CODE.get(code) or (TransientAwsError if status >= 500 else AwsError)
     return kind(f"{operation} {resource}: {code}: {message}")
 
 
@@ -152,32 +226,3 @@ def translate_errors(operation: str, resource: str) -> Iterator[None]:
         raise TransientAwsError(f"{operation} {resource}: {error}") from error
     except BotoCoreError as error:
         raise AwsError(f"{operation} {resource}: {error}") from error
-
-
-def describe(client: Client, table: str) -> dict[str, Any] | None:
-    """DescribeTable's `Table`, or None when there is no such table."""
-    try:
-        with translate_errors("DescribeTable", table):
-            description: dict[str, Any] = client.describe_table(TableName=table)["Table"]
-            return description
-    except TableNotFound:
-        return None
-
-
-def pitr_description(client: Client, table: str) -> dict[str, Any]:
-    """DescribeContinuousBackups' PointInTimeRecoveryDescription: status and restorable window ({} when absent)."""
-    with translate_errors("DescribeContinuousBackups", table):
-        described = client.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
-    pitr: dict[str, Any] = described.get("PointInTimeRecoveryDescription", {})
-    return pitr
-
-
-def pitr_on(pitr: dict[str, Any]) -> bool:
-    return pitr.get("PointInTimeRecoveryStatus") in ("ENABLED", "ENABLING")
-
-
-def ttl_attribute(client: Client, table: str) -> str | None:
-    """The attribute TTL expires items by, when TTL is on or turning on."""
-    with translate_errors("DescribeTimeToLive", table):
-        ttl = client.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
-    return ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None

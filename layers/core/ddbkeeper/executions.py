@@ -6,9 +6,10 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ddbkeeper.aws import Client
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -46,11 +47,11 @@ def error_message(cause: Any) -> str | None:
 
 
 HistoryListener = Callable[[dict[str, Any]], None]
-Poller = Callable[[Client], None]
+Poller = Callable[["SFNClient"], None]
 
 
 def follow(
-    sfn: Client,
+    sfn: SFNClient,
     execution_arn: str,
     on_event: HistoryListener | None = None,
     *,
@@ -85,7 +86,7 @@ def follow(
     raise TimeoutError(f"execution {execution_arn} still running after {timeout_seconds:.0f} s")
 
 
-def _history_after(sfn: Client, execution_arn: str, last_event_id: int) -> list[dict[str, Any]]:
+def _history_after(sfn: SFNClient, execution_arn: str, last_event_id: int) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
         events.extend(event for event in page["events"] if event["id"] > last_event_id)

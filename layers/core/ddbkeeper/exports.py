@@ -19,12 +19,14 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 
-from ddbkeeper.aws import AccountAccess, Client, SessionFactory, describe, pitr_description, translate_errors
+from ddbkeeper.aws import AccountAccess, SessionFactory, translate_errors
 from ddbkeeper.clock import as_utc, backoff, iso, stamp
 from ddbkeeper.errors import AwsError, InvalidInput, TableNotFound, VerificationFailed
 from ddbkeeper.export_models import ExportRequest
 from ddbkeeper.models import Execution
+from ddbkeeper.tables import describe, pitr_description
 
+Client = Any  # interim: typed clients arrive with the workflow package
 logger = Logger(child=True)
 
 MIN_WINDOW = timedelta(minutes=15)  # DynamoDB's limits for one incremental export

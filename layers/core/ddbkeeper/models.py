@@ -1,26 +1,37 @@
-"""Workflow inputs as typed models, validated before anything is touched.
+"""What the workflows' models share: the base classes, field types, who runs a step, where a table is.
 
-Every model forbids unknown keys and does not coerce types, so a typo or a string where a number belongs fails at the
-first step with `InvalidInput` naming the field.
+Requests (what a user writes) forbid unknown keys and do not coerce types, so a typo or a string where a number
+belongs fails at the first step with `InvalidInput` naming the field. Step state (what one step hands the next: a
+plan, progress, a checkpoint, a report) is a model too, read back leniently: Step Functions hands times over as text
+and may carry more of the state than a step needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from ddbkeeper.errors import InvalidInput
-from ddbkeeper.retention import RetentionPolicy
+from ddbkeeper.aws import AccountAccess
+from ddbkeeper.errors import InvalidInput, Misconfigured
 
 TableName = Annotated[str, StringConstraints(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")]
+IndexName = Annotated[str, StringConstraints(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")]
 RoleArn = Annotated[str, StringConstraints(max_length=2048, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
 NamePrefix = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Count = Annotated[int, Field(ge=0)]
 ExternalId = Annotated[str, StringConstraints(min_length=2, max_length=1224)]
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+BucketName = Annotated[str, StringConstraints(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")]
+# A relative S3 key prefix: no leading or trailing slash, no empty segment.
+S3Prefix = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^/\s]+(/[^/\s]+)*$")]
+KmsKey = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+ExportFormat = Literal["DYNAMODB_JSON", "ION"]
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+TagValue = Annotated[str, StringConstraints(max_length=256)]
 
 
 def _has_zone(value: datetime) -> datetime:
@@ -32,113 +43,88 @@ def _has_zone(value: datetime) -> datetime:
 # Step Functions and JSON hand times over as ISO strings: parse them, and insist on a time zone.
 AwareTime = Annotated[datetime, Field(strict=False), AfterValidator(_has_zone)]
 
-# A backup is named <prefix>-<table>-<yyyymmddThhmmssfffZ> (UTC, to the millisecond: the execution's start, so that a
-# retried step finds the backup it already started and two runs never share a name); DynamoDB allows 255 characters.
-BACKUP_NAME_MAX = 255
-
 
 class StrictModel(BaseModel):
+    """A request, or a part of one: unknown keys are refused and nothing is coerced."""
+
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class Selector(StrictModel):
-    """Tables matched by name prefix and/or tag; both given means both must match."""
+class StepModel(BaseModel):
+    """Step state: read back from JSON (times as text), keys a step does not need are ignored."""
 
-    name_prefix: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
-    tag_key: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-    tag_value: Annotated[str, StringConstraints(max_length=256)] | None = None
-
-    @model_validator(mode="after")
-    def _needs_a_criterion(self) -> Selector:
-        if self.name_prefix is None and self.tag_key is None:
-            raise ValueError("give name_prefix and/or tag_key")
-        if self.tag_value is not None and self.tag_key is None:
-            raise ValueError("tag_value needs tag_key")
-        return self
+    model_config = ConfigDict(extra="ignore", strict=False, frozen=True)
 
 
-class RetentionSpec(StrictModel):
-    keep_last: Count = 0
-    daily: Count = 0
-    weekly: Count = 0
-    monthly: Count = 0
-    yearly: Count = 0
-    max_age_days: Annotated[int, Field(ge=1)] | None = None
-    min_keep: Annotated[int, Field(ge=1)] = 1
-    max_deletions: Annotated[int, Field(ge=1, le=1000)] = 50
+class Execution(StepModel):
+    """Who is running: the execution's name (for STS session names, tokens) and start time (for names, windows)."""
 
-    @model_validator(mode="after")
-    def _needs_a_rule(self) -> RetentionSpec:
-        self.policy()  # the policy's own checks (at least one rule) apply to the input too
-        return self
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    started_at: AwareTime
 
-    def policy(self) -> RetentionPolicy:
-        return RetentionPolicy(**self.model_dump())
+    def stamp(self) -> str:
+        """The start in UTC to the millisecond: 20261122T030000123Z."""
+        started = self.started_at.astimezone(UTC)
+        return f"{started:%Y%m%dT%H%M%S}{started.microsecond // 1000:03d}Z"
+
+    def session_name(self) -> str:
+        return f"ddbkeeper-{self.name}"
 
 
-class BackupRequest(StrictModel):
-    """Input of the backup workflow (see README: Backup workflow)."""
+R = TypeVar("R", bound=BaseModel)
 
-    tables: Annotated[list[TableName], Field(min_length=1, max_length=500)] | None = None
-    selector: Selector | None = None
-    retention: RetentionSpec | None = None
-    backup_name_prefix: NamePrefix = "ddbkeeper"
-    dry_run: bool = False
+
+class Task(StepModel, Generic[R]):
+    """What every step of a workflow receives: the validated request and who runs it (plus the step's own state)."""
+
+    request: R
+    execution: Execution
+
+
+class TableLocation(StrictModel):
+    """A table, and how to reach it: its region, and the role to assume in its account (else ambient credentials)."""
+
+    table: TableName
+    region: Region | None = None
     role_arn: RoleArn | None = None
     external_id: ExternalId | None = None
-    region: Region | None = None
 
     @model_validator(mode="after")
-    def _needs_tables(self) -> BackupRequest:
-        if not self.tables and self.selector is None:
-            raise ValueError("give tables (a list of names) and/or selector")
+    def _external_id_needs_role(self) -> TableLocation:
         if self.external_id is not None and self.role_arn is None:
             raise ValueError("external_id needs role_arn")
         return self
 
-
-class Execution(StrictModel):
-    """Who is running: the execution's name (for STS session names) and start time (for backup names)."""
-
-    # Step Functions hands the start time over as an ISO string.
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
-
-    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    started_at: datetime
-
-    def stamp(self) -> str:
-        started = self.started_at.astimezone(UTC)
-        return f"{started:%Y%m%dT%H%M%S}{started.microsecond // 1000:03d}Z"
+    def access(self) -> AccountAccess:
+        return AccountAccess(region=self.region, role_arn=self.role_arn, external_id=self.external_id)
 
 
-class TableTask(StrictModel):
-    """One table's share of a backup run: what every per-table step receives from the Map."""
+class TargetOverrides(StrictModel):
+    """Changes to a new table's settings relative to its source's (a copy's target, a restored table)."""
 
-    model_config = ConfigDict(extra="ignore", strict=False, frozen=True)
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] | None = None
+    read_capacity: Annotated[int, Field(ge=1)] | None = None
+    write_capacity: Annotated[int, Field(ge=1)] | None = None
+    drop_indexes: list[IndexName] = []
+    table_class: Literal["STANDARD", "STANDARD_INFREQUENT_ACCESS"] | None = None
+    sse_kms_key_id: KmsKey | None = None
+    deletion_protection: bool | None = None
+    stream: bool | None = None
+    tags: dict[TagKey, TagValue] = {}
 
-    table: TableName
-    request: BackupRequest
-    execution: Execution
+    @model_validator(mode="after")
+    def _capacity_goes_with_provisioned(self) -> TargetOverrides:
+        if self.billing_mode == "PROVISIONED" and (self.read_capacity is None or self.write_capacity is None):
+            raise ValueError("billing_mode PROVISIONED needs read_capacity and write_capacity")
+        if self.billing_mode == "PAY_PER_REQUEST" and (self.read_capacity or self.write_capacity):
+            raise ValueError("read_capacity/write_capacity go with billing_mode PROVISIONED")
+        return self
 
-
-class BackupProgress(StrictModel):
-    """The part of a started backup that the polling step needs back."""
-
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
-
-    arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/backup/.+$")]
-    reused: bool = False
-    polls: Count = 0
-    settings: str | None = None
-
-
-class BackupRun(StrictModel):
-    """What the report step receives: the request and the Map's per-table results."""
-
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
-
-    request: BackupRequest
-    results: list[dict[str, Any]]
+    def check_indexes(self, known: set[str], field: str = "target_overrides.drop_indexes") -> None:
+        """Every index to drop must be one the source has: a typo must not silently keep an index."""
+        unknown = sorted(set(self.drop_indexes) - known)
+        if unknown:
+            raise InvalidInput(f"{field}: the source has no index {', '.join(unknown)}")
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -152,6 +138,20 @@ def parse(model: type[M], data: Any, root: str = "") -> M:
         return model.model_validate(data)
     except ValidationError as error:
         raise InvalidInput("; ".join(_describe(e, root) for e in error.errors())) from None
+
+
+def parse_settings(model: type[M], environ: Mapping[str, str]) -> M:
+    """A function's configuration from its environment (template.yaml sets it); a bad value names the variable."""
+    try:
+        return model.model_validate(dict(environ))
+    except ValidationError as error:
+        raise Misconfigured("environment: " + "; ".join(_describe(e, "") for e in error.errors())) from None
+
+
+class Settings(BaseModel):
+    """A function's configuration, read from its environment: fields are named as the variables are."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 def _describe(error: Any, root: str) -> str:

@@ -1,4 +1,9 @@
-"""Capacity pacing for the data path: a token bucket whose rate adapts to throttling and climbs back.
+"""Pacing: how fast calls go, and how they are retried.
+
+- `RateLimiter`: at most N calls a second (DeleteBackup's account limit).
+- `AdaptiveLimiter`: capacity pacing for the data path, a token bucket whose rate adapts to throttling and climbs back.
+- `with_retries`: the data path's retry policy (exponential backoff with full jitter, a bound on attempts without
+  progress), with the knobs tests turn down in `Tuning`.
 
 DynamoDB reports what each call consumed (ReturnConsumedCapacity) and refuses work beyond the table's capacity with
 throttling errors or UnprocessedItems. The limiter charges every call its consumed units; when DynamoDB pushes back it
@@ -11,6 +16,33 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
+
+from ddbkeeper.errors import Throttled, TransientAwsError
+
+T = TypeVar("T")
+
+
+class RateLimiter:
+    """Spaces calls at most `rate` per second (one caller at a time, as in one Lambda)."""
+
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._interval = 1.0 / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+
+    def acquire(self) -> None:
+        now = self._clock()
+        if now < self._next:
+            self._sleep(self._next - now)
+            now = self._next
+        self._next = now + self._interval
 
 
 class AdaptiveLimiter:
@@ -88,3 +120,54 @@ class AdaptiveLimiter:
             return 0.0
         span = max(self._accepted[-1][0] - self._accepted[0][0], 1e-3)
         return sum(units for _, units in list(self._accepted)[1:]) / span
+
+
+@dataclass
+class Tuning:
+    """Knobs for the data path; tests turn the waits down, never the logic."""
+
+    max_stalls: int = 12  # consecutive attempts without progress before a batch or page gives up
+    base_delay: float = 0.05
+    max_delay: float = 10.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+class PartialProgress(Exception):
+    """An attempt did part of its work (a batch came back with UnprocessedItems): the rest is worth another try."""
+
+
+def with_retries(
+    action: Callable[[], T],
+    tuning: Tuning,
+    limiter: AdaptiveLimiter | None = None,
+    stalled: Callable[[], int] | None = None,
+) -> T:
+    """Run `action`, retrying throttling, transient errors and partial progress with exponential backoff and full
+    jitter.
+
+    Gives up after `tuning.max_stalls` attempts without progress (`stalled` counts them when an attempt can make partial
+    progress, as a batch write can) and re-raises: the caller's checkpoint is still the last one fully written.
+    """
+    attempts = {"n": 0}
+
+    def stop(_: Any) -> bool:
+        return (stalled() if stalled else attempts["n"]) >= tuning.max_stalls
+
+    def counted() -> T:
+        attempts["n"] += 1
+        try:
+            return action()
+        except (Throttled, TransientAwsError):
+            if limiter is not None and stalled is None:
+                limiter.throttled()
+            raise
+
+    retrying = Retrying(
+        retry=retry_if_exception_type((Throttled, TransientAwsError, PartialProgress)),
+        wait=wait_random_exponential(multiplier=tuning.base_delay, max=tuning.max_delay),
+        stop=stop,
+        sleep=tuning.sleep,
+        reraise=True,
+    )
+    return retrying(counted)

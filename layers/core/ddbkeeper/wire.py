@@ -12,12 +12,15 @@ Anything that inspects items (checksums, sizes) must read this form. orjson does
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from ddbkeeper.aws import Client
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 WireItem = dict[str, dict[str, Any]]
 _PLACEHOLDER_ITEM = {"_": {"NULL": True}}
@@ -30,7 +33,7 @@ _pending = threading.local()
 class WireTable:
     """Scan and BatchWriteItem on one table with items in wire form. Any number may share a client and its threads."""
 
-    def __init__(self, client: Client, table: str) -> None:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
         self.client = client
         self.table = table
         events = client.meta.events
@@ -62,7 +65,8 @@ class WireTable:
             params["Select"] = "COUNT"
         _pending.start_key = exclusive_start_key
         try:
-            page: dict[str, Any] = self.client.scan(**params)
+            # Items and LastEvaluatedKey come back in wire form (the hooks below), not as the stubs describe them.
+            page = cast(dict[str, Any], self.client.scan(**params))
         finally:
             _pending.start_key = None
         page.setdefault("Items", [])
@@ -78,9 +82,33 @@ class WireTable:
             )
         finally:
             _pending.body = None
-        unprocessed = response.get("UnprocessedItems", {}).get(self.table, [])
+        unprocessed = cast(list[dict[str, Any]], response.get("UnprocessedItems", {}).get(self.table, []))
         consumed = sum(c.get("CapacityUnits", 0.0) for c in response.get("ConsumedCapacity", []) or [])
         return unprocessed, float(consumed)
+
+
+# -- checksums -------------------------------------------------------------------------------------------------------
+
+
+def canonical(value: Any) -> Any:
+    """An attribute value in a form equal for equal items: sets sorted, map keys sorted when dumped."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((kind, inner),) = value.items()
+            if kind in ("SS", "NS", "BS"):
+                return {kind: sorted(inner)}
+            if kind == "L":
+                return {kind: [canonical(v) for v in inner]}
+            if kind == "M":
+                return {kind: {k: canonical(v) for k, v in inner.items()}}
+        return {k: canonical(v) for k, v in value.items()}
+    return value
+
+
+def item_digest(item: WireItem) -> int:
+    """A 256-bit hash of an item's canonical encoding; digests of a table add up (mod 2**256) in any order."""
+    encoded = json.dumps(canonical(item), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return int.from_bytes(hashlib.sha256(encoded).digest(), "big")
 
 
 # -- botocore hooks -------------------------------------------------------------------------------------------------

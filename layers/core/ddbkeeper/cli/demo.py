@@ -11,17 +11,19 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from rich.console import Console
 from rich.rule import Rule
 
-from ddbkeeper.aws import Client
 from ddbkeeper.cli.progress import ExecutionProgress
 from ddbkeeper.cli.report_view import show_result
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LOCAL_REGION, LocalRuntime
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 OTHER_ACCOUNT = "222222222222"
 OTHER_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/ddbkeeper-backup"
@@ -91,12 +93,15 @@ class Demo:
         result = self._run("backup", {"tables": ["ledger"], "role_arn": OTHER_ROLE, "retention": RETENTION})
         self._check(result.succeeded and len(_backup_names(self.other, "ledger")) == 1, "cross-account backup")
 
-        self._title("Dry run with keep_last=1: reports what it would delete, deletes nothing")
+        self._title(
+            "Dry run with keep_last=1: names the backup it would take and what it would delete, changes nothing"
+        )
         before = _backup_names(self.home, "orders")
         result = self._run("backup", {"tables": ["orders"], "retention": {"keep_last": 1}, "dry_run": True})
-        would = result.output["tables"][0]["would_delete"]
+        line = result.output["tables"][0]
         after = _backup_names(self.home, "orders")
-        self._check(result.succeeded and len(would) == 2 and len(after) == len(before) + 1, "dry run")
+        self._check(result.succeeded and line["backup_status"] == "PLANNED", "dry run did not plan a backup")
+        self._check(len(line["would_delete"]) == 2 and after == before, f"dry run changed backups: {before} -> {after}")
 
         self._title("One missing table: the others are backed up, the run fails and names it")
         result = self._run("backup", {"tables": ["customers", "no-such-table"]})
@@ -211,19 +216,20 @@ def _point_handlers_at(endpoint: str) -> None:
         os.environ.pop(name, None)
 
 
-def _assumed_dynamodb(role_arn: str) -> Client:
+def _assumed_dynamodb(role_arn: str) -> DynamoDBClient:
     credentials = boto3.client("sts", region_name=LOCAL_REGION).assume_role(RoleArn=role_arn, RoleSessionName="demo")
     keys = credentials["Credentials"]
-    return boto3.client(
+    client: DynamoDBClient = boto3.client(
         "dynamodb",
         region_name=LOCAL_REGION,
         aws_access_key_id=keys["AccessKeyId"],
         aws_secret_access_key=keys["SecretAccessKey"],
         aws_session_token=keys["SessionToken"],
     )
+    return client
 
 
-def _create_table(dynamodb: Client, name: str, tags: dict[str, str], items: int) -> None:
+def _create_table(dynamodb: DynamoDBClient, name: str, tags: dict[str, str], items: int) -> None:
     dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -232,7 +238,7 @@ def _create_table(dynamodb: Client, name: str, tags: dict[str, str], items: int)
         Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
     )
     for start in range(0, items, 25):
-        batch = [
+        batch: list[Any] = [
             {"PutRequest": {"Item": {"id": {"S": f"{name}-{n:05d}"}, "n": {"N": str(n)}}}}
             for n in range(start, min(start + 25, items))
         ]
@@ -251,16 +257,16 @@ def _order(n: int) -> dict[str, Any]:
     }
 
 
-def _scan_all(dynamodb: Client, table: str) -> list[dict[str, Any]]:
+def _scan_all(dynamodb: DynamoDBClient, table: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         items.extend(page["Items"])
     return sorted(items, key=lambda item: str(item["id"]["S"]))
 
 
-def _backup_arns(dynamodb: Client, table: str) -> list[str]:
+def _backup_arns(dynamodb: DynamoDBClient, table: str) -> list[str]:
     return [s["BackupArn"] for s in dynamodb.list_backups(TableName=table)["BackupSummaries"]]
 
 
-def _backup_names(dynamodb: Client, table: str) -> list[str]:
+def _backup_names(dynamodb: DynamoDBClient, table: str) -> list[str]:
     return [s["BackupName"] for s in dynamodb.list_backups(TableName=table)["BackupSummaries"]]

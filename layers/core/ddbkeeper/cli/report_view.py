@@ -31,7 +31,7 @@ def show_result(console: Console, result: ExecutionResult) -> None:
 
 def backup_table(report: dict[str, Any]) -> Table:
     dry_run = report.get("dry_run", False)
-    table = Table(title="backup report" + (" (dry run: nothing deleted)" if dry_run else ""), title_justify="left")
+    table = Table(title="backup report" + (" (dry run: nothing changed)" if dry_run else ""), title_justify="left")
     for column in ("table", "status", "backup", "kept", "would delete" if dry_run else "deleted", "note"):
         table.add_column(column)
     for line in report["tables"]:
@@ -39,13 +39,13 @@ def backup_table(report: dict[str, Any]) -> Table:
         note = line.get("cause") or ("reused backup of an earlier attempt" if line.get("reused") else "")
         if line.get("deferred"):
             note = f"{len(line['deferred'])} deletions deferred to the next run (per-run cap)"
-        if (line.get("settings") or "").startswith("not recorded"):
-            note = "\n".join(filter(None, [note, f"settings {line['settings']}"]))
+        if line.get("settings_error"):
+            note = "\n".join(filter(None, [note, f"settings not recorded: {line['settings_error']}"]))
         table.add_row(
             line["table"],
             "[green]ok[/]" if line["status"] == "SUCCEEDED" else f"[red]{line.get('error', 'FAILED')}[/]",
-            line.get("backup_name", "-"),
-            str(line.get("kept", "-")),
+            line.get("backup_name") or "-",
+            "-" if line.get("kept") is None else str(line["kept"]),
             "\n".join(removed) or "-",
             note,
         )

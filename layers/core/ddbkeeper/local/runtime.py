@@ -28,7 +28,6 @@ import requests
 from moto.awslambda.models import LambdaFunction
 from moto.server import ThreadedMotoServer
 
-from ddbkeeper.aws import Client
 from ddbkeeper.errors import InvalidInput
 from ddbkeeper.executions import ExecutionResult, HistoryListener, Poller, follow
 from ddbkeeper.local.template import FunctionSpec, StackTemplate
@@ -170,7 +169,7 @@ class LocalRuntime:
         if self.on_result is not None:
             self.on_result(function, result)
 
-    def client(self, service: str) -> Client:
+    def client(self, service: str) -> Any:
         """A client for the embedded server itself (Step Functions, Lambda, IAM), never for the handlers' data."""
         return boto3.client(service, endpoint_url=self.endpoint, region_name=LOCAL_REGION, **_CREDENTIALS)
 

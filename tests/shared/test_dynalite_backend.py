@@ -34,10 +34,9 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from ddbkeeper.aws import Client
 
-from tests.dynalite import Dynalite, dynalite_available
-from tests.support import ROOT
+from tests.support import ROOT, Client
+from tests.support.dynalite import Dynalite, dynalite_available
 
 pytestmark = pytest.mark.endpoint
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ddbkeeper.retention import BackupInfo, RetentionPolicy
+from ddbkeeper.backup.retention import BackupInfo, RetentionPolicy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+pytestmark = pytest.mark.pure
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

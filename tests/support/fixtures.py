@@ -1,4 +1,9 @@
-"""The embedded runtime for workflow tests: the real ASL files, the real handlers, DynamoDB in the same moto server."""
+"""Fixtures every test folder may use (registered by tests/conftest.py).
+
+`runtime`: the embedded runtime for workflow tests (the real ASL files, the real handlers), one per test module; the
+handlers find DynamoDB and S3 the standard way, through AWS_ENDPOINT_URL pointed at the runtime's own server by
+`on_runtime`, which `dynamodb`, `s3`, `bucket` and `table_factory` bring along.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,15 @@ import time
 import types
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import boto3
 import botocore.endpoint
 import pytest
-from ddbkeeper.aws import Client
-from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
-from tests.support import ROOT
+from tests.support import ROOT, Client
 
 # Wait states, Retry intervals and botocore's retry backoff take real time; the tests skip the sleeping, not the logic.
 _NO_SLEEP = types.SimpleNamespace(sleep=lambda seconds: None, time=time.time, monotonic=time.monotonic)
@@ -33,19 +35,19 @@ def runtime() -> Iterator[LocalRuntime]:
             yield local
 
 
-@pytest.fixture(autouse=True)
-def handlers_use_runtime(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def on_runtime(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     """The handlers find DynamoDB the standard way: AWS_ENDPOINT_URL, here the runtime's own server."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", runtime.endpoint)
 
 
 @pytest.fixture
-def dynamodb(handlers_use_runtime: None) -> Client:
+def dynamodb(on_runtime: None) -> Client:
     return boto3.client("dynamodb", region_name="us-east-1")
 
 
 @pytest.fixture
-def s3(handlers_use_runtime: None) -> Client:
+def s3(on_runtime: None) -> Client:
     return boto3.client("s3", region_name="us-east-1")
 
 
@@ -74,20 +76,3 @@ def table_factory(dynamodb: Client) -> Callable[..., str]:
         return name
 
     return create
-
-
-def run(runtime: LocalRuntime, payload: Any) -> ExecutionResult:
-    return runtime.run("backup", payload, timeout_seconds=120)
-
-
-def history(runtime: LocalRuntime, result: ExecutionResult) -> list[dict[str, Any]]:
-    pages = runtime.client("stepfunctions").get_paginator("get_execution_history").paginate(executionArn=result.arn)
-    return [event for page in pages for event in page["events"]]
-
-
-def entered(events: list[dict[str, Any]]) -> list[str]:
-    return [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
-
-
-def backup_names(dynamodb: Client, table: str) -> list[str]:
-    return sorted(s["BackupName"] for s in dynamodb.list_backups(TableName=table)["BackupSummaries"])

@@ -6,8 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from ddbkeeper.backup.models import BackupRequest
 from ddbkeeper.errors import InvalidInput
-from ddbkeeper.models import BackupRequest, Execution, parse
+from ddbkeeper.models import Execution, parse
+
+pytestmark = pytest.mark.pure
 
 
 def message(payload: Any) -> str:

@@ -1,4 +1,6 @@
-"""Helpers shared by the tests: paths, sample events, handlers loaded the way the runtime loads them."""
+"""What the tests share: paths, sample events, handlers loaded the way the runtime loads them, and the helpers for
+workflow runs. Fixtures live in tests/support/fixtures.py (registered by tests/conftest.py); test modules import
+from this package only, never from each other."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from ddbkeeper.aws import Client
-from ddbkeeper.local.runtime import BoundFunction, LocalContext
+from ddbkeeper.executions import ExecutionResult
+from ddbkeeper.local.runtime import BoundFunction, LocalContext, LocalRuntime
 from ddbkeeper.local.template import StackTemplate
+from mypy_boto3_dynamodb import DynamoDBClient as Client
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 
 
@@ -49,3 +52,22 @@ def assumed_dynamodb(role_arn: str) -> Client:
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
     )
+
+
+def run(runtime: LocalRuntime, workflow: str, payload: Any, timeout_seconds: float = 120) -> ExecutionResult:
+    """Run a workflow on the embedded runtime to its end."""
+    return runtime.run(workflow, payload, timeout_seconds=timeout_seconds)
+
+
+def history(runtime: LocalRuntime, result: ExecutionResult) -> list[dict[str, Any]]:
+    pages = runtime.client("stepfunctions").get_paginator("get_execution_history").paginate(executionArn=result.arn)
+    return [event for page in pages for event in page["events"]]
+
+
+def entered(events: list[dict[str, Any]]) -> list[str]:
+    """The names of the states an execution entered, in order."""
+    return [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+
+
+def backup_names(dynamodb: Client, table: str) -> list[str]:
+    return sorted(s["BackupName"] for s in dynamodb.list_backups(TableName=table)["BackupSummaries"])

@@ -1,4 +1,4 @@
-"""Each function's sample event in events/ runs through its handler on moto, as `sam local invoke -e` would."""
+"""The backup functions' sample events in events/ run through their handlers on moto, as `sam local invoke -e` would."""
 
 from __future__ import annotations
 
@@ -7,26 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.aws import Client
 from ddbkeeper.errors import InvalidInput
 from moto import mock_aws
 
-from tests.support import EVENTS, ROOT, invoke, load_event
-
-FUNCTIONS = sorted(path.name for path in (ROOT / "functions").iterdir() if (path / "app.py").is_file())
-# Workflow inputs (workflow-*.json) run through their state machine in tests/workflows.
-WORKFLOW_EVENTS = {path.name for path in EVENTS.glob("workflow-*.json")}
-
-
-def test_every_event_file_has_a_consumer() -> None:
-    """One event per function (its test is in this file or tests/copy), every workflow input used by a workflow test."""
-    assert {path.name for path in EVENTS.glob("*.json")} == {f"{name}.json" for name in FUNCTIONS} | WORKFLOW_EVENTS
-    handler_tests = "".join(path.read_text() for path in (ROOT / "tests").rglob("test_*handlers.py"))
-    for name in FUNCTIONS:
-        assert f'load_event("{name}.json")' in handler_tests, name
-    workflow_tests = "".join(path.read_text() for path in (ROOT / "tests" / "workflows").glob("test_*.py"))
-    for name in WORKFLOW_EVENTS:
-        assert name in workflow_tests, name
+from tests.support import Client, invoke, load_event
 
 
 @pytest.fixture

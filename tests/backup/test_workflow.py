@@ -7,16 +7,14 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.aws import Client
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Backup
 
-from tests.support import assumed_dynamodb, load_event
-from tests.workflows.conftest import backup_names, entered, history, run
+from tests.support import Client, assumed_dynamodb, backup_names, entered, history, load_event, run
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 
 
 def test_selector_and_named_tables_are_backed_up_and_reported(
@@ -27,7 +25,7 @@ def test_selector_and_named_tables_are_backed_up_and_reported(
     named = table_factory("named")
     untagged = table_factory("untagged")
 
-    result = run(runtime, {"tables": [named], "selector": {"tag_key": "backup", "tag_value": tag["backup"]}})
+    result = run(runtime, "backup", {"tables": [named], "selector": {"tag_key": "backup", "tag_value": tag["backup"]}})
 
     assert result.succeeded, result.cause
     report = result.output
@@ -37,6 +35,7 @@ def test_selector_and_named_tables_are_backed_up_and_reported(
         "succeeded": 3,
         "failed": 0,
         "backups_created": 3,
+        "backups_would_create": 0,
         "backups_deleted": 0,
         "backups_would_delete": 0,
     }
@@ -61,8 +60,8 @@ def test_sample_inputs_run_as_documented(
                 BillingMode="PAY_PER_REQUEST",
                 Tags=[{"Key": "backup", "Value": "daily"}],
             )
-    by_name = run(runtime, load_event("workflow-backup-tables.json"))
-    nightly = run(runtime, load_event("workflow-backup-nightly.json"))
+    by_name = run(runtime, "backup", load_event("workflow-backup-tables.json"))
+    nightly = run(runtime, "backup", load_event("workflow-backup-nightly.json"))
 
     assert by_name.succeeded and nightly.succeeded, (by_name.cause, nightly.cause)
     assert {line["table"] for line in by_name.output["tables"]} == {"orders", "customers"}
@@ -78,7 +77,7 @@ def test_retention_over_several_runs_prunes_only_own_backups(
     dynamodb.create_backup(TableName=table, BackupName=f"other-{table}-20200101T000000000Z")
     created: list[str] = []
     for _ in range(4):
-        result = run(runtime, {"tables": [table], "retention": {"keep_last": 2}})
+        result = run(runtime, "backup", {"tables": [table], "retention": {"keep_last": 2}})
         assert result.succeeded, result.cause
         created.append(result.output["tables"][0]["backup_name"])
 
@@ -94,18 +93,21 @@ def test_dry_run_reports_and_deletes_nothing(
 ) -> None:
     table = table_factory()
     for _ in range(2):
-        assert run(runtime, {"tables": [table]}).succeeded
+        assert run(runtime, "backup", {"tables": [table]}).succeeded
     before = backup_names(dynamodb, table)
     payload = {**load_event("workflow-backup-dry-run.json"), "tables": [table]}
 
-    result = run(runtime, payload)
+    result = run(runtime, "backup", payload)
 
     assert result.succeeded, result.cause
     line = result.output["tables"][0]
     assert result.output["dry_run"] is True
+    assert (line["backup_status"], line["backup_arn"]) == ("PLANNED", None)
+    assert line["backup_name"].startswith(f"ddbkeeper-{table}-")
     assert line["deleted"] == []
-    assert line["would_delete"] == before  # everything older than the run's own backup
-    assert backup_names(dynamodb, table) == sorted([*before, line["backup_name"]])
+    assert line["would_delete"] == before  # everything older than the backup the run would take
+    assert result.output["totals"]["backups_would_create"] == 1
+    assert backup_names(dynamodb, table) == before  # nothing created, nothing deleted
 
 
 def test_limit_exceeded_is_retried_by_the_state_machine(
@@ -123,7 +125,7 @@ def test_limit_exceeded_is_retried_by_the_state_machine(
 
     monkeypatch.setattr(DynamoDBBackend, "create_backup", busy_then_ok)
 
-    result = run(runtime, {"tables": [table]})
+    result = run(runtime, "backup", {"tables": [table]})
 
     assert result.succeeded, result.cause
     failures = [e for e in history(runtime, result) if e["type"] == "LambdaFunctionFailed" or e["type"] == "TaskFailed"]
@@ -156,7 +158,7 @@ def test_a_creating_backup_is_polled_until_available(
     monkeypatch.setattr(Backup, "__init__", creating)
     monkeypatch.setattr(DynamoDBBackend, "describe_backup", becomes_available)
 
-    result = run(runtime, {"tables": [table]})
+    result = run(runtime, "backup", {"tables": [table]})
 
     assert result.succeeded, result.cause
     states = entered(history(runtime, result))
@@ -170,7 +172,7 @@ def test_one_missing_table_fails_alone_and_is_named(
 ) -> None:
     table = table_factory()
 
-    result = run(runtime, {"tables": [table, "no-such-table"], "retention": {"keep_last": 3}})
+    result = run(runtime, "backup", {"tables": [table, "no-such-table"], "retention": {"keep_last": 3}})
 
     assert result.status == "FAILED"
     assert result.error == "BackupFailed"
@@ -196,7 +198,7 @@ def test_bad_input_fails_at_once_naming_the_field(
 ) -> None:
     before = dynamodb.list_backups()["BackupSummaries"]
 
-    result = run(runtime, payload)
+    result = run(runtime, "backup", payload)
 
     assert result.status == "FAILED"
     assert result.error == "InvalidInput"
@@ -207,7 +209,7 @@ def test_bad_input_fails_at_once_naming_the_field(
 
 
 def test_selector_matching_nothing_is_an_error(runtime: LocalRuntime) -> None:
-    result = run(runtime, {"selector": {"name_prefix": "nothing-is-called-this-"}})
+    result = run(runtime, "backup", {"selector": {"name_prefix": "nothing-is-called-this-"}})
 
     assert result.status == "FAILED"
     assert result.error == "TableNotFound"
@@ -218,14 +220,14 @@ def test_retention_failure_is_caught_and_reported_with_the_backup(
     runtime: LocalRuntime, dynamodb: Client, table_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table = table_factory()
-    assert run(runtime, {"tables": [table]}).succeeded
+    assert run(runtime, "backup", {"tables": [table]}).succeeded
 
     def denied(self: DynamoDBBackend, backup_arn: str) -> Any:
         raise JsonRESTError("AccessDeniedException", "not authorized to perform dynamodb:DeleteBackup")
 
     monkeypatch.setattr(DynamoDBBackend, "delete_backup", denied)
 
-    result = run(runtime, {"tables": [table], "retention": {"keep_last": 1}})
+    result = run(runtime, "backup", {"tables": [table], "retention": {"keep_last": 1}})
 
     assert result.status == "FAILED"
     assert f"{table}: AccessDenied" in result.cause
@@ -244,7 +246,7 @@ def test_cross_account_backup_through_an_assumed_role(runtime: LocalRuntime, tab
             BillingMode="PAY_PER_REQUEST",
         )
 
-    result = run(runtime, payload)
+    result = run(runtime, "backup", payload)
 
     assert result.succeeded, result.cause
     arn = result.output["tables"][0]["backup_arn"]

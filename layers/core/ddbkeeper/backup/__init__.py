@@ -1,0 +1,1 @@
+"""The backup workflow: scheduled on-demand backups of the tables named or selected, and retention on them."""
