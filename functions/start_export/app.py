@@ -1,27 +1,16 @@
 """Start the planned export; its ClientToken comes from the execution, so a retried step starts nothing new."""
 
 import os
-from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from ddbkeeper.export_models import ExportTask
-from ddbkeeper.exports import export_service
-from ddbkeeper.models import parse
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from ddbkeeper.export.models import ExportProgress, StartExport
+from ddbkeeper.export.service import ExportService
+from ddbkeeper.handler import LambdaContext, logger, metrics, workflow_step
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = parse(ExportTask, event)
+@workflow_step
+def lambda_handler(task: StartExport, context: LambdaContext) -> ExportProgress:
     logger.thread_safe_append_keys(table=task.request.table)
-    service = export_service(task.request, task.execution, os.environ.get("EXPORT_BUCKET"))
-    progress = service.start(task.request, event["plan"])
+    progress = ExportService.for_task(task, os.environ).start(task.plan)
     metrics.add_metric(name="ExportsStarted", unit=MetricUnit.Count, value=1)
     return progress

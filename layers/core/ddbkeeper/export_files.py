@@ -4,7 +4,7 @@ imports them) need to know about their layout."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Required, TypedDict
 
 from ddbkeeper.aws import translate_errors
 from ddbkeeper.errors import InvalidInput
@@ -13,15 +13,25 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
+class BucketParams(TypedDict, total=False):
+    """The arguments every call on the bucket carries, typed so that they unpack into any S3 call's keywords."""
+
+    Bucket: Required[str]
+    ExpectedBucketOwner: str
+
+
 @dataclass(frozen=True)
 class ExportLocation:
     bucket: str
     prefix: str
     owner: str | None = None
 
-    def params(self) -> dict[str, str]:
+    def params(self) -> BucketParams:
         """ExpectedBucketOwner: never read or write in a bucket someone else has taken over."""
-        return {"Bucket": self.bucket, **({"ExpectedBucketOwner": self.owner} if self.owner else {})}
+        params: BucketParams = {"Bucket": self.bucket}
+        if self.owner:
+            params["ExpectedBucketOwner"] = self.owner
+        return params
 
     def url(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}"
@@ -36,7 +46,7 @@ def data_folder(s3: S3Client, location: ExportLocation, manifest: str | None = N
     prefix = f"{location.prefix}/" if location.prefix else ""
     where = location.url(prefix)
     with translate_errors("ListObjectsV2", where):
-        pages = s3.get_paginator("list_objects_v2").paginate(Prefix=prefix, **location.params())  # type: ignore[arg-type]
+        pages = s3.get_paginator("list_objects_v2").paginate(Prefix=prefix, **location.params())
         for page in pages:
             for obj in page.get("Contents", []):
                 head, found, _ = obj["Key"].partition("/data/")

@@ -1,8 +1,10 @@
 """What every Lambda handler shares, in one decorator: Powertools observability and the step's models.
 
+functions/start_export/app.py, for one (`for_task` gets the function's environment, the only configuration it reads):
+
     @workflow_step
     def lambda_handler(task: StartExport, context: LambdaContext) -> ExportProgress:
-        return ExportService.for_task(task, os.environ).start(task.plan)
+        return ExportService.for_task(task, environment).start(task.plan)
 
 The event is parsed into the model the handler's first parameter names (a bad event is `InvalidInput` naming each
 field), and the model the handler returns goes back to Step Functions as JSON. Around it: the Logger with the Lambda

@@ -20,7 +20,7 @@ from ddbkeeper.aws import AccountAccess, SessionFactory, domain_error, error_cod
 from ddbkeeper.clock import as_utc, backoff, iso
 from ddbkeeper.copier import TableSide, summarize
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, VerificationFailed
-from ddbkeeper.exports import ExportLocation, data_folder
+from ddbkeeper.export_files import ExportLocation, data_folder
 from ddbkeeper.models import Execution
 from ddbkeeper.restore_models import RestoreRequest, RestoreTarget, RestoreTask
 from ddbkeeper.table_settings import SETTINGS, SettingsRecords, settings_of, settings_records

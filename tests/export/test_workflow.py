@@ -10,20 +10,15 @@ from typing import Any
 
 import pytest
 from ddbkeeper.clock import iso, stamp
-from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table_export import TableExport
 
-from tests.support import Client, entered, history, load_event
+from tests.support import Client, entered, history, load_event, run
 from tests.support.faults import ERRORS, fail_first
 from tests.support.tables import all_items, create_source
 
-pytestmark = pytest.mark.workflow
-
-
-def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
-    return runtime.run("export", payload, timeout_seconds=120)
+pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 
 
 @pytest.fixture
@@ -42,7 +37,7 @@ def payload(event: str, table: str, bucket: str) -> dict[str, Any]:
 def test_auto_exports_the_table_then_skips_a_window_under_15_minutes(
     runtime: LocalRuntime, dynamodb: Client, s3: Client, table: str, bucket: str
 ) -> None:
-    first = run(runtime, payload("workflow-export-auto.json", table, bucket))
+    first = run(runtime, "export", payload("workflow-export-auto.json", table, bucket))
 
     assert first.succeeded, first.cause
     report = first.output
@@ -58,7 +53,7 @@ def test_auto_exports_the_table_then_skips_a_window_under_15_minutes(
     pitr = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
     assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"  # enable_pitr turned it on
 
-    second = run(runtime, payload("workflow-export-auto.json", table, bucket))
+    second = run(runtime, "export", payload("workflow-export-auto.json", table, bucket))
 
     assert second.succeeded, second.cause
     assert second.output["status"] == "SKIPPED"
@@ -82,7 +77,7 @@ def test_auto_catches_up_a_two_day_gap_in_windows_of_at_most_a_day(
         Bucket=bucket, Key=f"ddbkeeper/{table}/ddbkeeper-ledger/{table}/{stamp(last_end)}.json", Body=json.dumps(entry)
     )
 
-    result = run(runtime, {"table": table, "bucket": bucket})
+    result = run(runtime, "export", {"table": table, "bucket": bucket})
 
     assert result.succeeded, result.cause
     exports = result.output["exports"]
@@ -103,7 +98,7 @@ def test_auto_catches_up_a_two_day_gap_in_windows_of_at_most_a_day(
 def test_a_dry_run_plans_the_export_and_changes_nothing_not_even_pitr(
     runtime: LocalRuntime, dynamodb: Client, s3: Client, table: str, bucket: str
 ) -> None:
-    result = run(runtime, payload("workflow-export-dry-run.json", table, bucket))
+    result = run(runtime, "export", payload("workflow-export-dry-run.json", table, bucket))
 
     assert result.succeeded, result.cause
     actions = result.output["actions"]
@@ -119,9 +114,9 @@ def test_a_dry_run_plans_the_export_and_changes_nothing_not_even_pitr(
 def test_incremental_right_after_a_full_export_fails_naming_the_window(
     runtime: LocalRuntime, table: str, bucket: str
 ) -> None:
-    assert run(runtime, payload("workflow-export-auto.json", table, bucket)).succeeded
+    assert run(runtime, "export", payload("workflow-export-auto.json", table, bucket)).succeeded
 
-    result = run(runtime, payload("workflow-export-incremental.json", table, bucket))
+    result = run(runtime, "export", payload("workflow-export-incremental.json", table, bucket))
 
     assert result.status == "FAILED"
     assert result.error == "InvalidInput"
@@ -134,7 +129,7 @@ def test_a_5xx_on_start_is_retried_and_one_export_runs(
     # botocore's five attempts, then the state machine's Retry
     calls = fail_first(monkeypatch, "export_table_to_point_in_time", 5, ERRORS["5xx"])
 
-    result = run(runtime, payload("workflow-export-auto.json", table, bucket))
+    result = run(runtime, "export", payload("workflow-export-auto.json", table, bucket))
 
     assert result.succeeded, result.cause
     assert calls["export_table_to_point_in_time"] == 6
@@ -148,7 +143,7 @@ def test_credentials_expiring_while_the_export_runs_are_renewed_by_the_retry(
 ) -> None:
     calls = fail_first(monkeypatch, "describe_export", 1, ERRORS["expired"])
 
-    result = run(runtime, payload("workflow-export-auto.json", table, bucket))
+    result = run(runtime, "export", payload("workflow-export-auto.json", table, bucket))
 
     assert result.succeeded, result.cause
     assert calls["describe_export"] >= 2
@@ -167,7 +162,7 @@ def test_a_failed_export_fails_the_execution_with_dynamodbs_reason(
 
     monkeypatch.setattr(TableExport, "_backup_to_s3_file", denied)  # moto reports the export FAILED with this reason
 
-    result = run(runtime, payload("workflow-export-auto.json", table, bucket))
+    result = run(runtime, "export", payload("workflow-export-auto.json", table, bucket))
 
     assert result.status == "FAILED"
     assert result.error == "ExportFailed"
@@ -176,21 +171,21 @@ def test_a_failed_export_fails_the_execution_with_dynamodbs_reason(
 
 
 def test_a_missing_bucket_is_named_before_anything_starts(runtime: LocalRuntime, table: str) -> None:
-    result = run(runtime, {"table": table, "bucket": "no-such-bucket-here", "enable_pitr": True})
+    result = run(runtime, "export", {"table": table, "bucket": "no-such-bucket-here", "enable_pitr": True})
 
     assert result.error == "InvalidInput"
     assert "bucket: no-such-bucket-here does not exist" in (result.cause_message() or "")
 
 
 def test_a_table_without_pitr_is_refused_unless_enable_pitr(runtime: LocalRuntime, table: str, bucket: str) -> None:
-    result = run(runtime, {"table": table, "bucket": bucket})
+    result = run(runtime, "export", {"table": table, "bucket": bucket})
 
     assert result.error == "InvalidInput"
     assert f"enable_pitr: {table} has point-in-time recovery off" in (result.cause_message() or "")
 
 
 def test_bad_input_fails_at_the_first_step_naming_the_fields(runtime: LocalRuntime) -> None:
-    result = run(runtime, load_event("workflow-export-invalid.json"))
+    result = run(runtime, "export", load_event("workflow-export-invalid.json"))
 
     assert result.error == "InvalidInput"
     cause = result.cause_message() or ""

@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from ddbkeeper.errors import InvalidInput
-from ddbkeeper.exports import MAX_CATCH_UP, MAX_WINDOW, MIN_WINDOW, choose_window
+from ddbkeeper.export.windows import MAX_CATCH_UP, MAX_WINDOW, MIN_WINDOW, choose_window
 from hypothesis import given
 from hypothesis import strategies as st
+
+pytestmark = pytest.mark.pure
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 EARLIEST = NOW - timedelta(days=35)

@@ -15,8 +15,10 @@ import boto3
 import pytest
 from ddbkeeper.clock import iso, stamp
 from ddbkeeper.errors import InvalidInput, TableNotFound, VerificationFailed
-from ddbkeeper.export_models import ExportRequest
-from ddbkeeper.exports import ExportLedger, ExportLocation, ExportService, data_folder, export_service
+from ddbkeeper.export.ledger import ExportLedger
+from ddbkeeper.export.models import ExportReport, ExportRequest, ExportTask
+from ddbkeeper.export.service import ExportService
+from ddbkeeper.export_files import ExportLocation, data_folder
 from ddbkeeper.models import Execution, parse
 from moto import mock_aws
 
@@ -34,9 +36,15 @@ def aws() -> Iterator[tuple[Client, Client]]:
         yield dynamodb, s3
 
 
-def service(dynamodb: Client, s3: Client, request: ExportRequest, clock: datetime) -> ExportService:
-    ledger = ExportLedger(s3, ExportLocation(BUCKET, request.key_prefix()), request.table)
-    return ExportService(dynamodb, ledger, clock=lambda: clock)
+def task(payload: dict[str, Any], execution: Execution) -> ExportTask:
+    return ExportTask(request=parse(ExportRequest, payload), execution=execution)
+
+
+def service(
+    dynamodb: Client, s3: Client, task: ExportTask, clock: datetime, kms_key: str | None = None
+) -> ExportService:
+    ledger = ExportLedger(s3, ExportLocation(BUCKET, task.request.key_prefix()), task.request.table)
+    return ExportService(task, dynamodb, ledger, kms_key=kms_key, clock=lambda: clock)
 
 
 LAG = timedelta(minutes=5)  # how far PITR's latest restorable time trails the present on DynamoDB
@@ -54,31 +62,36 @@ def pitr_window_at(started: datetime) -> Callable[..., None]:
     return realistic
 
 
-def export(dynamodb: Client, s3: Client, payload: dict[str, Any], started: datetime) -> dict[str, Any]:
+def export(dynamodb: Client, s3: Client, payload: dict[str, Any], started: datetime) -> ExportReport:
     """One run of the workflow's steps, as the state machine chains them, at `started`."""
-    request = parse(ExportRequest, payload)
-    execution = Execution(name=f"run-{started:%H%M}", started_at=started)
-    steps = service(dynamodb, s3, request, clock=started + timedelta(seconds=5))
+    steps = service(
+        dynamodb,
+        s3,
+        task(payload, Execution(name=f"run-{started:%H%M}", started_at=started)),
+        clock=started + timedelta(seconds=5),
+    )
     window = pitr_window_at(started)
     for operation in ("DescribeContinuousBackups", "UpdateContinuousBackups"):
         dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", window, unique_id=f"pitr-{operation}")
     try:
-        plan = steps.prepare(request, execution)
+        plan = steps.prepare().plan
     finally:
         for operation in ("DescribeContinuousBackups", "UpdateContinuousBackups"):
             dynamodb.meta.events.unregister(f"after-call.dynamodb.{operation}", unique_id=f"pitr-{operation}")
-    if plan["window"]["export_type"] == "NONE":
-        return steps.record(request, plan, None)
-    progress = steps.start(request, plan)
+    assert plan.window is not None
+    if plan.window.export_type == "NONE":
+        return steps.record(plan, None)
+    progress = steps.start(plan)
     deadline = time.monotonic() + 30
-    while progress["status"] == "IN_PROGRESS" and time.monotonic() < deadline:
+    while progress.status == "IN_PROGRESS" and time.monotonic() < deadline:
         time.sleep(0.02)  # moto runs the export on a thread
-        progress = steps.check(progress["arn"], progress["polls"])
-    assert progress["status"] == "COMPLETED", progress["failure"]
-    return steps.record(request, plan, progress)
+        progress = steps.check(progress)
+    assert progress.status == "COMPLETED", progress.failure
+    return steps.record(plan, progress)
 
 
-def exported_items(s3: Client, data_url: str) -> list[dict[str, Any]]:
+def exported_items(s3: Client, data_url: str | None) -> list[dict[str, Any]]:
+    assert data_url is not None
     prefix = data_url.removeprefix(f"s3://{BUCKET}/")
     items = []
     for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]:
@@ -126,15 +139,16 @@ def test_a_full_export_writes_every_item_as_dynamodb_json(aws: tuple[Client, Cli
 
     report = export(dynamodb, s3, {"table": "orders", "bucket": BUCKET, "export_type": "FULL"}, started)
 
-    assert report["status"] == "SUCCEEDED"
-    assert report["export_type"] == "FULL"
-    assert report["items"] == 120
-    assert report["bytes"] > 0
-    assert report["window"]["end"] == iso(started - LAG)  # PITR's latest restorable time, not the present
-    assert report["s3"] == f"s3://{BUCKET}/ddbkeeper/orders/{stamp(started - LAG)}-full/"
-    assert report["data"].startswith(report["s3"] + "AWSDynamoDB/")
-    assert report["data"].endswith("/data/")
-    exported = sorted(exported_items(s3, report["data"]), key=key)
+    assert report.status == "SUCCEEDED"
+    assert report.export_type == "FULL"
+    assert report.items == 120
+    assert report.bytes > 0
+    assert iso(report.window.end) == iso(started - LAG)  # PITR's latest restorable time, not the present
+    assert report.s3 == f"s3://{BUCKET}/ddbkeeper/orders/{stamp(started - LAG)}-full/"
+    assert report.data is not None
+    assert report.data.startswith(report.s3 + "AWSDynamoDB/")
+    assert report.data.endswith("/data/")
+    exported = sorted(exported_items(s3, report.data), key=key)
     assert exported == sorted(all_items(dynamodb, "orders"), key=key)  # item for item, every attribute type
 
 
@@ -146,14 +160,14 @@ def test_an_auto_chain_over_three_runs_has_contiguous_windows(aws: tuple[Client,
 
     reports = [export(dynamodb, s3, payload, first + timedelta(hours=turn)) for turn in range(3)]
 
-    assert [r["export_type"] for r in reports] == ["FULL", "INCREMENTAL", "INCREMENTAL"]
-    assert reports[0]["window"]["start"] is None
+    assert [r.export_type for r in reports] == ["FULL", "INCREMENTAL", "INCREMENTAL"]
+    assert reports[0].window.start is None
     for previous, current in itertools.pairwise(reports):
-        assert current["window"]["start"] == previous["window"]["end"]
-        assert current["previous_export"] == previous["export_arn"]
+        assert current.window.start == previous.window.end
+        assert current.previous_export == previous.export_arn
     ledger = s3.list_objects_v2(Bucket=BUCKET, Prefix="backups/orders/ddbkeeper-ledger/orders/")["Contents"]
     assert len(ledger) == 3
-    assert reports[2]["ledger"] == f"s3://{BUCKET}/{max(obj['Key'] for obj in ledger)}"
+    assert reports[2].ledger == f"s3://{BUCKET}/{max(obj['Key'] for obj in ledger)}"
 
 
 def reports_window(dynamodb: Client, shift: timedelta = timedelta(0)) -> None:
@@ -189,8 +203,8 @@ def test_the_ledger_records_the_window_dynamodb_reports_exporting(aws: tuple[Cli
 
     reports = [export(dynamodb, s3, AUTO, first + timedelta(hours=turn)) for turn in range(2)]
 
-    assert [r["window_confirmed"] for r in reports] == [True, True]
-    assert reports[1]["window"]["start"] == reports[0]["window"]["end"]
+    assert [r.window_confirmed for r in reports] == [True, True]
+    assert reports[1].window.start == reports[0].window.end
 
 
 def test_an_export_of_another_window_than_planned_is_not_recorded(aws: tuple[Client, Client]) -> None:
@@ -209,29 +223,26 @@ def test_an_auto_run_soon_after_the_last_exports_nothing(aws: tuple[Client, Clie
 
     report = export(dynamodb, s3, AUTO, first + timedelta(minutes=5))
 
-    assert report["status"] == "SKIPPED"
+    assert report.status == "SKIPPED"
     assert len(s3.list_objects_v2(Bucket=BUCKET, Prefix="ddbkeeper/orders/ddbkeeper-ledger/")["Contents"]) == 1
 
 
 def test_a_table_without_pitr_is_refused_unless_enable_pitr(aws: tuple[Client, Client]) -> None:
     dynamodb, s3 = aws
     create_source(dynamodb, "orders", items=1, pad=0)
-    request = parse(ExportRequest, {"table": "orders", "bucket": BUCKET})
-    steps = service(dynamodb, s3, request, clock=datetime.now(UTC))
     execution = Execution(name="run", started_at=datetime.now(UTC))
+    steps = service(dynamodb, s3, task({"table": "orders", "bucket": BUCKET}, execution), clock=datetime.now(UTC))
 
     with pytest.raises(InvalidInput, match="enable_pitr: orders has point-in-time recovery off"):
-        steps.prepare(request, execution)
+        steps.prepare()
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
 
 
 def test_a_missing_table_is_named(aws: tuple[Client, Client]) -> None:
     dynamodb, s3 = aws
-    request = parse(ExportRequest, {"table": "nope", "bucket": BUCKET})
+    execution = Execution(name="r", started_at=datetime.now(UTC))
     with pytest.raises(TableNotFound, match="table: nope does not exist"):
-        service(dynamodb, s3, request, datetime.now(UTC)).prepare(
-            request, Execution(name="r", started_at=datetime.now(UTC))
-        )
+        service(dynamodb, s3, task({"table": "nope", "bucket": BUCKET}, execution), datetime.now(UTC)).prepare()
 
 
 def test_the_data_folder_of_a_prefix_with_two_exports_is_ambiguous(aws: tuple[Client, Client]) -> None:
@@ -253,13 +264,12 @@ def test_the_stacks_kms_key_encrypts_exports_unless_the_request_names_one(aws: t
     )
     now = datetime.now(UTC)
     for kms_key_id in (None, "alias/team-key"):
-        request = parse(
-            ExportRequest, {"table": "orders", "bucket": BUCKET, "enable_pitr": True, "export_type": "FULL"}
-        )
-        request = request.model_copy(update={"kms_key_id": kms_key_id})
-        ledger = ExportLedger(s3, ExportLocation(BUCKET, request.key_prefix()), "orders")
-        steps = ExportService(dynamodb, ledger, clock=lambda: now + timedelta(minutes=1), kms_key=stack_key)
-        steps.start(request, steps.prepare(request, Execution(name=f"r-{kms_key_id}", started_at=now)))
+        payload = {"table": "orders", "bucket": BUCKET, "enable_pitr": True, "export_type": "FULL"}
+        if kms_key_id:
+            payload["kms_key_id"] = kms_key_id
+        execution = Execution(name=f"r-{kms_key_id}", started_at=now)
+        steps = service(dynamodb, s3, task(payload, execution), clock=now + timedelta(minutes=1), kms_key=stack_key)
+        steps.start(steps.prepare().plan)
 
     assert [(p["S3SseAlgorithm"], p["S3SseKmsKeyId"]) for p in sent] == [("KMS", stack_key), ("KMS", "alias/team-key")]
 
@@ -273,21 +283,23 @@ def test_a_table_in_another_account_exports_through_its_role_to_this_accounts_bu
     role = "arn:aws:iam::222222222222:role/ddbkeeper-protection"
     other = assumed_dynamodb(role)
     create_source(other, "ledger", items=5, pad=0)
-    request = parse(
-        ExportRequest,
-        {"table": "ledger", "bucket": BUCKET, "bucket_owner": "123456789012", "role_arn": role, "enable_pitr": True},
-    )
-    execution = Execution(name="cross", started_at=datetime.now(UTC))
-    steps = export_service(request, execution, default_bucket=None)
+    payload = {
+        "table": "ledger",
+        "bucket": BUCKET,
+        "bucket_owner": "123456789012",
+        "role_arn": role,
+        "enable_pitr": True,
+    }
+    steps = ExportService.for_task(task(payload, Execution(name="cross", started_at=datetime.now(UTC))), {})
 
-    plan = steps.prepare(request, execution)
-    progress = steps.start(request, plan)
+    plan = steps.prepare().plan
+    progress = steps.start(plan)
 
-    assert plan["table_arn"] == "arn:aws:dynamodb:us-east-1:222222222222:table/ledger"
+    assert plan.table_arn == "arn:aws:dynamodb:us-east-1:222222222222:table/ledger"
     pitr = other.describe_continuous_backups(TableName="ledger")["ContinuousBackupsDescription"]
     assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
-    assert ":222222222222:" in progress["arn"]  # started in the table's account, with the role
-    assert plan["bucket_owner"] == "123456789012"
+    assert ":222222222222:" in progress.arn  # started in the table's account, with the role
+    assert plan.bucket_owner == "123456789012"
 
 
 def test_an_export_time_after_pitrs_latest_restorable_time_is_refused(aws: tuple[Client, Client]) -> None:
