@@ -3,10 +3,17 @@ tests/support/fixtures.py for every folder."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from aws_lambda_powertools import Metrics
+
+# Powertools reads its configuration when a handler module is first imported, and that may happen while the tests
+# are collected (tests/shared/test_contract.py reads the handlers' annotations), before any fixture runs: a Metrics
+# object made then has no namespace and fails its flush. Set them for the whole session, as Lambda sets them first.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "ddbkeeper")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ddbkeeper")
 
 pytest_plugins = ["tests.support.fixtures"]
 
