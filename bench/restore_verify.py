@@ -13,9 +13,9 @@ import sys
 from typing import Any
 
 import boto3
-from ddbkeeper.aws import SessionFactory
-from ddbkeeper.copier import TableSide, summarize
-from ddbkeeper.copy_models import TableLocation
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+from ddbkeeper.restore.service import COUNT_SEGMENTS
+from ddbkeeper.tables import TableSide, summarize
 
 from bench.copy import ITEMS, ROOT, cpu, seed
 from tests.support.dynalite import Dynalite
@@ -38,9 +38,9 @@ def naive_count(endpoint: str, table: str, received: list[int]) -> int:
 
 def ddbkeeper_count(endpoint: str, table: str, received: list[int]) -> int:
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
-    side = TableSide(SessionFactory(), TableLocation(table=table))
-    _count_bytes(side.client, received)
-    return summarize(side, segments=4, checksum=False).items
+    side = TableSide(Account(SessionFactory(), AccountAccess()), table)
+    _count_bytes(side.wire.client, received)  # the data-path client the count's scans go through
+    return summarize(side, segments=COUNT_SEGMENTS, checksum=False).items
 
 
 def _count_bytes(client: Any, received: list[int]) -> None:

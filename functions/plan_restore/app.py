@@ -1,29 +1,13 @@
 """Validate a restore request and decide everything (source, overrides, settings to re-apply) before any change."""
 
-from typing import Any
+import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from ddbkeeper.models import parse
-from ddbkeeper.restore import restore_service
-from ddbkeeper.restore_models import RestoreTask
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from ddbkeeper.handler import LambdaContext, logger, workflow_step
+from ddbkeeper.restore.models import PlannedRestore, RestoreTask
+from ddbkeeper.restore.service import RestoreService
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = parse(RestoreTask, event)
+@workflow_step
+def lambda_handler(task: RestoreTask, context: LambdaContext) -> PlannedRestore:
     logger.thread_safe_append_keys(target=task.request.target.table)
-    service, _ = restore_service(task)
-    plan = service.plan(task.request)
-    logger.info("restore planned", extra={"kind": plan["kind"], "source": plan["source_arn"]})
-    return {
-        "request": task.request.model_dump(mode="json"),
-        "execution": task.execution.model_dump(mode="json"),
-        "plan": plan,
-    }
+    return RestoreService.for_task(task, os.environ).plan()

@@ -1,28 +1,16 @@
 """Count the restored table against the source's recorded count and report the restore."""
 
-from datetime import UTC, datetime
-from typing import Any
+import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from ddbkeeper.models import parse
-from ddbkeeper.restore import restore_service
-from ddbkeeper.restore_models import RestoreTask
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from ddbkeeper.handler import LambdaContext, logger, metrics, workflow_step
+from ddbkeeper.restore.models import CheckRestore, RestoreReport
+from ddbkeeper.restore.service import RestoreService
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = parse(RestoreTask, event)
+@workflow_step
+def lambda_handler(task: CheckRestore, context: LambdaContext) -> RestoreReport:
     logger.thread_safe_append_keys(target=task.request.target.table)
-    service, target = restore_service(task)
-    report = service.verify(task, event["plan"], event["restore"], target, datetime.now(UTC))
-    metrics.add_metric(name="ItemsRestored", unit=MetricUnit.Count, value=report["items"] or 0)
-    logger.info("restore verified", extra={"items": report["items"], "verification": report["verification"]})
+    report = RestoreService.for_task(task, os.environ).verify(task.plan, task.restore)
+    metrics.add_metric(name="ItemsRestored", unit=MetricUnit.Count, value=report.items or 0)
     return report

@@ -34,7 +34,7 @@ from ddbkeeper.errors import (
     VerificationFailed,
 )
 from ddbkeeper.pacing import AdaptiveLimiter
-from ddbkeeper.table_settings import tags_of
+from ddbkeeper.settings import tags_of
 from ddbkeeper.tables import describe, pitr_description, pitr_on, ttl_attribute
 from ddbkeeper.wire import WireItem, WireTable
 

@@ -32,6 +32,7 @@ KmsKey = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 ExportFormat = Literal["DYNAMODB_JSON", "ION"]
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
+BackupArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/backup/.+$")]
 
 
 def _has_zone(value: datetime) -> datetime:

@@ -16,6 +16,7 @@ from pydantic import Field, StringConstraints, model_validator
 from ddbkeeper.aws import AccountAccess
 from ddbkeeper.backup.retention import RetentionPolicy
 from ddbkeeper.models import (
+    BackupArn,
     Count,
     ExternalId,
     NamePrefix,
@@ -30,7 +31,6 @@ from ddbkeeper.models import (
     Task,
 )
 
-BackupArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/backup/.+$")]
 DELETE_BACKUP_RATE = 10.0  # DynamoDB accepts DeleteBackup at 10 requests per second per account and region
 
 

@@ -1,21 +1,43 @@
-"""Inputs of the restore workflow (see README: Restore workflow)."""
+"""The restore workflow's request and step state (see README: Restore workflow, and statemachines/restore.asl.json).
+
+Plan Restore       RestoreTask     -> PlannedRestore   (the whole state from then on; a dry run ends with its plan)
+Start Restore      PlannedRestore  -> RestoreProgress  ($.restore)
+Check Restore      CheckRestore    -> RestoreProgress  ($.restore)
+Re-apply Settings  ApplySettings   -> SettingsProgress ($.settings)
+Verify Restore     CheckRestore    -> RestoreReport    ($.report, the execution's output)
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from ddbkeeper.copy_models import TableLocation, TargetOverrides
-from ddbkeeper.models import AccountId, BucketName, Execution, ExportFormat, Region, S3Prefix, StrictModel, TableName
+from ddbkeeper.models import (
+    AccountId,
+    BackupArn,
+    BucketName,
+    Count,
+    ExportFormat,
+    Region,
+    S3Prefix,
+    Settings,
+    StepModel,
+    StrictModel,
+    TableLocation,
+    TableName,
+    TargetOverrides,
+    Task,
+)
+from ddbkeeper.settings import TableSettings
 
-BackupArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/backup/.+$")]
 # DynamoDB's export ARNs end table/<name>/export/<id>; moto's read .../import/<id>, accepted so local runs work.
 ExportArn = Annotated[
     str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/(export|import)/.+$")
 ]
 KeySchema = Annotated[list[dict[str, str]], Field(min_length=1, max_length=2)]
+SourceKind = Literal["backup", "point_in_time", "export"]
 
 
 class ExportSource(StrictModel):
@@ -69,7 +91,7 @@ class RestoreSource(StrictModel):
         return self
 
     @property
-    def kind(self) -> Literal["backup", "point_in_time", "export"]:
+    def kind(self) -> SourceKind:
         if self.backup_arn:
             return "backup"
         return "export" if self.export else "point_in_time"
@@ -90,6 +112,8 @@ class RestoreTarget(TableLocation, TargetOverrides):
 
 
 class RestoreRequest(StrictModel):
+    """Input of the restore workflow (see README: Restore workflow)."""
+
     source: RestoreSource
     target: RestoreTarget
     verify: Literal["count", "none"] = "count"
@@ -115,10 +139,104 @@ class RestoreRequest(StrictModel):
         return self
 
 
-class RestoreTask(StrictModel):
-    """What every restore step receives: the request, who runs it, and what the earlier steps found."""
+class RestoreSettings(Settings):
+    """The restore functions' environment (template.yaml)."""
 
-    model_config = ConfigDict(extra="ignore", strict=False, frozen=True)
+    SETTINGS_BUCKET: str | None = None  # the stack's bucket, where Create Backup recorded each backup's table settings
 
-    request: RestoreRequest
-    execution: Execution
+
+class RestoreTask(Task[RestoreRequest]):
+    """What the first step receives: the request and who runs it."""
+
+
+# --- the plan: everything decided before anything is created ----------------------------------------------------------
+
+
+class RestorePlan(StepModel):
+    """What Plan Restore decided. On a dry run it is the execution's whole output (the CLI prints `actions`)."""
+
+    kind: SourceKind
+    source_arn: str  # the backup's table, the point-in-time source, the export (or its S3 folder)
+    expected_items: int | None  # the count the source recorded; None: nothing recorded one
+    expected_is_exact: bool  # an export's count is exact; a backup's is DynamoDB's six-hourly estimate
+    settings: TableSettings  # what the new table gets after the restore: the source's, with the overrides on top
+    settings_from: str  # where the source's settings were read, in words (the report and the demo show it)
+    params: dict[str, Any]  # RestoreTableFromBackup's, RestoreTableToPointInTime's or ImportTable's, as sent
+    point_in_time: str | None = None  # a point-in-time restore's moment, or "latest"
+    dry_run: bool = False
+    actions: list[str] = []  # what the restore will do, in words
+
+
+class PlannedRestore(RestoreTask):
+    """Plan Restore's result, the workflow's state from then on: the request, who runs it, the plan."""
+
+    plan: RestorePlan
+
+
+class ImportCounts(StepModel):
+    """DescribeImport's counts, while an import runs and once it is done."""
+
+    items: Count
+    processed: Count
+    errors: Count
+
+
+class RestoreProgress(StepModel):
+    """Where the restore stands: the Wait For Restore / Check Restore loop's state."""
+
+    status: Literal["CREATING", "ACTIVE", "FAILED"]
+    polls: Count = 0
+    wait_seconds: Count
+    import_arn: str | None = None  # an import's; a restore from a backup or a point in time has none
+    imported: ImportCounts | None = None
+    failure: str | None = None  # FAILED: DynamoDB's reason (the Restore Failed state's cause)
+    table_arn: str | None = None  # once the table exists
+
+
+class CheckRestore(PlannedRestore):
+    """A step that works on the restore once it is started: Check Restore, Verify Restore."""
+
+    restore: RestoreProgress
+
+
+class SettingsProgress(StepModel):
+    """The Re-apply Settings loop's state; its Pass state starts it at pending -1, polls 0."""
+
+    pending: int  # settings the table still lacks (0: done)
+    polls: Count = 0
+    wait_seconds: Count = 0
+    applied: list[str] = []
+    summary: str = ""  # the Settings Not Applied state's cause
+
+
+class ApplySettings(PlannedRestore):
+    """What Re-apply Settings receives: the plan, and where the loop stands."""
+
+    settings: SettingsProgress
+
+
+class Verification(StepModel):
+    """The count check: the new table's items against the count the source recorded."""
+
+    verify: Literal["count", "none"]
+    items: int | None = None
+    expected: int | None = None
+    result: str | None = None  # MATCH, COUNTED (nothing to compare), DIFFERS from a backup's estimate
+
+
+class RestoreReport(StepModel):
+    """The run's report: the execution's output, for people and dashboards (the CLI's restore view reads it)."""
+
+    status: Literal["SUCCEEDED"]
+    kind: SourceKind
+    source: str
+    point_in_time: str | None
+    table: str
+    table_arn: str | None
+    items: int | None
+    verification: Verification
+    settings: dict[str, Any]  # the settings the new table was given (those set)
+    settings_from: str
+    started_at: str
+    finished_at: str
+    duration_seconds: float

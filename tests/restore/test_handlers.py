@@ -56,7 +56,15 @@ def test_plan_restore_refuses_an_existing_target(dynamodb: Client) -> None:
 def test_start_restore(dynamodb: Client) -> None:
     result = invoke("start_restore", with_backup(dynamodb, load_event("start_restore.json")))
 
-    assert result == {"status": "CREATING", "polls": 0, "import_arn": None, "wait_seconds": 2}
+    assert result == {
+        "status": "CREATING",
+        "polls": 0,
+        "import_arn": None,
+        "wait_seconds": 2,
+        "imported": None,
+        "failure": None,
+        "table_arn": None,
+    }
     assert "orders-restored" in dynamodb.list_tables()["TableNames"]
 
 

@@ -8,15 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.support import Client, entered, history, load_event
+from tests.support import Client, entered, history, load_event, run
 from tests.support.faults import ServerError
 from tests.support.tables import KEYS, all_items, assert_identical, create_source, protect, settings_of
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 
 
 @pytest.fixture
@@ -25,13 +24,9 @@ def names() -> Callable[[str], str]:
     return lambda stem: f"{stem}-{suffix}"
 
 
-def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
-    return runtime.run("restore", payload, timeout_seconds=120)
-
-
 def export_arn(runtime: LocalRuntime, table: str, bucket: str) -> str:
     """Export `table` with the real export workflow; the ARN of the export to restore from."""
-    exported = runtime.run("export", {"table": table, "bucket": bucket, "enable_pitr": True}, timeout_seconds=120)
+    exported = run(runtime, "export", {"table": table, "bucket": bucket, "enable_pitr": True})
     assert exported.succeeded, exported.cause
     return str(exported.output["export_arn"])
 
@@ -45,14 +40,14 @@ def test_a_dropped_table_comes_back_from_its_scheduled_backup_with_its_settings(
     create_source(dynamodb, table, items=30, pad=0)
     protect(dynamodb, table)
     before, items = settings_of(dynamodb, table), all_items(dynamodb, table)
-    backed_up = runtime.run("backup", {"tables": [table]}, timeout_seconds=120)
+    backed_up = run(runtime, "backup", {"tables": [table]})
     assert backed_up.succeeded, backed_up.cause
     (line,) = backed_up.output["tables"]
     assert line["settings"].startswith(f"s3://{os.environ['SETTINGS_BUCKET']}/ddbkeeper-settings/")
     dynamodb.update_table(TableName=table, DeletionProtectionEnabled=False)
     dynamodb.delete_table(TableName=table)
 
-    result = run(runtime, {"source": {"backup_arn": line["backup_arn"]}, "target": {"table": table}})
+    result = run(runtime, "restore", {"source": {"backup_arn": line["backup_arn"]}, "target": {"table": table}})
 
     assert result.succeeded, result.cause
     assert sorted(all_items(dynamodb, table), key=str) == sorted(items, key=str)
@@ -82,7 +77,7 @@ def test_restore_from_a_backup_brings_back_items_and_settings(
 
     monkeypatch.setattr(DynamoHandler, "restore_table_from_backup", created_then_lost_the_reply)
 
-    result = run(runtime, payload)
+    result = run(runtime, "restore", payload)
 
     assert result.succeeded, result.cause
     assert calls["n"] == 2
@@ -109,7 +104,7 @@ def test_restore_to_the_latest_point_in_time(
     payload = load_event("workflow-restore-point-in-time.json")
     payload["source"]["table"], payload["target"]["table"] = source, target
 
-    result = run(runtime, payload)
+    result = run(runtime, "restore", payload)
 
     assert result.succeeded, result.cause
     assert assert_identical(dynamodb, source, dynamodb, target) == 40
@@ -126,7 +121,7 @@ def test_a_dry_run_says_what_the_restore_would_do_and_creates_nothing(
     payload = load_event("workflow-restore-dry-run.json")
     payload["source"]["table"], payload["target"]["table"] = source, target
 
-    result = run(runtime, payload)
+    result = run(runtime, "restore", payload)
 
     assert result.succeeded, result.cause
     actions = result.output["actions"]
@@ -146,7 +141,7 @@ def test_an_export_restored_by_import_gives_every_item_back(
     payload = load_event("workflow-restore-export.json")
     payload["source"]["export"]["export_arn"], payload["target"]["table"] = export_arn(runtime, source, bucket), target
 
-    result = run(runtime, payload)
+    result = run(runtime, "restore", payload)
 
     assert result.succeeded, result.cause
     assert assert_identical(dynamodb, source, dynamodb, target) == 70
@@ -162,7 +157,7 @@ def test_an_import_that_loses_items_is_caught(
     payload = load_event("workflow-restore-export.json")
     payload["source"]["export"]["export_arn"], payload["target"]["table"] = export_arn(runtime, source, bucket), target
 
-    result = run(runtime, payload)
+    result = run(runtime, "restore", payload)
 
     assert result.status == "FAILED"
     assert result.error == "VerificationFailed"
@@ -177,11 +172,13 @@ def test_an_existing_target_and_bad_input_are_refused_first(
     dynamodb.update_continuous_backups(
         TableName=source, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
-    onto_itself = run(runtime, {"source": {"table": source, "point_in_time": "latest"}, "target": {"table": source}})
+    onto_itself = run(
+        runtime, "restore", {"source": {"table": source, "point_in_time": "latest"}, "target": {"table": source}}
+    )
     assert onto_itself.error == "TargetExists"
     assert entered(history(runtime, onto_itself))[-1] == "Workflow Failed"
 
-    invalid = run(runtime, load_event("workflow-restore-invalid.json"))
+    invalid = run(runtime, "restore", load_event("workflow-restore-invalid.json"))
     assert invalid.error == "InvalidInput"
     assert "source.point_in_time: expected 'latest' or an ISO time" in (invalid.cause_message() or "")
 
@@ -206,7 +203,11 @@ def test_an_import_dynamodb_fails_ends_the_execution_with_its_reason(
         "attribute_definitions": [{"AttributeName": "email", "AttributeType": "S"}],
     }
 
-    result = run(runtime, {"source": {"export": {"export_arn": export_arn(runtime, source, bucket)}}, "target": target})
+    result = run(
+        runtime,
+        "restore",
+        {"source": {"export": {"export_arn": export_arn(runtime, source, bucket)}}, "target": target},
+    )
 
     assert result.status == "FAILED"
     assert result.error == "RestoreFailed"

@@ -1,0 +1,279 @@
+"""Where a restore comes from: a backup, a table at a point in time, or an export in S3.
+
+Each kind is one class, chosen once from the request: it reads its source and plans the restore call, starts that
+call, and recognises the table an earlier attempt of Start Restore already created. The service never asks which
+kind it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ddbkeeper.aws import Account, translate_errors
+from ddbkeeper.clock import as_utc, iso
+from ddbkeeper.errors import InvalidInput, TableNotFound
+from ddbkeeper.export_files import ExportLocation, data_folder
+from ddbkeeper.restore.models import RestorePlan, RestoreRequest, SourceKind
+from ddbkeeper.restore.target import overrides, sse, throughput
+from ddbkeeper.settings import SettingsRecords, TableSettings, settings_of
+from ddbkeeper.tables import describe, pitr_description
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
+
+    from ddbkeeper.models import Execution
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a source is and holds, as its plan found it: the service adds the overrides and the words."""
+
+    source_arn: str
+    expected_items: int | None  # the count the source recorded, if any
+    expected_is_exact: bool
+    recorded: TableSettings  # the source's own settings (before the request's overrides)
+    settings_from: str
+    params: dict[str, Any]  # the restore call's
+    action: str  # the restore in words: the first of the plan's actions
+    point_in_time: str | None = None
+
+
+class Source(ABC):
+    """One kind of source; the new table is made in the target's account and region."""
+
+    kind: ClassVar[SourceKind]
+
+    def __init__(self, request: RestoreRequest, target: Account) -> None:
+        self.request = request
+        self.target = target
+
+    @abstractmethod
+    def plan(self) -> Origin:
+        """Read the source and plan the restore call; nothing is created here."""
+
+    @abstractmethod
+    def start(self, params: dict[str, Any], execution: Execution) -> str | None:
+        """Make the restore call; the import's ARN when there is one to poll. ClientError passes through."""
+
+    def restored_from(self, plan: RestorePlan) -> str | None:
+        """The ARN a restore of this source leaves in the new table's RestoreSummary."""
+        return plan.source_arn
+
+    def adopts(self, table: TableDescriptionTypeDef | None, plan: RestorePlan, execution: Execution) -> bool:
+        """Whether an existing target table is the one an earlier attempt of this execution started restoring."""
+        if table is None:
+            return False
+        summary = table.get("RestoreSummary", {})
+        source = summary.get("SourceBackupArn") or summary.get("SourceTableArn")
+        created = as_utc(table.get("CreationDateTime"))
+        started = execution.started_at.replace(microsecond=0)
+        wanted = self.restored_from(plan)
+        return wanted is not None and source == wanted and created is not None and created >= started
+
+
+class FromBackup(Source):
+    """RestoreTableFromBackup. The settings come from the record Create Backup wrote beside the backup, else from the
+    live source table; what the backup itself kept (stream and TTL) wins over either."""
+
+    kind = "backup"
+
+    def __init__(self, request: RestoreRequest, target: Account, records: SettingsRecords | None) -> None:
+        super().__init__(request, target)
+        self.records = records  # the settings Create Backup recorded with each backup (the stack's bucket)
+
+    def plan(self) -> Origin:
+        arn = str(self.request.source.backup_arn)
+        client = self.target.dynamodb
+        with translate_errors("DescribeBackup", arn):
+            try:
+                backup = client.describe_backup(BackupArn=arn)["BackupDescription"]
+            except client.exceptions.BackupNotFoundException:
+                raise TableNotFound(f"source.backup_arn: no backup {arn}") from None
+        status = backup["BackupDetails"]["BackupStatus"]
+        if status != "AVAILABLE":
+            raise InvalidInput(f"source.backup_arn: the backup is {status}, not AVAILABLE")
+        # DynamoDB keeps the indexes, stream and TTL in the features; moto describes the whole table in the details.
+        table: Mapping[str, Any] = backup["SourceTableDetails"]
+        features: Mapping[str, Any] = backup.get("SourceTableFeatureDetails", {})
+        recorded, settings_from = self._recorded(arn, table["TableName"])
+        stream = features.get("StreamDescription") or table.get("StreamSpecification")
+        if stream is not None:
+            recorded = recorded.model_copy(
+                update={"stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None}
+            )
+        ttl = features.get("TimeToLiveDescription")
+        if ttl is not None:
+            attribute = ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None
+            recorded = recorded.model_copy(update={"ttl_attribute": attribute})
+        name = self.request.target.table
+        gsis = features.get("GlobalSecondaryIndexes") or table.get("GlobalSecondaryIndexes", [])
+        lsis = features.get("LocalSecondaryIndexes") or table.get("LocalSecondaryIndexes", [])
+        return Origin(
+            source_arn=table["TableArn"],
+            expected_items=int(table.get("ItemCount", 0)),
+            expected_is_exact=False,  # DynamoDB's item count, refreshed about every six hours
+            recorded=recorded,
+            settings_from=settings_from,
+            params={"TargetTableName": name, "BackupArn": arn} | overrides(self.request.target, gsis, lsis),
+            action=f"restore backup {arn} into a new table {name}",
+        )
+
+    def _recorded(self, arn: str, name: str) -> tuple[TableSettings, str]:
+        """The settings recorded with the backup (every one of them), else the live table as it is now."""
+        at_backup = self.records.load(arn) if self.records else None
+        if self.records and at_backup is not None:
+            return at_backup, f"recorded with the backup: {self.records.url(arn)}"
+        table = describe(self.target.dynamodb, name)
+        if table is None:
+            return TableSettings(), f"the request only: {name} is gone and no settings were recorded with the backup"
+        return settings_of(self.target.dynamodb, table), "the source table as it is now"
+
+    def start(self, params: dict[str, Any], execution: Execution) -> str | None:
+        self.target.dynamodb.restore_table_from_backup(**params)
+        return None
+
+    def restored_from(self, plan: RestorePlan) -> str | None:
+        return str(plan.params["BackupArn"])
+
+
+class FromPointInTime(Source):
+    """RestoreTableToPointInTime, called in the new table's region; the source table may be in another region (of the
+    same account), then named by its ARN. The settings come from the live source table."""
+
+    kind = "point_in_time"
+
+    def __init__(self, request: RestoreRequest, target: Account, source: Account) -> None:
+        super().__init__(request, target)
+        self.source = source  # the source table's account and region
+
+    def plan(self) -> Origin:
+        name = str(self.request.source.table)
+        client = self.source.dynamodb
+        table = describe(client, name)
+        if table is None:
+            raise TableNotFound(f"source.table: {name} does not exist")
+        pitr = pitr_description(client, name)
+        if pitr.get("PointInTimeRecoveryStatus") != "ENABLED":
+            raise InvalidInput(f"source.table: {name} has point-in-time recovery off; nothing to restore from")
+        target = self.request.target
+        params: dict[str, Any] = {"TargetTableName": target.table}
+        if self.source.region == self.target.region:
+            params["SourceTableName"] = name
+        else:  # called in the target's region, naming the source by ARN
+            params["SourceTableArn"] = table["TableArn"]
+        moment = self.request.source.moment()
+        if moment is None:
+            params["UseLatestRestorableTime"] = True
+        else:
+            earliest = as_utc(pitr.get("EarliestRestorableDateTime"))
+            latest = as_utc(pitr.get("LatestRestorableDateTime"))
+            if (earliest and moment < earliest) or (latest and moment > latest):
+                raise InvalidInput(
+                    f"source.point_in_time: {iso(moment)} is outside the restorable window "
+                    f"{iso(earliest)} to {iso(latest)}"
+                )
+            params["RestoreDateTime"] = moment
+        params |= overrides(target, table.get("GlobalSecondaryIndexes", []), table.get("LocalSecondaryIndexes", []))
+        point_in_time = iso(moment) if moment else "latest"
+        return Origin(
+            source_arn=table["TableArn"],
+            point_in_time=point_in_time,
+            expected_items=None,  # nothing records how many items the table had at that moment
+            expected_is_exact=False,
+            recorded=settings_of(client, table),  # the table described above, not described again
+            settings_from="the source table as it is now",
+            params=params,
+            action=f"restore {table['TableArn']} as of {point_in_time} into a new table {target.table}",
+        )
+
+    def start(self, params: dict[str, Any], execution: Execution) -> str | None:
+        self.target.dynamodb.restore_table_to_point_in_time(**params)
+        return None
+
+
+class FromExport(Source):
+    """ImportTable from a FULL export's data folder: the table is built from the request (keys may change), the
+    export's item count is exact, and an export records no table settings."""
+
+    kind = "export"
+
+    def __init__(self, request: RestoreRequest, target: Account, stack: Account) -> None:
+        super().__init__(request, target)
+        self.stack = stack  # reads the export's folder with the function's own access
+
+    def plan(self) -> Origin:
+        source = self.request.source.export
+        assert source is not None  # the request's validator saw to it
+        expected = None
+        if source.export_arn:
+            with translate_errors("DescribeExport", source.export_arn):
+                export = self.target.dynamodb.describe_export(ExportArn=source.export_arn)["ExportDescription"]
+            if export["ExportStatus"] != "COMPLETED":
+                raise InvalidInput(f"source.export.export_arn: the export is {export['ExportStatus']}, not COMPLETED")
+            if export.get("ExportType", "FULL_EXPORT") != "FULL_EXPORT":
+                raise InvalidInput(
+                    "source.export.export_arn: an incremental export holds changes, not a table; import a FULL export"
+                )
+            location = ExportLocation(export["S3Bucket"], export.get("S3Prefix") or "", export.get("S3BucketOwner"))
+            expected = int(export.get("ItemCount") or 0)
+            folder = data_folder(self.stack.s3, location, export.get("ExportManifest"))
+        else:
+            location = ExportLocation(str(source.bucket), str(source.prefix), source.bucket_owner)
+            folder = data_folder(self.stack.s3, location)
+        target = self.request.target
+        creation: dict[str, Any] = {
+            "TableName": target.table,
+            "KeySchema": target.key_schema,
+            "AttributeDefinitions": target.attribute_definitions,
+            "BillingMode": target.billing_mode or "PAY_PER_REQUEST",
+        }
+        if creation["BillingMode"] == "PROVISIONED":
+            creation["ProvisionedThroughput"] = throughput(target)
+        if target.global_secondary_indexes:
+            creation["GlobalSecondaryIndexes"] = target.global_secondary_indexes
+        if (spec := sse(target)) is not None:
+            creation["SSESpecification"] = spec
+        bucket_source = {"S3Bucket": location.bucket, "S3KeyPrefix": folder}
+        if location.owner:
+            bucket_source["S3BucketOwner"] = location.owner
+        keys = ", ".join(f"{key['AttributeName']} ({key['KeyType']})" for key in target.key_schema or [])
+        return Origin(
+            source_arn=source.export_arn or f"s3://{location.bucket}/{folder}",
+            expected_items=expected,
+            expected_is_exact=expected is not None,
+            recorded=TableSettings(),
+            settings_from="the request (an export records no table settings)",
+            params={
+                "S3BucketSource": bucket_source,
+                "InputFormat": source.format,
+                "InputCompressionType": source.compression,
+                "TableCreationParameters": creation,
+            },
+            action=f"import {folder} into a new table {target.table} keyed on {keys}",
+        )
+
+    def start(self, params: dict[str, Any], execution: Execution) -> str | None:
+        """DynamoDB starts one import per token: a retried step gets the same import back."""
+        token = hashlib.sha256(f"{execution.name}|{self.request.target.table}".encode()).hexdigest()[:40]
+        imported = self.target.dynamodb.import_table(**params, ClientToken=token)["ImportTableDescription"]
+        return imported["ImportArn"]
+
+    def restored_from(self, plan: RestorePlan) -> str | None:
+        return None  # an import leaves no RestoreSummary: its ClientToken is what makes a retry safe
+
+
+def source_of(
+    request: RestoreRequest, target: Account, *, source: Account, stack: Account, records: SettingsRecords | None
+) -> Source:
+    """The request's kind of source. `source`: the source table's account and region (a point-in-time restore);
+    `stack`: the function's own access (an export's folder); `records`: the backups' settings records."""
+    kind = request.source.kind
+    if kind == "backup":
+        return FromBackup(request, target, records)
+    if kind == "point_in_time":
+        return FromPointInTime(request, target, source)
+    return FromExport(request, target, stack)

@@ -1,0 +1,138 @@
+"""What the new table gets, decided from what the source had and what the request asks: pure decisions, no AWS.
+
+The restore call's overrides (billing mode and capacity, the indexes kept, SSE), the settings re-applied after it (the
+source's, with the request's on top), which of them the table still lacks, the count check, and the plan in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from ddbkeeper.errors import VerificationFailed
+from ddbkeeper.restore.models import ImportCounts, RestoreTarget
+from ddbkeeper.settings import SETTINGS, TableSettings
+
+logger = Logger(child=True)
+
+Index = Mapping[str, Any]  # a GSI or LSI as DescribeTable or DescribeBackup gives it
+_INDEX_KEYS = ("IndexName", "KeySchema", "Projection")
+
+
+def throughput(target: RestoreTarget) -> dict[str, int]:
+    return {"ReadCapacityUnits": target.read_capacity or 5, "WriteCapacityUnits": target.write_capacity or 5}
+
+
+def sse(target: RestoreTarget) -> dict[str, Any] | None:
+    """The SSE specification for a customer-managed KMS key, when the request names one."""
+    if not target.sse_kms_key_id:
+        return None
+    return {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": target.sse_kms_key_id}
+
+
+def overrides(target: RestoreTarget, gsis: Sequence[Index], lsis: Sequence[Index]) -> dict[str, Any]:
+    """A restore call's overrides: billing mode and capacity, the indexes kept, SSE.
+
+    An index to drop that the source does not have is refused: a typo must not silently keep an index.
+    """
+    target.check_indexes({index["IndexName"] for index in [*gsis, *lsis]}, "target.drop_indexes")
+    params: dict[str, Any] = {}
+    provisioned = target.billing_mode == "PROVISIONED"
+    if target.billing_mode:
+        params["BillingModeOverride"] = target.billing_mode
+    if provisioned:
+        params["ProvisionedThroughputOverride"] = throughput(target)
+    if target.drop_indexes or provisioned:
+        kept = []
+        for index in gsis:
+            if index["IndexName"] in target.drop_indexes:
+                continue
+            gsi = {key: index[key] for key in _INDEX_KEYS}
+            if provisioned:
+                gsi["ProvisionedThroughput"] = throughput(target)
+            kept.append(gsi)
+        params["GlobalSecondaryIndexOverride"] = kept
+        params["LocalSecondaryIndexOverride"] = [
+            {key: index[key] for key in _INDEX_KEYS} for index in lsis if index["IndexName"] not in target.drop_indexes
+        ]
+    if (spec := sse(target)) is not None:
+        params["SSESpecificationOverride"] = spec
+    return params
+
+
+def wanted_settings(recorded: TableSettings, target: RestoreTarget) -> TableSettings:
+    """What the new table gets after the restore: the source's settings, with the request's overrides on top."""
+    stream = recorded.stream
+    if target.stream is not None:
+        stream = (stream or "NEW_AND_OLD_IMAGES") if target.stream else None
+    return TableSettings(
+        table_class=target.table_class or recorded.table_class,
+        stream=stream,
+        ttl_attribute=target.ttl_attribute or recorded.ttl_attribute,
+        pitr=target.pitr if target.pitr is not None else recorded.pitr,
+        tags=recorded.tags | target.tags,
+        deletion_protection=(
+            target.deletion_protection if target.deletion_protection is not None else recorded.deletion_protection
+        ),
+    )
+
+
+def missing(wanted: TableSettings, current: TableSettings) -> list[str]:
+    """The wanted settings the table still lacks, in the order they are applied."""
+    return [setting for setting in SETTINGS if lacks(setting, getattr(wanted, setting), getattr(current, setting))]
+
+
+def lacks(setting: str, wanted: Any, current: Any) -> bool:
+    """Whether the table still lacks a wanted setting; a restore only ever adds settings, never turns one off."""
+    if setting == "tags":
+        return not wanted.items() <= current.items()
+    return bool(wanted) and wanted != current
+
+
+def given(settings: TableSettings, *, unset: tuple[Any, ...] = (None, False, {})) -> dict[str, Any]:
+    """The settings that are set, by name (what the report lists)."""
+    return {key: value for key, value in settings.model_dump().items() if value not in unset}
+
+
+def check_import(table: str, items: int, imported: ImportCounts | None) -> None:
+    """An import that rejected items, or imported a count the table does not hold, lost data."""
+    if imported and (imported.errors or imported.items != items):
+        raise VerificationFailed(
+            f"import into {table}: {imported.items} items imported, {imported.errors} rejected "
+            f"(wrong key attributes?), {items} in the table"
+        )
+
+
+def count_check(table: str, items: int, expected: int | None, exact: bool) -> str:
+    """An export's count is exact: any difference fails. A backup's is DynamoDB's estimate (refreshed about every six
+    hours) of a restore DynamoDB itself performs: a difference is reported, not failed on."""
+    if expected is None:
+        return "COUNTED (no recorded count to compare)"
+    if items == expected:
+        return "MATCH"
+    if exact:
+        raise VerificationFailed(f"{table} has {items} items; {expected} were exported")
+    logger.warning("restored count differs from the backup's estimate", extra={"items": items, "expected": expected})
+    return f"DIFFERS from the backup's estimate by {items - expected:+,} (DynamoDB refreshes it about every 6 hours)"
+
+
+def actions(
+    restore: str, params: Mapping[str, Any], settings: TableSettings, expected: int | None, verify: str
+) -> list[str]:
+    """What the restore will do, in words (a dry run's whole output); `restore` is the source's own first line."""
+    lines = [restore]
+    overridden = [key for key in params if key.endswith("Override")]
+    if overridden:
+        lines.append("with " + ", ".join(overridden))
+    reapplied = given(settings, unset=(None, False, {}, "STANDARD"))
+    if reapplied:
+        lines.append("then re-apply " + ", ".join(f"{key}={value}" for key, value in reapplied.items()))
+    if verify == "none":
+        lines.append("verify: none")
+    elif expected is None:
+        lines.append("verify: count the new table (no recorded count to compare)")
+    else:
+        lines.append(f"verify: count the new table against the {expected:,} items the source recorded")
+    return lines
