@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -142,6 +143,13 @@ def test_credentials_expiring_while_the_export_runs_are_renewed_by_the_retry(
     runtime: LocalRuntime, dynamodb: Client, table: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = fail_first(monkeypatch, "describe_export", 1, ERRORS["expired"])
+    original = TableExport.run
+
+    def still_running_when_started(self: TableExport) -> None:
+        time.sleep(0.3)  # moto's export thread can finish before Start Export replies: then nothing would poll
+        original(self)
+
+    monkeypatch.setattr(TableExport, "run", still_running_when_started)
 
     result = run(runtime, "export", payload("workflow-export-auto.json", table, bucket))
 
