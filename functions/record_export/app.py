@@ -12,7 +12,7 @@ from ddbkeeper.handler import LambdaContext, logger, metrics, workflow_step
 def lambda_handler(task: RecordExport, context: LambdaContext) -> ExportReport:
     logger.thread_safe_append_keys(table=task.request.table)
     report = ExportService.for_task(task, os.environ).record(task.plan, task.export)
-    if report.status == "SUCCEEDED":
-        metrics.add_metric(name="ItemsExported", unit=MetricUnit.Count, value=report.items)
-        metrics.add_metric(name="BytesExported", unit=MetricUnit.Bytes, value=report.bytes)
+    if report.status == "SUCCEEDED":  # this window's own figures: the report's totals cover the run's windows so far
+        metrics.add_metric(name="ItemsExported", unit=MetricUnit.Count, value=report.exports[-1].items)
+        metrics.add_metric(name="BytesExported", unit=MetricUnit.Bytes, value=report.exports[-1].bytes)
     return report
