@@ -13,9 +13,8 @@ import sys
 from typing import Any
 
 import boto3
-from ddbkeeper.aws import SessionFactory
-from ddbkeeper.copier import TableSide, summarize
-from ddbkeeper.copy_models import TableLocation
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+from ddbkeeper.tables import TableSide, summarize
 
 from bench.copy import ITEMS, ROOT, cpu, seed
 from tests.support.dynalite import Dynalite
@@ -38,8 +37,8 @@ def naive_count(endpoint: str, table: str, received: list[int]) -> int:
 
 def ddbkeeper_count(endpoint: str, table: str, received: list[int]) -> int:
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
-    side = TableSide(SessionFactory(), TableLocation(table=table))
-    _count_bytes(side.client, received)
+    side = TableSide(Account(SessionFactory(), AccountAccess()), table)
+    _count_bytes(side.wire.client, received)
     return summarize(side, segments=4, checksum=False).items
 
 

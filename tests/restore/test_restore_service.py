@@ -13,13 +13,13 @@ import pytest
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
 from ddbkeeper.backup.models import BackupRequest, BackupTask
 from ddbkeeper.backup.service import BackupService
-from ddbkeeper.copier import TableSide
 from ddbkeeper.errors import InvalidInput, TargetExists, VerificationFailed
 from ddbkeeper.models import Execution, parse
 from ddbkeeper.restore import RestoreService
 from ddbkeeper.restore_models import RestoreRequest, RestoreTask
 from ddbkeeper.settings import SettingsRecords as BackupRecords
 from ddbkeeper.table_settings import SettingsRecords
+from ddbkeeper.tables import TableSide
 from moto import mock_aws
 
 from tests.export.test_export_service import BUCKET, export
@@ -57,7 +57,7 @@ def restore(
     for _ in range(len(plan["settings"]) + 1):
         if steps.finalize(plan)["pending"] == 0:
             break
-    side = TableSide(SessionFactory(), task.request.target)
+    side = TableSide(Account(SessionFactory(), task.request.target.access()), task.request.target.table)
     return steps.verify(task, plan, progress, side, datetime.now(UTC))
 
 

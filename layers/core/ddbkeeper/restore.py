@@ -16,15 +16,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from ddbkeeper.aws import AccountAccess, SessionFactory, domain_error, error_code, translate_errors
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory, domain_error, error_code, translate_errors
 from ddbkeeper.clock import as_utc, backoff, iso
-from ddbkeeper.copier import TableSide, summarize
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, VerificationFailed
 from ddbkeeper.exports import ExportLocation, data_folder
 from ddbkeeper.models import Execution
 from ddbkeeper.restore_models import RestoreRequest, RestoreTarget, RestoreTask
 from ddbkeeper.table_settings import SETTINGS, SettingsRecords, settings_of, settings_records
-from ddbkeeper.tables import describe, pitr_description
+from ddbkeeper.tables import TableSide, describe, pitr_description, summarize
 
 Client = Any  # interim: typed clients arrive with the workflow package
 logger = Logger(child=True)
@@ -359,7 +358,7 @@ def _count_check(table: str, items: int, expected: int | None, exact: bool) -> s
 def restore_service(task: RestoreTask) -> tuple[RestoreService, TableSide]:
     """The service acting on the new table's account (through its role) and the new table itself, for counting."""
     factory = SessionFactory(session_name=f"ddbkeeper-{task.execution.name}")
-    target = TableSide(factory, task.request.target)
+    target = TableSide(Account(factory, task.request.target.access()), task.request.target.table)
     source = None
     if task.request.source.region:  # the same account as the new table, in the source's region
         access = task.request.target.access()
@@ -367,7 +366,7 @@ def restore_service(task: RestoreTask) -> tuple[RestoreService, TableSide]:
             "dynamodb", AccountAccess(task.request.source.region, access.role_arn, access.external_id)
         )
     s3 = factory.client("s3", AccountAccess())
-    return RestoreService(target.control(), s3, source, settings_records()), target
+    return RestoreService(target.control, s3, source, settings_records()), target
 
 
 def _lacks(setting: str, wanted: Any, current: Any) -> bool:

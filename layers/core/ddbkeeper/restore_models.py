@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from ddbkeeper.copy_models import TableLocation, TargetOverrides
 from ddbkeeper.export_models import BucketName, ExportFormat, S3Prefix
-from ddbkeeper.models import AccountId, Execution, Region, StrictModel, TableName
+from ddbkeeper.models import AccountId, Execution, Region, StrictModel, TableLocation, TableName, TargetOverrides
 
 BackupArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/backup/.+$")]
 # DynamoDB's export ARNs end table/<name>/export/<id>; moto's read .../import/<id>, accepted so local runs work.
