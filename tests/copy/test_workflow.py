@@ -1,4 +1,5 @@
-"""statemachines/copy.asl.json on the embedded runtime: several segments, several loop turns, faults, refusals."""
+"""statemachines/copy.asl.json on the embedded runtime: several segments, several loop turns, faults, retries,
+refusals."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.support import Client, assumed_dynamodb, load_event
+from tests.support import run as run_workflow
 from tests.support.faults import inject
 from tests.support.tables import KEYS, all_items, assert_identical, create_source
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-copy-target"
 
 
@@ -38,7 +40,7 @@ def other_account() -> Client:
 
 
 def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
-    return runtime.run("copy", payload, timeout_seconds=300)
+    return run_workflow(runtime, "copy", payload, timeout_seconds=300)
 
 
 def test_cross_account_copy_with_segments_and_loop_turns(
