@@ -3,12 +3,22 @@ tests/support/fixtures.py for every folder."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from aws_lambda_powertools import Metrics
 
 pytest_plugins = ["tests.support.fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Powertools reads its service name and metrics namespace when ddbkeeper.handler builds its Logger and Metrics,
+    as on Lambda, where template.yaml's Globals set them. Some test modules import the handler module while they are
+    collected, before any fixture runs: without these, its Metrics would have no namespace and every handler that
+    publishes a metric would fail (SchemaValidationError) in whichever tests run after."""
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "ddbkeeper")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ddbkeeper")
 
 
 @pytest.fixture(autouse=True)
