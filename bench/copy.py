@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from ddbkeeper.aws import SessionFactory
-from ddbkeeper.copier import SegmentCheckpoint, SegmentCopier, TableSide, Tuning
-from ddbkeeper.copy_models import TableLocation
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
+from ddbkeeper.copy.models import SegmentCheckpoint
+from ddbkeeper.tables import TableSide
 
 from bench.capacity_front import CapacityFront
 from tests.support.dynalite import Dynalite
@@ -88,12 +89,9 @@ def naive_copy(endpoint: str, source: str, target: str) -> None:
 
 def ddbkeeper_copy(endpoint: str, source: str, target: str, write_cap: float | None = None) -> SegmentCheckpoint:
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
-    factory = SessionFactory()
+    account = Account(SessionFactory(), AccountAccess())
     copier = SegmentCopier(
-        TableSide(factory, TableLocation(table=source)),
-        TableSide(factory, TableLocation(table=target)),
-        write_cap=write_cap,
-        tuning=Tuning(),
+        TableSide(account, source), TableSide(account, target), write_cap=write_cap, tuning=CopyTuning()
     )
     return copier.run(SegmentCheckpoint(segment=0, total_segments=1), lambda: 3600.0)
 

@@ -1,26 +1,16 @@
 """Summarise a copy: totals and per-segment figures, and the run's metrics."""
 
-from typing import Any
+import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from ddbkeeper.copy_models import CopyTask
-from ddbkeeper.models import parse
-from ddbkeeper.report import copy_report
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from ddbkeeper.copy.models import CopyReport, CopyRun
+from ddbkeeper.copy.service import CopyService
+from ddbkeeper.handler import LambdaContext, metrics, workflow_step
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = parse(CopyTask, event)
-    report = copy_report(task.request, event.get("segments") or [], event.get("verification"), event.get("finalized"))
+@workflow_step
+def lambda_handler(task: CopyRun, context: LambdaContext) -> CopyReport:
+    report = CopyService.for_task(task, os.environ).report(task.segments, task.verification, task.finalized)
     metrics.add_metric(name="CopiesCompleted", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="ItemsCopiedTotal", unit=MetricUnit.Count, value=report["totals"]["items"])
-    logger.info("copy finished", extra={"totals": report["totals"]})
+    metrics.add_metric(name="ItemsCopiedTotal", unit=MetricUnit.Count, value=report.totals.items)
     return report

@@ -1,22 +1,12 @@
 """Apply what must follow the data on the target: TTL and point-in-time recovery, as the source has them."""
 
-from typing import Any
+import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from ddbkeeper.copier import finalize_target, sides
-from ddbkeeper.copy_models import CopyTask
-from ddbkeeper.models import parse
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from ddbkeeper.copy.models import FinalizeTask, FinalSettings
+from ddbkeeper.copy.service import CopyService
+from ddbkeeper.handler import LambdaContext, workflow_step
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = parse(CopyTask, event)
-    _, target = sides(task)
-    return finalize_target(target.control(), task.request.target.table, event.get("finalize") or {})
+@workflow_step
+def lambda_handler(task: FinalizeTask, context: LambdaContext) -> FinalSettings:
+    return CopyService.for_task(task, os.environ).finalize_target(task.finalize)

@@ -1,24 +1,12 @@
 """Compare source and target after a copy (count or checksum, parallel scans); a mismatch is VerificationFailed."""
 
-from typing import Any
+import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from ddbkeeper.copier import sides, verify_copy
-from ddbkeeper.copy_models import CopyTask
-from ddbkeeper.models import parse
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from ddbkeeper.copy.models import Verification, VerifyTask
+from ddbkeeper.copy.service import CopyService
+from ddbkeeper.handler import LambdaContext, workflow_step
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = parse(CopyTask, event)
-    source, target = sides(task)
-    result = verify_copy(source, target, task.request.verify, int(event.get("total_segments", 1)))
-    logger.info("copy verified", extra=result)
-    return result
+@workflow_step
+def lambda_handler(task: VerifyTask, context: LambdaContext) -> Verification:
+    return CopyService.for_task(task, os.environ).verify(task.total_segments)

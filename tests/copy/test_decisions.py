@@ -1,17 +1,32 @@
-"""The copy's pure decisions: target table spec, segment count, pacing, canonical digests, input guardrails."""
+"""The copy's pure decisions: target table spec, refusals, segment count, pacing, canonical digests, input
+guardrails, the report."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from ddbkeeper.copier import canonical, choose_segments, item_digest, target_spec
-from ddbkeeper.copy_models import CopyRequest, TargetOverrides
-from ddbkeeper.errors import InvalidInput
-from ddbkeeper.models import parse
+from ddbkeeper.copy.models import (
+    CopyRequest,
+    FinalSettings,
+    SegmentCheckpoint,
+    SegmentTask,
+    Verification,
+)
+from ddbkeeper.copy.report import copy_report
+from ddbkeeper.copy.segments import choose_segments, segment_count, share_caps
+from ddbkeeper.copy.target import planned_actions, refuse_unsafe, target_spec
+from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, UnsafeOperation
+from ddbkeeper.models import TargetOverrides, parse
 from ddbkeeper.pacing import AdaptiveLimiter
+from ddbkeeper.tables import index_names
+from ddbkeeper.wire import canonical, item_digest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.support import load_event
+
+pytestmark = pytest.mark.pure
 
 SOURCE: dict[str, Any] = {
     "TableName": "orders",
@@ -212,3 +227,112 @@ def test_item_digest_sees_every_difference() -> None:
 def test_copy_input_guardrails(payload: dict[str, Any], fragment: str) -> None:
     with pytest.raises(InvalidInput, match=fragment):
         parse(CopyRequest, payload)
+
+
+def request(**fields: Any) -> CopyRequest:
+    return parse(CopyRequest, {"source": {"table": "orders"}, "target": {"table": "orders-copy"}, **fields})
+
+
+TARGET: dict[str, Any] = {**SOURCE, "TableName": "orders-copy", "TableArn": SOURCE["TableArn"] + "-copy"}
+OTHER_KEYS: dict[str, Any] = {**TARGET, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "target", "error", "fragment"),
+    [
+        ({"target": {"table": "orders"}}, None, UnsafeOperation, "the target is the source table"),
+        ({"mode": "append"}, SOURCE, UnsafeOperation, "the target is the source table"),
+        ({}, TARGET, TargetExists, "orders-copy exists; use mode append or recreate"),
+        ({"mode": "append"}, None, TableNotFound, "does not exist \\(mode append\\)"),
+        ({"mode": "append"}, OTHER_KEYS, UnsafeOperation, "key schema .* differs from the source's"),
+        ({"mode": "recreate", "confirm_recreate": "orders-cop"}, TARGET, UnsafeOperation, "must name the target"),
+        ({"mode": "recreate", "confirm_recreate": "orders-copy"}, TARGET, UnsafeOperation, "has deletion protection"),
+    ],
+)
+def test_refusals(fields: dict[str, Any], target: dict[str, Any] | None, error: type[Exception], fragment: str) -> None:
+    with pytest.raises(error, match=fragment):
+        refuse_unsafe(request(**fields), SOURCE, target)
+
+
+@pytest.mark.parametrize(
+    ("fields", "target"),
+    [
+        ({}, None),
+        ({"mode": "append"}, TARGET),
+        ({"mode": "recreate", "confirm_recreate": "orders-copy"}, None),
+        ({"mode": "recreate", "confirm_recreate": "orders-copy"}, {**TARGET, "DeletionProtectionEnabled": False}),
+        ({"target": {"table": "orders", "region": "eu-west-1"}}, None),  # the same name in another region
+    ],
+)
+def test_what_is_allowed(fields: dict[str, Any], target: dict[str, Any] | None) -> None:
+    refuse_unsafe(request(**fields), SOURCE, target)
+
+
+def test_an_index_the_source_lacks_is_invalid_input() -> None:
+    """The same mistake is the same error in every workflow: a restore's drop_indexes says InvalidInput too."""
+    overrides = TargetOverrides(drop_indexes=["by_kind", "by_kindd"])
+    with pytest.raises(InvalidInput, match=r"target_overrides\.drop_indexes: the source has no index by_kindd$"):
+        overrides.check_indexes(index_names(SOURCE))
+
+
+def test_planned_actions_say_what_a_real_run_would_do() -> None:
+    recreate = request(mode="recreate", confirm_recreate="orders-copy")
+    spec = target_spec(SOURCE, {}, TargetOverrides(), "orders-copy")
+    source = {**SOURCE, "ItemCount": 12345, "TableSizeBytes": 3 * 1024**2}
+
+    actions = planned_actions(recreate, source, {**TARGET, "ItemCount": 7}, spec, 4)
+
+    assert actions == [
+        "drop table orders-copy (7 items) and create it again",
+        "create table orders-copy: PROVISIONED, 1 GSI, 1 LSI",
+        f"copy about 12,345 items (3.0 MiB) from {SOURCE['TableArn']} in 4 segments",
+        "verify: count",
+    ]
+    append = planned_actions(request(mode="append"), SOURCE, TARGET, spec, 1)
+    assert append[0] == "add to table orders-copy (items with the same keys are overwritten)"
+
+
+def test_segments_and_caps_are_shared_out() -> None:
+    assert segment_count(request(segments=7), 10**15, 10**12) == 7
+    assert segment_count(request(max_write_units=100.0), 10 * 1024**3, 10**8) == 4
+    caps = share_caps(request(max_write_units=1000.0), 4)
+    assert (caps.read, caps.write) == (None, 250.0)
+
+
+def test_a_checkpoint_survives_the_state_machine_in_wire_form() -> None:
+    key = {"pk": {"S": "customer-001"}, "sk": {"N": "17"}, "b": {"B": "AAE="}}
+    checkpoint = SegmentCheckpoint(segment=3, total_segments=8, exclusive_start_key=key, items=10, read_units=2.5)
+    event = load_event("copy_segment.json") | {"checkpoint": checkpoint.model_dump(mode="json")}
+
+    assert parse(SegmentTask, event).checkpoint == checkpoint
+
+
+def test_report_totals_and_segments() -> None:
+    segments = [
+        SegmentCheckpoint(segment=1, total_segments=2, done=True, items=5, bytes=50, pages=1, read_units=0.26,
+                          write_units=5.04, invocations=1, seconds=1.0004, credential_refreshes=1),
+        SegmentCheckpoint(segment=0, total_segments=2, done=True, items=7, bytes=70, pages=2, read_units=0.5,
+                          write_units=7.0, throttles=2, retried_items=3, invocations=2, seconds=2.0),
+    ]  # fmt: skip
+    verification = Verification(verify="count", items=12)
+
+    report = copy_report(request(), segments, verification, FinalSettings(pitr=True))
+
+    assert report.totals.model_dump() == {
+        "items": 12,
+        "bytes": 120,
+        "pages": 3,
+        "read_units": 0.8,
+        "write_units": 12.0,
+        "throttles": 2,
+        "retried_items": 3,
+        "invocations": 3,
+        "credential_refreshes": 1,
+        "segments": 2,
+        "segment_seconds": 3.0,
+    }
+    assert [line.segment for line in report.segments] == [0, 1]
+    assert "exclusive_start_key" not in report.model_dump(mode="json")["segments"][0]
+    assert (report.source, report.target, report.mode) == ("orders", "orders-copy", "create")
+    assert report.verification == verification
+    assert report.finalized == FinalSettings(pitr=True)

@@ -10,20 +10,17 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import boto3
 import pytest
-from ddbkeeper.aws import SessionFactory
-from ddbkeeper.copier import (
-    SegmentCheckpoint,
-    SegmentCopier,
-    TableSide,
-    Tuning,
-    prepare_target,
-    target_spec,
-    verify_copy,
-)
-from ddbkeeper.copy_models import TableLocation, TargetOverrides
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
+from ddbkeeper.copy.models import CopyRequest, CopyTask, PrepareState, SegmentCheckpoint
+from ddbkeeper.copy.service import CopyService
+from ddbkeeper.copy.target import target_spec
+from ddbkeeper.models import Execution, TargetOverrides, parse
+from ddbkeeper.tables import TableSide
 
 from bench.capacity_front import CapacityFront, item_size, write_units
 from tests.support import ROOT, Client
@@ -31,6 +28,7 @@ from tests.support.dynalite import Dynalite
 from tests.support.tables import assert_identical, create_source
 
 pytestmark = pytest.mark.endpoint
+NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +52,27 @@ def test_engine_copies_every_item_on_dynalite(
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynalite.url)
     source_name, target_name = fresh("orders"), fresh("orders-copy")
     create_source(client, source_name, items=400, pad=6000)
-    factory = SessionFactory()
-    source = TableSide(factory, TableLocation(table=source_name))
-    target = TableSide(factory, TableLocation(table=target_name))
+    account = Account(SessionFactory(), AccountAccess())
+    source, target = TableSide(account, source_name), TableSide(account, target_name)
+
+    def service(verify: str) -> CopyService:
+        request = {"source": {"table": source_name}, "target": {"table": target_name}, "verify": verify}
+        task = CopyTask(request=parse(CopyRequest, request), execution=Execution(name="copy-1", started_at=NOW))
+        return CopyService(task, source, target)
+
     spec = target_spec(client.describe_table(TableName=source_name)["Table"], {}, TargetOverrides(), target_name)
-    state = prepare_target(target.control(), "create", spec, {})
+    state = service("count").prepare_target(spec, PrepareState())
     # dynalite turns a table ACTIVE on a timer, even at --createTableMs 0: poll as the state machine does.
-    while state["phase"] != "READY":
-        assert state["polls"] < 50, state
+    while state.phase != "READY":
+        assert state.polls < 50, state
         time.sleep(0.1)
-        state = prepare_target(target.control(), "create", spec, state)
+        state = service("count").prepare_target(spec, state)
 
     checkpoints = []
     for segment in range(3):
         checkpoint = SegmentCheckpoint(segment=segment, total_segments=3)
         for _ in range(100):
-            checkpoint = SegmentCopier(source, target, tuning=Tuning()).run(checkpoint, lambda: 0.0)
+            checkpoint = SegmentCopier(source, target, tuning=CopyTuning()).run(checkpoint, lambda: 0.0)
             if checkpoint.done:
                 break
         checkpoints.append(checkpoint)
@@ -78,8 +81,8 @@ def test_engine_copies_every_item_on_dynalite(
     assert sum(c.items for c in checkpoints) == 400
     # dynalite reports capacity as DynamoDB does: a unit per started KiB written.
     assert sum(c.write_units for c in checkpoints) >= 400 * 6
-    assert verify_copy(source, target, "checksum", 3)["items"] == 400
-    assert verify_copy(source, target, "count", 3)["items"] == 400
+    assert service("checksum").verify(3).items == 400
+    assert service("count").verify(3).items == 400
 
 
 def run_cli(endpoint: str, payload: dict[str, object]) -> subprocess.CompletedProcess[str]:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.aws import SessionFactory
-from ddbkeeper.copier import SegmentCheckpoint, SegmentCopier, TableSide, Tuning, prepare_target, target_spec
-from ddbkeeper.copy_models import TableLocation, TargetOverrides
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
+from ddbkeeper.copy.models import CopyRequest, CopyTask, PrepareState, SegmentCheckpoint
+from ddbkeeper.copy.service import CopyService
+from ddbkeeper.copy.target import target_spec
 from ddbkeeper.errors import AccessDenied, Throttled
+from ddbkeeper.models import Execution, TargetOverrides, parse
+from ddbkeeper.tables import TableSide
 from moto import mock_aws
 
 from tests.support import Client
@@ -18,23 +23,26 @@ from tests.support.faults import inject
 from tests.support.tables import assert_identical, create_source
 
 OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-copy-target"
-NO_WAIT = Tuning(sleep=lambda s: None, base_delay=0.0, max_delay=0.0)
+NO_WAIT = CopyTuning(sleep=lambda s: None, base_delay=0.0, max_delay=0.0)
+EXECUTION = Execution(name="copy-run-1", started_at=datetime(2026, 11, 22, 3, 0, tzinfo=UTC))
 
 
 class World:
     def __init__(self) -> None:
         self.factory = SessionFactory(session_name="test-copy")
         self.home = boto3.client("dynamodb", region_name="us-east-1")
-        self.source = TableSide(self.factory, TableLocation(table="orders"))
-        self.target = TableSide(self.factory, TableLocation(table="orders-copy", role_arn=OTHER_ROLE))
-        self.other = self.target.control()
+        self.source = TableSide(Account(self.factory, AccountAccess()), "orders")
+        self.target = TableSide(Account(self.factory, AccountAccess(role_arn=OTHER_ROLE)), "orders-copy")
+        self.other = self.target.control
 
     def prepare(self) -> None:
         description = self.home.describe_table(TableName="orders")["Table"]
         spec = target_spec(description, {}, TargetOverrides(), "orders-copy")
-        assert prepare_target(self.other, "create", spec, {})["phase"] == "READY"
+        request = parse(CopyRequest, {"source": {"table": "orders"}, "target": {"table": "orders-copy"}})
+        service = CopyService(CopyTask(request=request, execution=EXECUTION), self.source, self.target)
+        assert service.prepare_target(spec, PrepareState()).phase == "READY"
 
-    def copy(self, segments: int, tuning: Tuning = NO_WAIT, budget: bool = True) -> list[SegmentCheckpoint]:
+    def copy(self, segments: int, tuning: CopyTuning = NO_WAIT, budget: bool = True) -> list[SegmentCheckpoint]:
         """Run every segment to completion the way the state machine loops CopySegment."""
         done = []
         for segment in range(segments):
@@ -47,7 +55,7 @@ class World:
             done.append(checkpoint)
         return done
 
-    def finish(self, checkpoint: SegmentCheckpoint, tuning: Tuning = NO_WAIT) -> SegmentCheckpoint:
+    def finish(self, checkpoint: SegmentCheckpoint, tuning: CopyTuning = NO_WAIT) -> SegmentCheckpoint:
         """Loop CopySegment from `checkpoint` until the segment is done, as the state machine does."""
         for _ in range(1000):
             checkpoint = SegmentCopier(self.source, self.target, tuning=tuning).run(checkpoint, lambda: 3600.0)
@@ -142,7 +150,7 @@ def test_a_crash_mid_segment_resumes_from_the_last_checkpoint(world: World) -> N
                 crashes["left"] -= 1
                 raise RuntimeError("Lambda killed mid-page")
 
-    tuning = Tuning(sleep=lambda s: None, base_delay=0.0, fault=crash)
+    tuning = CopyTuning(sleep=lambda s: None, base_delay=0.0, fault=crash)
     checkpoint = SegmentCheckpoint(segment=0, total_segments=1)
     saved = SegmentCopier(world.source, world.target, tuning=tuning).run(checkpoint, lambda: 0.0)  # one page
     with pytest.raises(RuntimeError, match="killed"):
@@ -175,7 +183,7 @@ def test_write_cap_paces_the_segment(world: World) -> None:
     def sleep(seconds: float) -> None:
         clock["now"] += seconds
 
-    tuning = Tuning(sleep=sleep, clock=lambda: clock["now"], base_delay=0.0)
+    tuning = CopyTuning(sleep=sleep, clock=lambda: clock["now"], base_delay=0.0)
     checkpoint = SegmentCopier(world.source, world.target, write_cap=20.0, tuning=tuning).run(
         SegmentCheckpoint(segment=0, total_segments=1), lambda: 3600.0
     )

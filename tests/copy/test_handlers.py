@@ -45,7 +45,7 @@ def test_plan_copy(home: Client) -> None:
     assert plan["target_spec"]["TableName"] == "orders-copy"
     assert [i["IndexName"] for i in plan["target_spec"]["GlobalSecondaryIndexes"]] == ["by_kind"]
     assert plan["target_spec"]["Tags"] == [{"Key": "team", "Value": "payments"}]
-    assert result["prepare"] == {"phase": "START", "polls": 0}
+    assert result["prepare"] == {"phase": "START", "deleted": False, "polls": 0}
 
 
 def test_plan_copy_refuses_before_touching_anything(home: Client) -> None:

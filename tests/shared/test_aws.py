@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
@@ -76,3 +79,24 @@ def test_a_missing_region_is_invalid_input(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     with pytest.raises(errors.InvalidInput, match="region"):
         SessionFactory().client("dynamodb", AccountAccess())
+
+
+def test_threads_sharing_a_factory_get_one_client_built_once() -> None:
+    """A copy's verification scans both tables from several threads with one factory: boto3 sessions must not build
+    clients from two threads at once, and each client is built once."""
+    built: list[str] = []
+
+    class Session:
+        region_name = "us-east-1"
+
+        def client(self, service: str, **_: object) -> object:
+            built.append(service)
+            time.sleep(0.01)  # long enough for the other threads to arrive while this one builds
+            return object()
+
+    factory = SessionFactory(base_session=Session())  # type: ignore[arg-type]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        clients = list(pool.map(lambda _: factory.client("dynamodb", AccountAccess()), range(16)))
+
+    assert built == ["dynamodb"]
+    assert len({id(client) for client in clients}) == 1

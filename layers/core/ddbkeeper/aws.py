@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,6 +77,9 @@ class SessionFactory:
     One factory serves one invocation: each role is assumed once and each client built once, then reused. Endpoints
     and ambient credentials resolve the standard way (AWS_PROFILE, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB...):
     nothing here redirects them, which is what lets the same code act on AWS, moto or any DynamoDB-compatible server.
+
+    Threads may share a factory (a copy's verification scans both tables from several threads at once): a boto3
+    Session must not build clients from two threads at a time, so building and forgetting take turns.
     """
 
     def __init__(self, session_name: str = "ddbkeeper", base_session: boto3.Session | None = None) -> None:
@@ -83,6 +87,7 @@ class SessionFactory:
         self._base = base_session or boto3.Session()
         self._credentials: dict[AccountAccess, CredentialsTypeDef] = {}
         self._clients: dict[tuple[str, AccountAccess, int], Any] = {}
+        self._lock = threading.Lock()
 
     def region(self, access: AccountAccess) -> str:
         region = access.region or self._base.region_name
@@ -93,9 +98,10 @@ class SessionFactory:
     def client(self, service: str, access: AccountAccess, config: Config = CONTROL_PLANE_CONFIG) -> Any:
         """A client of `service` acting with `access`; the same one for the same arguments until `forget`."""
         key = (service, access, id(config))
-        if key not in self._clients:
-            self._clients[key] = self._build(service, access, config)
-        return self._clients[key]
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._build(service, access, config)
+            return self._clients[key]
 
     def dynamodb(self, access: AccountAccess, config: Config = CONTROL_PLANE_CONFIG) -> DynamoDBClient:
         client: DynamoDBClient = self.client("dynamodb", access, config)
@@ -107,8 +113,9 @@ class SessionFactory:
 
     def forget(self, access: AccountAccess) -> None:
         """Drop the role's credentials and every client built with them: the next call assumes the role again."""
-        self._credentials.pop(access, None)
-        self._clients = {key: client for key, client in self._clients.items() if key[1] != access}
+        with self._lock:
+            self._credentials.pop(access, None)
+            self._clients = {key: client for key, client in self._clients.items() if key[1] != access}
 
     def _build(self, service: str, access: AccountAccess, config: Config) -> Any:
         region = self.region(access)

@@ -1,4 +1,5 @@
-"""statemachines/copy.asl.json on the embedded runtime: several segments, several loop turns, faults, refusals."""
+"""statemachines/copy.asl.json on the embedded runtime: several segments, several loop turns, faults, retries,
+refusals."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import pytest
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.support import Client, assumed_dynamodb, load_event
+from tests.support import Client, assumed_dynamodb, history, load_event
+from tests.support import run as run_workflow
 from tests.support.faults import inject
 from tests.support.tables import KEYS, all_items, assert_identical, create_source
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-copy-target"
 
 
@@ -38,7 +41,7 @@ def other_account() -> Client:
 
 
 def run(runtime: LocalRuntime, payload: dict[str, Any]) -> ExecutionResult:
-    return runtime.run("copy", payload, timeout_seconds=300)
+    return run_workflow(runtime, "copy", payload, timeout_seconds=300)
 
 
 def test_cross_account_copy_with_segments_and_loop_turns(
@@ -262,3 +265,31 @@ def test_dry_run_plans_and_changes_nothing(
     assert result.output["actions"][0].startswith(f"drop table {target}")
     assert any(action.startswith(f"create table {target}") for action in result.output["actions"])
     assert len(all_items(dynamodb, target)) == 1  # untouched
+
+
+def test_a_table_limit_on_create_table_is_retried_by_the_state_machine(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=30, pad=100)
+    calls = {"n": 0}
+    original = DynamoDBBackend.create_table
+
+    def busy_then_ok(self: DynamoDBBackend, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == target:
+            calls["n"] += 1
+            if calls["n"] <= 6:  # more than botocore's own 5 attempts, so the error reaches the state machine once
+                raise JsonRESTError("LimitExceededException", "Too many tables are being created at once")
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "create_table", busy_then_ok)
+
+    result = run(runtime, {"source": {"table": source}, "target": {"table": target}})
+
+    assert result.succeeded, result.cause
+    failed = [e for e in history(runtime, result) if e["type"] in ("LambdaFunctionFailed", "TaskFailed")]
+    details = [e.get("lambdaFunctionFailedEventDetails", e.get("taskFailedEventDetails")) for e in failed]
+    assert [detail["error"] for detail in details] == ["TableLimitExceeded"]
+    assert "CreateTable" in details[0]["cause"]
+    assert calls["n"] == 7
+    assert assert_identical(dynamodb, source, dynamodb, target) == 30
