@@ -84,6 +84,43 @@ def test_run_local_creates_and_prunes_backups_on_the_named_endpoint(endpoint: st
     assert outputs[1]["tables"][0]["deleted"] == [outputs[0]["tables"][0]["backup_name"]]
 
 
+def test_a_backup_dry_run_leaves_the_server_as_it_was(endpoint: str, remote: Client) -> None:
+    """Nothing created, nothing deleted, nothing recorded: only the report of what a real run would do."""
+    remote.create_table(
+        TableName="dry-orders",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    first = cli(endpoint, "run", "backup", "--local", "--json", "--input", json.dumps({"tables": ["dry-orders"]}))
+    assert first.returncode == 0, first.stderr
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+    def state() -> tuple[object, ...]:
+        buckets = [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
+        objects = [
+            (name, obj["Key"], obj["ETag"])
+            for name in buckets
+            for obj in s3.list_objects_v2(Bucket=name).get("Contents", [])
+        ]
+        return (
+            remote.list_tables()["TableNames"],
+            sorted((b["BackupArn"], b["BackupStatus"]) for b in remote.list_backups()["BackupSummaries"]),
+            sorted(objects),
+        )
+
+    before = state()
+    payload = {"tables": ["dry-orders"], "retention": {"keep_last": 1}, "dry_run": True}
+
+    done = cli(endpoint, "run", "backup", "--local", "--json", "--input", json.dumps(payload))
+
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout)["tables"][0]
+    assert (line["backup_status"], line["backup_arn"]) == ("PLANNED", None)
+    assert line["would_delete"] == [json.loads(first.stdout)["tables"][0]["backup_name"]]
+    assert state() == before
+
+
 def test_run_local_export_then_restore_from_it_on_the_named_endpoint(endpoint: str, remote: Client) -> None:
     """`ddbkeeper run export --local` and `run restore --local` act wherever AWS_ENDPOINT_URL points."""
     create_source(remote, "cli-orders", items=45, pad=50, importable=True)
