@@ -159,6 +159,15 @@ def test_template_resolution_errors_name_the_place(tmp_path: Path) -> None:
     assert StackTemplate(path, {"P": "x"}).resolve({"Fn::Sub": "${P}-${AWS::Region}"}, "here") == "x-us-east-1"
 
 
+def test_lists_join_as_cloudformation_joins_them() -> None:
+    regions = {"Fn::Join": [",", [{"Ref": "AWS::Region"}, {"Fn::Join": [",", {"Ref": "AllowedRegions"}]}]]}
+    assert TEMPLATE.resolve(regions, "here") == "us-east-1,"
+    assert (
+        StackTemplate(ROOT / "template.yaml", {"AllowedRegions": "eu-west-1,eu-central-1"}).resolve(regions, "here")
+        == "us-east-1,eu-west-1,eu-central-1"
+    )
+
+
 def test_the_export_bucket_is_private_encrypted_versioned_tls_only_and_ages_out() -> None:
     props = TEMPLATE.resources["ExportBucket"]["Properties"]
     assert props["PublicAccessBlockConfiguration"] == dict.fromkeys(

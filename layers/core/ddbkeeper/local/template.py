@@ -41,6 +41,13 @@ def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str
 _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 
+def read_cfn(path: Path) -> dict[str, Any]:
+    """A CloudFormation YAML file, short-form tags and all."""
+    with path.open(encoding="utf-8") as stream:
+        body: dict[str, Any] = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    return body
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
@@ -68,8 +75,7 @@ class StackTemplate:
     stack_name: str = "ddbkeeper-local"
 
     def __post_init__(self) -> None:
-        with self.path.open(encoding="utf-8") as stream:
-            self.body: dict[str, Any] = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        self.body = read_cfn(self.path)
         self.root = self.path.parent
         self.resources: dict[str, Any] = self.body.get("Resources", {})
         unknown = set(self.parameters) - set(self.body.get("Parameters", {}))
@@ -118,13 +124,13 @@ class StackTemplate:
     def _resources_of(self, kind: str) -> dict[str, Any]:
         return {name: res for name, res in self.resources.items() if res.get("Type") == kind}
 
-    def parameter(self, name: str) -> str:
-        if name in self.parameters:
-            return self.parameters[name]
+    def parameter(self, name: str) -> str | list[str]:
+        """A parameter's value (given, else its default); a CommaDelimitedList is a list, as CloudFormation has it."""
         declared = self.body.get("Parameters", {}).get(name)
         if declared is None:
             raise InvalidInput(f"template: no parameter or resource named {name}")
-        return str(declared.get("Default", ""))
+        value = self.parameters.get(name, str(declared.get("Default", "")))
+        return value.split(",") if declared.get("Type") == "CommaDelimitedList" else value
 
     def resolve(self, value: Any, where: str, function_arn: Callable[[str], str] | None = None) -> Any:
         """Evaluate the intrinsics the runtime needs; `function_arn` maps a function's logical id to its local ARN."""
@@ -133,33 +139,45 @@ class StackTemplate:
         if len(value) != 1:
             return {key: self.resolve(item, f"{where}.{key}", function_arn) for key, item in value.items()}
         ((name, argument),) = value.items()
-        if name == "Ref":
-            return self._ref(str(argument), where, function_arn)
-        if name == "Fn::GetAtt":
-            logical_id, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
-            if (
-                attribute == "Arn"
-                and function_arn
-                and self.resources.get(logical_id, {}).get("Type") == ("AWS::Serverless::Function")
-            ):
-                return function_arn(logical_id)
-            raise InvalidInput(f"{where}: the local runtime cannot resolve !GetAtt {logical_id}.{attribute}")
-        if name == "Fn::Sub":
-            template, variables = (argument, {}) if isinstance(argument, str) else argument
-            local = {key: self.resolve(item, where, function_arn) for key, item in variables.items()}
-
-            def substitute(match: re.Match[str]) -> str:
-                key = match.group(1)
-                if key in local:
-                    return str(local[key])
-                if "." in key:
-                    return str(self.resolve({"Fn::GetAtt": key.split(".", 1)}, where, function_arn))
-                return str(self._ref(key, where, function_arn))
-
-            return _SUB_REFERENCE.sub(substitute, template)
+        intrinsics = {"Ref": self._ref_of, "Fn::GetAtt": self._get_att, "Fn::Sub": self._sub, "Fn::Join": self._join}
+        if name in intrinsics:
+            return intrinsics[name](argument, where, function_arn)
         if name.startswith("Fn::"):
             raise InvalidInput(f"{where}: the local runtime does not evaluate {name}")
         return {name: self.resolve(argument, f"{where}.{name}", function_arn)}
+
+    def _ref_of(self, argument: Any, where: str, function_arn: Callable[[str], str] | None) -> Any:
+        return self._ref(str(argument), where, function_arn)
+
+    def _get_att(self, argument: Any, where: str, function_arn: Callable[[str], str] | None) -> Any:
+        logical_id, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
+        if (
+            attribute == "Arn"
+            and function_arn
+            and self.resources.get(logical_id, {}).get("Type") == ("AWS::Serverless::Function")
+        ):
+            return function_arn(logical_id)
+        raise InvalidInput(f"{where}: the local runtime cannot resolve !GetAtt {logical_id}.{attribute}")
+
+    def _sub(self, argument: Any, where: str, function_arn: Callable[[str], str] | None) -> Any:
+        template, variables = (argument, {}) if isinstance(argument, str) else argument
+        local = {key: self.resolve(item, where, function_arn) for key, item in variables.items()}
+
+        def substitute(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key in local:
+                return str(local[key])
+            if "." in key:
+                return str(self._get_att(key.split(".", 1), where, function_arn))
+            return str(self._ref(key, where, function_arn))
+
+        return _SUB_REFERENCE.sub(substitute, template)
+
+    def _join(self, argument: Any, where: str, function_arn: Callable[[str], str] | None) -> Any:
+        delimiter, items = argument
+        resolved = self.resolve(items, where, function_arn)
+        parts = resolved if isinstance(resolved, list) else [resolved]
+        return str(delimiter).join(str(self.resolve(part, where, function_arn)) for part in parts)
 
     def _ref(self, name: str, where: str, function_arn: Callable[[str], str] | None) -> Any:
         pseudo = {

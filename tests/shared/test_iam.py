@@ -1,0 +1,208 @@
+"""Least privilege that holds without the code: who may destroy or change what, read off template.yaml and the roles.
+
+Tables the stack creates carry the tag ddbkeeper:managed-by=<stack name>; a function may drop, write or change a
+table only when it carries that tag, unless a template parameter (default: none) names the table for that purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from ddbkeeper.local.template import StackTemplate, read_cfn
+
+from tests.support import ROOT
+
+pytestmark = pytest.mark.pure
+
+TEMPLATE = StackTemplate(ROOT / "template.yaml")
+MANAGED = {"StringEquals": {"aws:ResourceTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"}}}
+MARKS_NEW = {"StringEquals": {"aws:RequestTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"}}}
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(resources: dict[str, Any]) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+    """(resource, the template condition guarding the statement or None, statement) for every policy statement."""
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        for declared in props.get("Policies", []):
+            guard, policy = (declared["Fn::If"][0], declared["Fn::If"][1]) if "Fn::If" in declared else (None, declared)
+            for statement in policy.get("PolicyDocument", policy).get("Statement", []):
+                yield logical_id, guard, statement
+
+
+def grants(action: str, resources: dict[str, Any] | None = None) -> list[tuple[str, str | None, dict[str, Any]]]:
+    return [
+        (logical_id, guard, statement)
+        for logical_id, guard, statement in statements(resources or TEMPLATE.resources)
+        if statement["Effect"] == "Allow" and action in _listed(statement["Action"])
+    ]
+
+
+def who(action: str) -> set[str]:
+    return {logical_id for logical_id, _, _ in grants(action)}
+
+
+def test_only_prepare_target_drops_tables_and_only_its_own_or_those_a_parameter_names() -> None:
+    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction"}
+    for _, guard, statement in grants("dynamodb:DeleteTable"):
+        assert statement.get("Condition") == MANAGED or (
+            guard == "HasRecreatePattern" and "${RecreateTableNamePattern}" in statement["Resource"]["Fn::Sub"]
+        ), statement
+    assert TEMPLATE.parameter("RecreateTableNamePattern") == ""  # by default no table the stack did not create
+    # The backup taken before a drop: allowed exactly where the drop is.
+    drops = [(g, s["Resource"], s.get("Condition")) for _, g, s in grants("dynamodb:DeleteTable")]
+    backups = [
+        (g, s["Resource"], s.get("Condition"))
+        for f, g, s in grants("dynamodb:CreateBackup")
+        if f == "PrepareTargetFunction"
+    ]
+    assert drops == backups
+
+
+def test_every_table_the_stack_creates_is_marked_as_its_own() -> None:
+    assert who("dynamodb:CreateTable") == {"PrepareTargetFunction"}
+    for _, _, statement in grants("dynamodb:CreateTable"):
+        assert statement["Condition"] == MARKS_NEW
+
+
+def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> None:
+    assert who("dynamodb:BatchWriteItem") == {"CopySegmentFunction", "StartRestoreFunction"}
+    for logical_id, guard, statement in grants("dynamodb:BatchWriteItem"):
+        if logical_id == "CopySegmentFunction":
+            assert statement.get("Condition") == MANAGED or guard == "HasAppendPattern", statement
+        else:
+            assert_restore_target(statement)
+    assert TEMPLATE.parameter("AppendTableNamePattern") == ""
+
+
+def assert_restore_target(statement: dict[str, Any]) -> None:
+    """DynamoDB checks a restore's write permissions on its target, a table that does not exist yet and so carries no
+    tag: those are scoped by name alone (RestoreTableNamePattern), and only for Start Restore."""
+    assert statement["Sid"] == "RestoresWriteTheNewTableWithTheCallersPermissions"
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:dynamodb:*:${AWS::AccountId}:table/${RestoreTableNamePattern}"
+    }
+
+
+@pytest.mark.parametrize(
+    "action", ["dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive", "dynamodb:DeleteItem", "dynamodb:PutItem"]
+)
+def test_tables_are_changed_only_when_the_stack_made_them(action: str) -> None:
+    for logical_id, _, statement in grants(action):
+        if logical_id == "StartRestoreFunction":
+            assert_restore_target(statement)
+            continue
+        assert statement.get("Condition") == MANAGED, (logical_id, statement)
+
+
+def test_pitr_may_be_switched_only_on_tables_the_stack_made_except_that_an_export_turns_it_on() -> None:
+    for logical_id, _, statement in grants("dynamodb:UpdateContinuousBackups"):
+        if logical_id == "PrepareExportFunction":
+            continue  # enable_pitr: the export workflow only ever turns PITR on (documented in README)
+        assert statement.get("Condition") == MANAGED, (logical_id, statement)
+
+
+def test_a_restored_table_is_marked_before_anything_else_changes_it() -> None:
+    taggers = [(f, s.get("Condition")) for f, _, s in grants("dynamodb:TagResource")]
+    assert ("FinalizeRestoreFunction", MARKS_NEW) in taggers
+    assert all(condition in (MARKS_NEW, MANAGED) for _, condition in taggers), taggers
+
+
+def test_only_the_retention_function_may_delete_backups_and_only_backups_it_can_prove_it_made() -> None:
+    assert who("dynamodb:DeleteBackup") == {"PruneBackupsFunction"}
+    reads = [s["Resource"] for f, _, s in grants("s3:GetObject") if f == "PruneBackupsFunction"]
+    assert reads == [{"Fn::Sub": "${ExportBucket.Arn}/ddbkeeper-settings/*"}]
+    deny = TEMPLATE.resources["DenyBackupDeletionPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "dynamodb:DeleteBackup")
+
+
+def test_nobody_but_the_backup_function_writes_settings_records() -> None:
+    writers = [(f, s["Resource"]) for f, _, s in grants("s3:PutObject") if f == "CreateBackupFunction"]
+    assert writers == [("CreateBackupFunction", {"Fn::Sub": "${ExportBucket.Arn}/ddbkeeper-settings/*"})]
+    policy = TEMPLATE.resources["ExportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [
+        s for s in policy if isinstance(s, dict) and s.get("Sid") == "OnlyTheBackupFunctionWritesSettingsRecords"
+    ]
+    assert deny["Effect"] == "Deny" and "s3:PutObject" in deny["Action"]
+    assert deny["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["CreateBackupFunctionRole", "Arn"]}}
+    }
+    # Every other function's writes into the bucket stop short of the records (exports, ledger).
+    for logical_id, _, statement in grants("s3:PutObject"):
+        if logical_id != "CreateBackupFunction":
+            assert "ddbkeeper-settings" not in str(statement["Resource"]), logical_id
+
+
+def test_other_accounts_reach_only_their_own_prefix_of_the_export_bucket() -> None:
+    policy = TEMPLATE.resources["ExportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allowed = [s["Fn::If"][1] for s in policy if isinstance(s, dict) and "Fn::If" in s]
+    objects, listing = allowed
+    assert objects["Resource"] == {"Fn::Sub": "${ExportBucket.Arn}/${!aws:PrincipalAccount}/*"}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "${aws:PrincipalAccount}/*"}}
+
+
+PROTECTION = read_cfn(ROOT / "roles" / "protection-role.yaml")
+
+
+def test_each_protection_role_has_one_duty_and_one_trusted_set() -> None:
+    roles = {name: r for name, r in PROTECTION["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    trusted = {
+        name: role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"]["Ref"]
+        for name, role in roles.items()
+    }
+    assert trusted == {
+        "BackupRole": "BackupTrustedRoleArns",
+        "RetentionRole": "RetentionTrustedRoleArn",
+        "ExportRole": "ExportTrustedRoleArns",
+        "RestoreRole": "RestoreTrustedRoleArns",
+    }
+    assert who_in(roles, "dynamodb:DeleteBackup") == {"RetentionRole"}
+    assert who_in(roles, "dynamodb:DeleteTable") == set()
+    assert who_in(roles, "dynamodb:CreateBackup") == {"BackupRole"}
+    for _, _, statement in grants("dynamodb:UpdateTable", roles):
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:ResourceTag/ddbkeeper:managed-by": {"Ref": "StackName"}}
+        }
+    for role in roles.values():
+        condition = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+        assert condition == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
+
+
+def who_in(resources: dict[str, Any], action: str) -> set[str]:
+    return {logical_id for logical_id, _, _ in grants(action, resources)}
+
+
+def test_the_stack_names_each_dutys_roles_for_the_protection_template() -> None:
+    outputs = TEMPLATE.body["Outputs"]
+    assert outputs["RetentionFunctionRoleArn"]["Value"] == {"Fn::GetAtt": ["PruneBackupsFunctionRole", "Arn"]}
+    assert "ProtectionFunctionRoleArns" not in outputs
+    backup = outputs["BackupFunctionRoleArns"]["Value"]["Fn::Join"][1]
+    assert {ref["Fn::GetAtt"][0] for ref in backup} == {
+        "ResolveTablesFunctionRole",
+        "CreateBackupFunctionRole",
+        "CheckBackupFunctionRole",
+    }
+
+
+def test_retention_parameters_that_keep_nothing_are_refused_at_deploy() -> None:
+    (assertion,) = TEMPLATE.body["Rules"]["RetentionKeepsSomething"]["Assertions"]
+    zeros = assertion["Assert"]["Fn::Not"][0]["Fn::And"]
+    assert {item["Fn::Equals"][0]["Ref"] for item in zeros} == {
+        "RetentionKeepLast",
+        "RetentionDaily",
+        "RetentionWeekly",
+        "RetentionMonthly",
+        "RetentionYearly",
+        "RetentionMaxAgeDays",
+    }
+
+
+def test_the_failure_topic_is_encrypted_and_the_export_bucket_logs_access() -> None:
+    assert TEMPLATE.resources["FailureTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    logging = TEMPLATE.resources["ExportBucket"]["Properties"]["LoggingConfiguration"]
+    assert logging["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
