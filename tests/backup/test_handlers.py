@@ -10,12 +10,16 @@ import pytest
 from ddbkeeper.errors import InvalidInput
 from moto import mock_aws
 
-from tests.support import Client, invoke, load_event
+from tests.support import Client, invoke, load_event, made_by_ddbkeeper
+
+STACK_BUCKET = "stack-bucket"
 
 
 @pytest.fixture
-def dynamodb() -> Iterator[Client]:
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     with mock_aws():
+        monkeypatch.setenv("SETTINGS_BUCKET", STACK_BUCKET)  # as template.yaml sets it for the backup functions
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=STACK_BUCKET)
         client = boto3.client("dynamodb", region_name="us-east-1")
         for name in ("orders", "customers"):
             client.create_table(
@@ -69,7 +73,9 @@ def test_check_backup(dynamodb: Client) -> None:
 
 def test_prune_backups(dynamodb: Client) -> None:
     own = [f"ddbkeeper-orders-2026112{day}T030000000Z" for day in range(4)]
-    for name in [*own, "manual"]:
+    made_by_ddbkeeper(dynamodb, STACK_BUCKET, "orders", own)
+    lookalike = "ddbkeeper-orders-20261101T030000000Z"  # a human's backup with the service's exact name form
+    for name in ("manual", lookalike):
         dynamodb.create_backup(TableName="orders", BackupName=name)
 
     result = invoke("prune_backups", load_event("prune_backups.json"))
@@ -77,7 +83,8 @@ def test_prune_backups(dynamodb: Client) -> None:
     # moto stamps every backup "now", so the daily/weekly/monthly rules each keep the newest and keep_last keeps two.
     assert result["kept"] == 2
     assert len(result["deleted"]) == 2
-    assert names(dynamodb) == sorted([*(set(own) - set(result["deleted"])), "manual"])
+    assert result["unproven"] == [lookalike]
+    assert names(dynamodb) == sorted([*(set(own) - set(result["deleted"])), "manual", lookalike])
 
 
 def test_backup_report() -> None:

@@ -72,6 +72,22 @@ def test_the_design_example_is_valid() -> None:
         ({"selector": {"name_prefix": "a", "tag_value": "x"}}, "selector: tag_value needs tag_key"),
         ({"tables": ["orders"], "role_arn": "arn:aws:iam::123:role/x"}, "role_arn: expected a string matching"),
         ({"tables": ["orders"], "external_id": "abc"}, "input: external_id needs role_arn"),
+        (
+            {"tables": ["orders"], "role_arn": "arn:aws:iam::222222222222:role/b", "retention": {"keep_last": 1}},
+            "retention_role_arn: retention in another account deletes backups through that account's retention role",
+        ),
+        (
+            {
+                "tables": ["orders"],
+                "role_arn": "arn:aws:iam::222222222222:role/b",
+                "retention_role_arn": "arn:aws:iam::333333333333:role/r",
+            },
+            "retention_role_arn: must be in the same account as role_arn",
+        ),
+        (
+            {"tables": ["orders"], "retention_role_arn": "arn:aws:iam::222222222222:role/r"},
+            "retention_role_arn goes with role_arn",
+        ),
         ({"tables": ["orders"], "region": "mars"}, "region: expected a string matching"),
         ({"tables": ["orders"], "dry_run": "yes"}, "dry_run: Input should be a valid boolean"),
         (

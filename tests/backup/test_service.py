@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,16 +12,16 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
-from ddbkeeper.backup.models import BackupRequest, BackupState, BackupTask
+from ddbkeeper.backup.models import BackupRequest, BackupSettings, BackupState, BackupTask
 from ddbkeeper.backup.names import backup_name, own_backup_pattern
 from ddbkeeper.backup.service import BackupService
-from ddbkeeper.errors import AccessDenied, InvalidInput, TableNotFound, Throttled
+from ddbkeeper.errors import AccessDenied, InvalidInput, Misconfigured, TableNotFound, Throttled
 from ddbkeeper.models import Execution, parse
 from ddbkeeper.pacing import RateLimiter
 from ddbkeeper.settings import SettingsRecords, TableSettings
 from moto import mock_aws
 
-from tests.support import Client
+from tests.support import Client, made_by_ddbkeeper
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 EXECUTION = Execution(name="backup-run-1", started_at=datetime(2026, 11, 22, 3, 0, 0, 123000, tzinfo=UTC))
@@ -30,14 +31,29 @@ def task(execution: Execution = EXECUTION, **request: Any) -> BackupTask:
     return BackupTask(request=parse(BackupRequest, {"tables": ["orders"], **request}), execution=execution)
 
 
-def service(records: SettingsRecords | None = None, execution: Execution = EXECUTION, **request: Any) -> BackupService:
+STACK_BUCKET = "stack-bucket"
+
+
+def records(bucket: str = STACK_BUCKET) -> SettingsRecords:
+    return SettingsRecords(Account(SessionFactory(), AccountAccess()), bucket)
+
+
+def service(
+    records: SettingsRecords | None = None,
+    execution: Execution = EXECUTION,
+    settings: BackupSettings | None = None,
+    **request: Any,
+) -> BackupService:
     account = Account(SessionFactory(), AccountAccess())
-    return BackupService(task(execution, **request), account, records, sleep=lambda s: None, clock=lambda: NOW)
+    return BackupService(
+        task(execution, **request), account, records, settings=settings, sleep=lambda s: None, clock=lambda: NOW
+    )
 
 
 @pytest.fixture
 def dynamodb() -> Iterator[Client]:
     with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=STACK_BUCKET)
         client = boto3.client("dynamodb", region_name="us-east-1")
         for name, tags in (("orders", {"backup": "daily"}), ("orders-archive", {"backup": "weekly"}), ("users", {})):
             client.create_table(
@@ -100,10 +116,8 @@ def test_create_on_a_missing_table_is_table_not_found(dynamodb: Client) -> None:
 
 def test_a_dry_run_creates_nothing_and_names_the_backup_it_would_take(dynamodb: Client) -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="stack-bucket")
-    records = SettingsRecords(Account(SessionFactory(), AccountAccess()), "stack-bucket")
 
-    planned = service(records, dry_run=True).create_backup("orders")
+    planned = service(records(), dry_run=True).create_backup("orders")
 
     assert planned == BackupState(
         arn=None,
@@ -113,7 +127,7 @@ def test_a_dry_run_creates_nothing_and_names_the_backup_it_would_take(dynamodb: 
     )
     assert service(dry_run=True).check_backup(planned) == planned
     assert dynamodb.list_backups(TableName="orders")["BackupSummaries"] == []
-    assert s3.list_objects_v2(Bucket="stack-bucket")["KeyCount"] == 0
+    assert s3.list_objects_v2(Bucket=STACK_BUCKET)["KeyCount"] == 0
 
 
 def test_own_backups_are_recognised_by_exact_name(dynamodb: Client) -> None:
@@ -126,29 +140,78 @@ def test_own_backups_are_recognised_by_exact_name(dynamodb: Client) -> None:
     assert [b.name for b in service().own_backups("orders-archive")] == ["ddbkeeper-orders-archive-20261121T030000000Z"]
 
 
+NEWEST = BackupState(arn=None, name="x", status="AVAILABLE")
+
+
 def test_retention_deletes_only_what_no_rule_keeps(dynamodb: Client) -> None:
     names = [f"ddbkeeper-orders-2026112{day}T030000000Z" for day in range(5)]
-    for name in names:
-        dynamodb.create_backup(TableName="orders", BackupName=name)
+    made_by_ddbkeeper(dynamodb, STACK_BUCKET, "orders", names)
     dynamodb.create_backup(TableName="orders", BackupName="manual")
-    newest = BackupState(arn=None, name="x", status="AVAILABLE")
 
-    outcome = service(retention={"keep_last": 2}).enforce_retention("orders", newest)
+    outcome = service(records(), retention={"keep_last": 2}).enforce_retention("orders", NEWEST)
     remaining = sorted(s["BackupName"] for s in dynamodb.list_backups(TableName="orders")["BackupSummaries"])
     assert outcome.kept == 2
-    assert len(outcome.deleted) == 3 and outcome.would_delete == []
+    assert len(outcome.deleted) == 3 and outcome.would_delete == [] and outcome.unproven == []
     assert len(remaining) == 3 and "manual" in remaining
 
-    assert service().enforce_retention("orders", newest).kept == 2  # no policy: nothing deleted
+    assert service(records()).enforce_retention("orders", NEWEST).kept == 2  # no policy: nothing deleted
+
+
+def test_a_backup_merely_named_like_ours_is_never_deleted(dynamodb: Client) -> None:
+    """A human's backup with the service's exact name form has no record beside it: retention keeps it."""
+    made_by_ddbkeeper(dynamodb, STACK_BUCKET, "orders", ["ddbkeeper-orders-20261121T030000000Z"])
+    dynamodb.create_backup(TableName="orders", BackupName="ddbkeeper-orders-20250101T000000000Z")
+
+    outcome = service(records(), retention={"keep_last": 1}).enforce_retention("orders", NEWEST)
+
+    assert outcome.unproven == ["ddbkeeper-orders-20250101T000000000Z"]
+    assert outcome.deleted == []
+    assert len(dynamodb.list_backups(TableName="orders")["BackupSummaries"]) == 2
+
+
+def test_a_record_naming_another_backup_proves_nothing(dynamodb: Client) -> None:
+    (arn,) = made_by_ddbkeeper(dynamodb, STACK_BUCKET, "orders", ["ddbkeeper-orders-20261120T030000000Z"])
+    made_by_ddbkeeper(dynamodb, STACK_BUCKET, "orders", ["ddbkeeper-orders-20261121T030000000Z"])
+    s3 = boto3.client("s3", region_name="us-east-1")
+    key = records().url(arn).removeprefix(f"s3://{STACK_BUCKET}/")
+    forged = json.loads(s3.get_object(Bucket=STACK_BUCKET, Key=key)["Body"].read())
+    forged["backup_arn"] = "forged"
+    s3.put_object(Bucket=STACK_BUCKET, Key=key, Body=json.dumps(forged).encode())
+
+    assert records().record(arn) is None
+    assert records().load(arn) is None
+    outcome = service(records(), retention={"keep_last": 1}).enforce_retention("orders", NEWEST)
+    assert outcome.deleted == [] and outcome.unproven == ["ddbkeeper-orders-20261120T030000000Z"]
+
+
+def test_without_the_stacks_records_retention_deletes_nothing(dynamodb: Client) -> None:
+    made_by_ddbkeeper(dynamodb, STACK_BUCKET, "orders", [f"ddbkeeper-orders-2026112{d}T030000000Z" for d in range(3)])
+
+    outcome = service(None, retention={"keep_last": 1}).enforce_retention("orders", NEWEST)
+
+    assert outcome.deleted == [] and len(outcome.unproven) == 3
+    assert len(dynamodb.list_backups(TableName="orders")["BackupSummaries"]) == 3
+
+
+def test_the_stack_fixes_the_prefix_and_the_regions(dynamodb: Client) -> None:
+    with pytest.raises(InvalidInput, match=r"backup_name_prefix: 'manual' is not this stack's prefix \('ddbkeeper'\)"):
+        service(backup_name_prefix="manual")
+    assert service(settings=BackupSettings(BACKUP_NAME_PREFIX="nightly")).prefix == "nightly"
+    assert service(backup_name_prefix="ddbkeeper").prefix == "ddbkeeper"
+    allowed = BackupSettings(ALLOWED_REGIONS="us-east-1,eu-west-1,")
+    with pytest.raises(InvalidInput, match=r"region: 'ap-fake-9' is not a region this stack acts in"):
+        service(settings=allowed, region="ap-fake-9")
+    assert service(settings=allowed, region="eu-west-1").request.region == "eu-west-1"
 
 
 def test_a_dry_run_of_retention_counts_the_backup_it_would_take(dynamodb: Client) -> None:
-    for day in range(3):
-        dynamodb.create_backup(TableName="orders", BackupName=f"ddbkeeper-orders-2026111{day}T030000000Z")
+    made_by_ddbkeeper(dynamodb, STACK_BUCKET, "orders", [f"ddbkeeper-orders-2026111{d}T030000000Z" for d in range(3)])
     now = Execution(name="later", started_at=datetime.now(UTC) + timedelta(seconds=1))  # moto stamps backups "now"
     planned = service(dry_run=True, execution=now).create_backup("orders")
 
-    outcome = service(dry_run=True, execution=now, retention={"keep_last": 2}).enforce_retention("orders", planned)
+    outcome = service(records(), execution=now, dry_run=True, retention={"keep_last": 2}).enforce_retention(
+        "orders", planned
+    )
 
     # keep_last 2 keeps the planned backup and the newest existing one: two existing ones would go.
     assert outcome.would_delete == ["ddbkeeper-orders-20261110T030000000Z", "ddbkeeper-orders-20261111T030000000Z"]
@@ -233,30 +296,24 @@ def test_timestamps_round_trip_through_the_policy(dynamodb: Client) -> None:
 
 
 def test_the_tables_settings_are_recorded_beside_its_backup(dynamodb: Client) -> None:
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="stack-bucket")
     dynamodb.update_continuous_backups(
         TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
     dynamodb.update_time_to_live(TableName="orders", TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
-    records = SettingsRecords(Account(SessionFactory(), AccountAccess()), "stack-bucket")
-
-    state = service(records).create_backup("orders")
+    state = service(records()).create_backup("orders")
 
     assert state.arn is not None
     account, backup_path = state.arn.split(":")[4], state.arn.split(":table/")[1]
     assert state.settings == f"s3://stack-bucket/ddbkeeper-settings/{account}/us-east-1/{backup_path}.json"
     assert state.settings_error is None
-    assert records.load(state.arn) == TableSettings(
+    assert records().load(state.arn) == TableSettings(
         table_class="STANDARD", ttl_attribute="ttl", pitr=True, tags={"backup": "daily"}, deletion_protection=False
     )
-    assert records.load(state.arn.replace("orders", "users")) is None  # a backup nobody recorded
+    assert records().load(state.arn.replace("orders", "users")) is None  # a backup nobody recorded
 
 
 def test_settings_that_cannot_be_recorded_are_reported_and_the_backup_stands(dynamodb: Client) -> None:
-    records = SettingsRecords(Account(SessionFactory(), AccountAccess()), "missing-bucket")  # no such bucket
-
-    state = service(records).create_backup("orders")
+    state = service(records("missing-bucket")).create_backup("orders")  # no such bucket
 
     assert state.settings is None
     assert state.settings_error is not None
@@ -266,6 +323,9 @@ def test_settings_that_cannot_be_recorded_are_reported_and_the_backup_stands(dyn
 
 
 def test_for_task_reads_the_functions_environment(dynamodb: Client) -> None:
-    built = BackupService.for_task(task(), {"SETTINGS_BUCKET": "stack-bucket", "DELETE_BACKUP_RATE": "2"})
-    assert built.records is not None and built.records.bucket == "stack-bucket"
+    built = BackupService.for_task(task(), {"SETTINGS_BUCKET": STACK_BUCKET, "DELETE_BACKUP_RATE": "2"})
+    assert built.records is not None and built.records.bucket == STACK_BUCKET
+    assert built.settings.DELETE_BACKUP_RATE == 2.0
     assert BackupService.for_task(task(), {}).records is None
+    with pytest.raises(Misconfigured, match="DELETE_BACKUP_RATE"):
+        BackupService.for_task(task(), {"DELETE_BACKUP_RATE": "fast"})

@@ -75,6 +75,8 @@ def test_retention_over_several_runs_prunes_only_own_backups(
     table = table_factory()
     dynamodb.create_backup(TableName=table, BackupName="manual-before-migration")
     dynamodb.create_backup(TableName=table, BackupName=f"other-{table}-20200101T000000000Z")
+    lookalike = f"ddbkeeper-{table}-20200101T000000000Z"  # the service's exact name form, made by hand
+    dynamodb.create_backup(TableName=table, BackupName=lookalike)
     created: list[str] = []
     for _ in range(4):
         result = run(runtime, "backup", {"tables": [table], "retention": {"keep_last": 2}})
@@ -82,10 +84,25 @@ def test_retention_over_several_runs_prunes_only_own_backups(
         created.append(result.output["tables"][0]["backup_name"])
 
     assert backup_names(dynamodb, table) == sorted(
-        [*created[-2:], "manual-before-migration", f"other-{table}-20200101T000000000Z"]
+        [*created[-2:], "manual-before-migration", f"other-{table}-20200101T000000000Z", lookalike]
     )
     assert result.output["tables"][0]["deleted"] == [created[1]]
+    assert result.output["tables"][0]["unproven"] == [lookalike]
     assert result.output["totals"]["backups_deleted"] == 1
+
+
+def test_a_prefix_the_stack_does_not_use_is_refused_before_anything(runtime: LocalRuntime, dynamodb: Client) -> None:
+    """A request may not widen retention to a human's backups by naming their prefix."""
+    dynamodb.create_backup(TableName=table_of(dynamodb), BackupName="manual-orders-20250101T000000000Z")
+    before = dynamodb.list_backups()["BackupSummaries"]
+
+    result = run(
+        runtime, "backup", {"tables": ["orders"], "backup_name_prefix": "manual", "retention": {"keep_last": 1}}
+    )
+
+    assert (result.status, result.error) == ("FAILED", "InvalidInput")
+    assert "backup_name_prefix: 'manual' is not this stack's prefix" in (result.cause_message() or "")
+    assert dynamodb.list_backups()["BackupSummaries"] == before
 
 
 def test_dry_run_reports_and_deletes_nothing(
@@ -254,3 +271,14 @@ def test_cross_account_backup_through_an_assumed_role(runtime: LocalRuntime, tab
     assert backup_names(other, "ledger") == [result.output["tables"][0]["backup_name"]]
     home = boto3.client("dynamodb", region_name="us-east-1")
     assert "ledger" not in home.list_tables()["TableNames"]
+
+
+def table_of(dynamodb: Client, name: str = "orders") -> str:
+    if name not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    return name

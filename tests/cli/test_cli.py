@@ -22,6 +22,7 @@ from tests.support.tables import KEYS, assert_identical, create_source
 
 pytestmark = pytest.mark.endpoint
 CLI = [sys.executable, "-m", "ddbkeeper.cli"]
+STACK_BUCKET = "ddbkeeper-local-exportbucket"  # the stack bucket's local stand-in (README: The embedded runtime)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,11 @@ def endpoint() -> Iterator[str]:
             break
         except requests.ConnectionError:
             time.sleep(0.1)
+    # The stack's bucket, as `sam deploy` creates it (its local stand-in name): backups record their settings there.
+    stack = boto3.client(
+        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    stack.create_bucket(Bucket=STACK_BUCKET)
     try:
         yield url
     finally:
@@ -68,6 +74,7 @@ def test_run_local_creates_and_prunes_backups_on_the_named_endpoint(endpoint: st
         BillingMode="PAY_PER_REQUEST",
     )
     manual = remote.create_backup(TableName="shop-orders", BackupName="ddbkeeper-shop-orders-manual")["BackupDetails"]
+    lookalike = remote.create_backup(TableName="shop-orders", BackupName="ddbkeeper-shop-orders-20250101T000000000Z")
     payload = json.dumps({"tables": ["shop-orders"], "retention": {"keep_last": 1}})
 
     outputs = []
@@ -78,9 +85,13 @@ def test_run_local_creates_and_prunes_backups_on_the_named_endpoint(endpoint: st
 
     summaries = remote.list_backups(TableName="shop-orders")["BackupSummaries"]
     assert sorted(s["BackupName"] for s in summaries) == sorted(
-        [outputs[-1]["tables"][0]["backup_name"], "ddbkeeper-shop-orders-manual"]
+        [
+            outputs[-1]["tables"][0]["backup_name"],
+            "ddbkeeper-shop-orders-manual",
+            "ddbkeeper-shop-orders-20250101T000000000Z",  # named like ours, made by hand: no record, never deleted
+        ]
     )
-    assert manual["BackupArn"] in {s["BackupArn"] for s in summaries}
+    assert {manual["BackupArn"], lookalike["BackupDetails"]["BackupArn"]} <= {s["BackupArn"] for s in summaries}
     assert outputs[1]["tables"][0]["deleted"] == [outputs[0]["tables"][0]["backup_name"]]
 
 

@@ -71,3 +71,19 @@ def entered(events: list[dict[str, Any]]) -> list[str]:
 
 def backup_names(dynamodb: Client, table: str) -> list[str]:
     return sorted(s["BackupName"] for s in dynamodb.list_backups(TableName=table)["BackupSummaries"])
+
+
+def made_by_ddbkeeper(dynamodb: Client, bucket: str, table: str, names: list[str]) -> list[str]:
+    """Backups of `table` as Create Backup makes them: each with its record in the stack's bucket (the proof of making
+    retention needs), written by the real code. Their ARNs, in order."""
+    from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+    from ddbkeeper.settings import SettingsRecords, settings_of
+
+    records = SettingsRecords(Account(SessionFactory(), AccountAccess()), bucket)
+    description = dynamodb.describe_table(TableName=table)["Table"]
+    arns = []
+    for name in names:
+        arn = dynamodb.create_backup(TableName=table, BackupName=name)["BackupDetails"]["BackupArn"]
+        records.save(arn, description, settings_of(dynamodb, description))
+        arns.append(arn)
+    return arns

@@ -7,6 +7,7 @@ handlers find DynamoDB and S3 the standard way, through AWS_ENDPOINT_URL pointed
 
 from __future__ import annotations
 
+import os
 import time
 import types
 import uuid
@@ -32,6 +33,15 @@ def runtime() -> Iterator[LocalRuntime]:
         patch.setattr(retrier_decl, "time", _NO_SLEEP)
         patch.setattr(botocore.endpoint, "time", _NO_SLEEP)
         with LocalRuntime(ROOT) as local:
+            # What `sam deploy` creates with the stack: its bucket (settings records, the proof retention needs).
+            s3 = boto3.client(
+                "s3",
+                region_name="us-east-1",
+                endpoint_url=local.endpoint,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - moto's default account
+            )
+            s3.create_bucket(Bucket=os.environ["SETTINGS_BUCKET"])
             yield local
 
 

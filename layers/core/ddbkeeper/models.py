@@ -154,6 +154,18 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    ALLOWED_REGIONS: str = ""  # the stack's region and the template's AllowedRegions; empty: any region
+
+    def check_region(self, field: str, region: str | None) -> None:
+        """A request may name only a region the stack acts in: any other is refused before anything is touched (a
+        region that does not exist would otherwise be retried as an unreachable endpoint)."""
+        allowed = [name for name in self.ALLOWED_REGIONS.split(",") if name]
+        if region is not None and allowed and region not in allowed:
+            raise InvalidInput(
+                f"{field}: {region!r} is not a region this stack acts in ({', '.join(allowed)}); "
+                "the template's AllowedRegions parameter adds regions"
+            )
+
 
 def _describe(error: Any, root: str) -> str:
     path = ".".join(str(part) for part in (root, *error["loc"]) if part != "")

@@ -8,7 +8,6 @@ that backup re-applies them even when the source table is gone.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -68,6 +67,22 @@ def settings_of(client: DynamoDBClient, table: TableDescriptionTypeDef) -> Table
     )
 
 
+class SettingsRecord(StepModel):
+    """What Create Backup wrote beside a backup: which backup of which table, and the table's settings then.
+
+    Only the backup function's role may write under ddbkeeper-settings/ (IAM and the bucket policy), so a record whose
+    backup and table match is also the proof that ddbkeeper made the backup: retention deletes nothing without one.
+    """
+
+    backup_arn: str
+    table: str
+    table_arn: str
+    settings: TableSettings
+
+    def matches(self, backup_arn: str) -> bool:
+        return self.backup_arn == backup_arn and self.table == _table_of(backup_arn)
+
+
 class SettingsRecords:
     """`s3://<bucket>/ddbkeeper-settings/<account>/<region>/<table>/backup/<backup id>.json`, one per backup."""
 
@@ -84,23 +99,21 @@ class SettingsRecords:
         return f"s3://{self.bucket}/{self._key(backup_arn)}"
 
     def save(self, backup_arn: str, table: TableDescriptionTypeDef, settings: TableSettings) -> str:
-        body = {
-            "backup_arn": backup_arn,
-            "table": table["TableName"],
-            "table_arn": table["TableArn"],
-            "settings": settings.model_dump(mode="json"),
-        }
+        record = SettingsRecord(
+            backup_arn=backup_arn, table=table["TableName"], table_arn=table["TableArn"], settings=settings
+        )
         with translate_errors("PutObject", self.url(backup_arn)):
             self.s3.put_object(
                 Bucket=self.bucket,
                 Key=self._key(backup_arn),
-                Body=json.dumps(body, indent=2).encode(),
+                Body=record.model_dump_json(indent=2).encode(),
                 ContentType="application/json",
             )
         return self.url(backup_arn)
 
-    def load(self, backup_arn: str) -> TableSettings | None:
-        """The settings recorded when the backup was taken, or None for a backup this service did not record."""
+    def record(self, backup_arn: str) -> SettingsRecord | None:
+        """The record written for this backup, when there is one that names it; None for a backup this service did
+        not record (or a record at its key that names another backup or table: never trusted)."""
         with translate_errors("GetObject", self.url(backup_arn)):
             try:
                 body = self.s3.get_object(Bucket=self.bucket, Key=self._key(backup_arn))["Body"].read()
@@ -108,9 +121,34 @@ class SettingsRecords:
                 if error_code(error) == "NoSuchKey":
                     return None
                 raise
-        return TableSettings.model_validate(json.loads(body)["settings"])
+        try:
+            record = SettingsRecord.model_validate_json(body)
+        except ValueError:
+            return None  # not a record this service wrote
+        return record if record.matches(backup_arn) else None
+
+    def load(self, backup_arn: str) -> TableSettings | None:
+        """The settings recorded when the backup was taken, or None for a backup this service did not record."""
+        record = self.record(backup_arn)
+        return record.settings if record else None
+
+    def recorded(self, backup_arns: list[str]) -> set[str]:
+        """Which of one table's backups have a record (one listing of the table's folder, not one read per backup)."""
+        if not backup_arns:
+            return set()
+        folder = self._key(backup_arns[0]).rsplit("/", 1)[0] + "/"
+        keys: set[str] = set()
+        with translate_errors("ListObjectsV2", f"s3://{self.bucket}/{folder}"):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+                keys.update(obj["Key"] for obj in page.get("Contents", []))
+        return {arn for arn in backup_arns if self._key(arn) in keys}
 
     @staticmethod
     def _key(backup_arn: str) -> str:
         _, _, _, region, account, resource = backup_arn.split(":", 5)
         return f"{RECORD_FOLDER}/{account}/{region}/{resource.removeprefix('table/')}.json"
+
+
+def _table_of(backup_arn: str) -> str:
+    """arn:aws:dynamodb:<region>:<account>:table/<table>/backup/<id> -> <table>"""
+    return backup_arn.split(":table/", 1)[-1].split("/backup/", 1)[0]

@@ -15,6 +15,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from ddbkeeper.aws import AccountAccess
 from ddbkeeper.backup.retention import RetentionPolicy
+from ddbkeeper.errors import InvalidInput
 from ddbkeeper.models import (
     BackupArn,
     Count,
@@ -75,9 +76,10 @@ class BackupRequest(StrictModel):
     tables: Annotated[list[TableName], Field(min_length=1, max_length=500)] | None = None
     selector: Selector | None = None
     retention: RetentionSpec | None = None
-    backup_name_prefix: NamePrefix = "ddbkeeper"
+    backup_name_prefix: NamePrefix | None = None  # None: the stack's (BackupNamePrefix); another is refused
     dry_run: bool = False
-    role_arn: RoleArn | None = None
+    role_arn: RoleArn | None = None  # the backup role of another account (roles/protection-role.yaml)
+    retention_role_arn: RoleArn | None = None  # its retention role: the only one that may delete backups there
     external_id: ExternalId | None = None
     region: Region | None = None
 
@@ -87,17 +89,49 @@ class BackupRequest(StrictModel):
             raise ValueError("give tables (a list of names) and/or selector")
         if self.external_id is not None and self.role_arn is None:
             raise ValueError("external_id needs role_arn")
+        if self.retention_role_arn is not None:
+            if self.role_arn is None:
+                raise ValueError("retention_role_arn goes with role_arn (backups in another account)")
+            if _account(self.retention_role_arn) != _account(self.role_arn):
+                raise ValueError("retention_role_arn: must be in the same account as role_arn")
+        elif self.role_arn is not None and self.retention is not None:
+            raise ValueError(
+                "retention_role_arn: retention in another account deletes backups through that account's retention "
+                "role (roles/protection-role.yaml output RetentionRoleArn); give it, or leave out retention"
+            )
         return self
 
     def access(self) -> AccountAccess:
+        """The account and region the tables are in, through the backup role when one is given."""
         return AccountAccess(region=self.region, role_arn=self.role_arn, external_id=self.external_id)
+
+    def retention_access(self) -> AccountAccess:
+        """The same account and region through the role allowed to delete backups there."""
+        return AccountAccess(
+            region=self.region, role_arn=self.retention_role_arn or self.role_arn, external_id=self.external_id
+        )
+
+
+def _account(role_arn: str) -> str:
+    return role_arn.split(":")[4]
 
 
 class BackupSettings(Settings):
     """The backup functions' environment (template.yaml)."""
 
-    SETTINGS_BUCKET: str | None = None  # the stack's bucket, where each backup's table settings are recorded
+    SETTINGS_BUCKET: str | None = None  # the stack's bucket: each backup's record (settings, proof of making)
     DELETE_BACKUP_RATE: Annotated[float, Field(gt=0)] = DELETE_BACKUP_RATE  # per Map branch
+    BACKUP_NAME_PREFIX: NamePrefix = "ddbkeeper"  # the stack's: the only prefix a request may use
+
+    def prefix(self, requested: str | None) -> str:
+        """The prefix a run names its backups with: the stack's. Retention recognises backups by it, so a request may
+        not pick another (a human's `manual-...` backups are not fair game because a request says so)."""
+        if requested is not None and requested != self.BACKUP_NAME_PREFIX:
+            raise InvalidInput(
+                f"backup_name_prefix: {requested!r} is not this stack's prefix ({self.BACKUP_NAME_PREFIX!r}); "
+                "the template's BackupNamePrefix parameter sets it"
+            )
+        return self.BACKUP_NAME_PREFIX
 
 
 class BackupTask(Task[BackupRequest]):
@@ -145,6 +179,7 @@ class PruneOutcome(StepModel):
     would_delete: list[str] = []  # on a dry run
     deferred: list[str] = []  # deletable, but over the per-run cap: the next run deletes them
     already_gone: list[str] = []
+    unproven: list[str] = []  # named like ours, but no record proves ddbkeeper made them: never deleted
     dry_run: bool = False
 
 
@@ -181,6 +216,7 @@ class ReportLine(StepModel):
     deleted: list[str] = []
     would_delete: list[str] = []
     deferred: list[str] = []
+    unproven: list[str] = []
     error: str | None = None
     cause: str | None = None
 

@@ -52,6 +52,7 @@ def _line(result: TableResult) -> ReportLine:
                 "deleted": retention.deleted,
                 "would_delete": retention.would_delete,
                 "deferred": retention.deferred,
+                "unproven": retention.unproven,
             }
         )
     if result.status != "SUCCEEDED":

@@ -53,27 +53,39 @@ class BackupService:
         account: Account,
         records: SettingsRecords | None = None,
         *,
-        delete_rate: float = BackupSettings().DELETE_BACKUP_RATE,
+        settings: BackupSettings | None = None,
+        retention_account: Account | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.request = task.request
         self.execution = task.execution
-        self.account = account  # the tables' account and region (the request's role, if any)
-        self.records = records  # where each backup's table settings are recorded (the stack's bucket)
+        self.settings = settings or BackupSettings()
+        self.settings.check_region("region", self.request.region)
+        self.prefix = self.settings.prefix(self.request.backup_name_prefix)
+        self.account = account  # the tables' account and region (the request's backup role, if any)
+        self.retention_account = retention_account or account  # the same, through the role that may delete backups
+        self.records = records  # each backup's record in the stack's bucket: its settings, and proof we made it
         self._sleep = sleep
         self._clock = clock
-        self._delete_limiter = RateLimiter(delete_rate, sleep=sleep)
+        self._delete_limiter = RateLimiter(self.settings.DELETE_BACKUP_RATE, sleep=sleep)
 
     @classmethod
     def for_task(cls, task: Task[BackupRequest], env: Mapping[str, str]) -> BackupService:
-        """The service for one step: the tables through the request's role, the records with the function's own."""
+        """The service for one step: the tables through the request's roles, the records with the function's own
+        credentials."""
         settings = parse_settings(BackupSettings, env)
         factory = SessionFactory(session_name=task.execution.session_name())
         records = None
         if settings.SETTINGS_BUCKET:
             records = SettingsRecords(Account(factory, AccountAccess()), settings.SETTINGS_BUCKET)
-        return cls(task, Account(factory, task.request.access()), records, delete_rate=settings.DELETE_BACKUP_RATE)
+        return cls(
+            task,
+            Account(factory, task.request.access()),
+            records,
+            settings=settings,
+            retention_account=Account(factory, task.request.retention_access()),
+        )
 
     # --- Resolve Tables --------------------------------------------------------------------------------------------
 
@@ -175,21 +187,29 @@ class BackupService:
     def enforce_retention(self, table: str, backup: BackupState) -> PruneOutcome:
         """Delete this service's backups of `table` that no retention rule keeps (none at all on a dry run).
 
-        Without a policy nothing is deleted: retention is opt-in per request. A dry run decides as a real run would
-        once the backup it planned exists.
+        Without a policy nothing is deleted: retention is opt-in per request. Only backups this service provably made
+        take part: named `<stack prefix>-<table>-<stamp>` AND with the record Create Backup wrote beside them (which
+        only its role may write); a backup merely named like ours is kept and reported as unproven. A dry run decides
+        as a real run would once the backup it planned exists.
         """
-        own = self.own_backups(table)
+        named = self.own_backups(table)
+        proven = self.records.recorded([b.arn for b in named]) if self.records else set()
+        own = [b for b in named if b.arn in proven]
+        unproven = [b.name for b in named if b.arn not in proven]
         dry_run = self.request.dry_run
         policy = self.request.retention.policy() if self.request.retention else None
         if dry_run and backup.status == "PLANNED":
             own.append(BackupInfo(arn=f"planned:{backup.name}", name=backup.name, created=self.execution.started_at))
         if policy is None:
-            return PruneOutcome(table=table, kept=len(own), dry_run=dry_run)
+            return PruneOutcome(table=table, kept=len(own), unproven=unproven, dry_run=dry_run)
         decision = policy.decide(own, self._clock())
         deleted: list[str] = []
         gone: list[str] = []
         if not dry_run:
             for doomed in decision.delete:
+                if self.records is None or self.records.record(doomed.arn) is None:  # its record is not what it was
+                    unproven.append(doomed.name)
+                    continue
                 (deleted if self._delete(doomed.arn) else gone).append(doomed.name)
         outcome = PruneOutcome(
             table=table,
@@ -198,14 +218,15 @@ class BackupService:
             would_delete=[doomed.name for doomed in decision.delete] if dry_run else [],
             deferred=[later.name for later in decision.deferred],
             already_gone=gone,
+            unproven=unproven,
             dry_run=dry_run,
         )
         logger.info("retention enforced", extra=outcome.model_dump())
         return outcome
 
     def own_backups(self, table: str) -> list[BackupInfo]:
-        """The backups of `table` this service made: named `<prefix>-<table>-<stamp>`."""
-        pattern = own_backup_pattern(self.request.backup_name_prefix, table)
+        """The backups of `table` named as this service names them: `<stack prefix>-<table>-<stamp>`."""
+        pattern = own_backup_pattern(self.prefix, table)
         return [
             BackupInfo(
                 arn=s["BackupArn"],
@@ -214,17 +235,16 @@ class BackupService:
                 status=s.get("BackupStatus", AVAILABLE),
                 size_bytes=s.get("BackupSizeBytes"),
             )
-            for s in self.backups(table)
+            for s in self.backups(table, self.retention_account)
             if pattern.match(s.get("BackupName", ""))
         ]
 
-    def backups(self, table: str) -> list[BackupSummaryTypeDef]:
+    def backups(self, table: str, account: Account | None = None) -> list[BackupSummaryTypeDef]:
         """Every user backup of `table`, filtered again on the client: some servers ignore the request's filters."""
         summaries: list[BackupSummaryTypeDef] = []
+        dynamodb = (account or self.account).dynamodb
         with translate_errors("ListBackups", table):
-            for page in self.account.dynamodb.get_paginator("list_backups").paginate(
-                TableName=table, BackupType="USER"
-            ):
+            for page in dynamodb.get_paginator("list_backups").paginate(TableName=table, BackupType="USER"):
                 summaries.extend(page.get("BackupSummaries", []))
         return [s for s in summaries if s.get("TableName") == table and s.get("BackupType", "USER") == "USER"]
 
@@ -241,7 +261,7 @@ class BackupService:
                 self._delete_limiter.acquire()
                 with translate_errors("DeleteBackup", arn):
                     try:
-                        self.account.dynamodb.delete_backup(BackupArn=arn)
+                        self.retention_account.dynamodb.delete_backup(BackupArn=arn)
                     except ClientError as error:
                         if error_code(error) == "BackupNotFoundException":
                             return False  # deleted meanwhile (by a person or an overlapping run): the goal is met
@@ -255,7 +275,7 @@ class BackupService:
         return None
 
     def _name(self, table: str) -> str:
-        return backup_name(self.request.backup_name_prefix, table, self.execution.stamp())
+        return backup_name(self.prefix, table, self.execution.stamp())
 
     # --- Build Report ----------------------------------------------------------------------------------------------
 

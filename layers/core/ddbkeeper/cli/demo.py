@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 OTHER_ACCOUNT = "222222222222"
 OTHER_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/ddbkeeper-backup"
+OTHER_RETENTION_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/ddbkeeper-retention"
 RETENTION = {"keep_last": 2, "min_keep": 1}
 EXPORT_BUCKET = "ddbkeeper-demo-exports"
 
@@ -90,7 +91,15 @@ class Demo:
         self.console.print(f"orders now has: {', '.join(sorted(names))}")
 
         self._title(f"Cross-account: ledger in {OTHER_ACCOUNT} through an assumed role")
-        result = self._run("backup", {"tables": ["ledger"], "role_arn": OTHER_ROLE, "retention": RETENTION})
+        result = self._run(
+            "backup",
+            {
+                "tables": ["ledger"],
+                "role_arn": OTHER_ROLE,
+                "retention_role_arn": OTHER_RETENTION_ROLE,
+                "retention": RETENTION,
+            },
+        )
         self._check(result.succeeded and len(_backup_names(self.other, "ledger")) == 1, "cross-account backup")
 
         self._title(

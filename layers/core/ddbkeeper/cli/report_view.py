@@ -39,6 +39,9 @@ def backup_table(report: dict[str, Any]) -> Table:
         note = line.get("cause") or ("reused backup of an earlier attempt" if line.get("reused") else "")
         if line.get("deferred"):
             note = f"{len(line['deferred'])} deletions deferred to the next run (per-run cap)"
+        if line.get("unproven"):
+            proof = f"{len(line['unproven'])} named like ours kept: no record proves ddbkeeper made them"
+            note = "\n".join(filter(None, [note, proof]))
         if line.get("settings_error"):
             note = "\n".join(filter(None, [note, f"settings not recorded: {line['settings_error']}"]))
         table.add_row(
