@@ -39,7 +39,7 @@ def runtime() -> Iterator[LocalRuntime]:
                 region_name="us-east-1",
                 endpoint_url=local.endpoint,
                 aws_access_key_id="testing",
-                aws_secret_access_key="testing",  # noqa: S106 - moto's default account
+                aws_secret_access_key="testing",
             )
             s3.create_bucket(Bucket=os.environ["SETTINGS_BUCKET"])
             yield local
