@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from ddbkeeper import errors
 from ddbkeeper.aws import AccountAccess, SessionFactory, domain_error, translate_errors
@@ -100,3 +101,18 @@ def test_threads_sharing_a_factory_get_one_client_built_once() -> None:
 
     assert built == ["dynamodb"]
     assert len({id(client) for client in clients}) == 1
+
+
+def test_an_endpoint_that_does_not_resolve_is_not_retried_but_a_refused_one_is() -> None:
+    """A region or endpoint that does not exist will not start existing: fail at once, not after minutes of retries."""
+    options = {
+        "aws_access_key_id": "a",
+        "aws_secret_access_key": "b",
+        "config": Config(retries={"total_max_attempts": 1}),
+    }
+    nowhere = boto3.client("dynamodb", region_name="us-east-1", endpoint_url="http://no-such-host.invalid:1", **options)
+    with pytest.raises(errors.AwsError, match="does not resolve"), translate_errors("ListTables", "*"):
+        nowhere.list_tables()
+    refused = boto3.client("dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:1", **options)
+    with pytest.raises(errors.TransientAwsError), translate_errors("ListTables", "*"):
+        refused.list_tables()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -216,6 +217,19 @@ def domain_error(error: ClientError, operation: str, resource: str) -> Ddbkeeper
     return kind(f"{operation} {resource}: {code}: {message}")
 
 
+def _unresolvable(error: BaseException) -> bool:
+    """Whether a connection failed because the host name does not resolve (DNS says no such name)."""
+    seen: BaseException | None = error
+    for _ in range(10):  # the cause chain botocore and urllib3 build is a few links long
+        if seen is None:
+            return False
+        if isinstance(seen, socket.gaierror):
+            return True
+        wrapped = getattr(seen, "kwargs", {}).get("error")
+        seen = wrapped if isinstance(wrapped, BaseException) else (seen.__cause__ or seen.__context__)
+    return False
+
+
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -229,7 +243,9 @@ def translate_errors(operation: str, resource: str) -> Iterator[None]:
         raise domain_error(error, operation, resource) from error
     except NoCredentialsError as error:
         raise AccessDenied(f"{operation} {resource}: no AWS credentials found") from error
-    except (ConnectionError, HTTPClientError) as error:  # refused, reset, closed early, timed out: try again
-        raise TransientAwsError(f"{operation} {resource}: {error}") from error
+    except (ConnectionError, HTTPClientError) as error:
+        if _unresolvable(error):  # no such host: a region or endpoint that does not exist will not start existing
+            raise AwsError(f"{operation} {resource}: the endpoint does not resolve ({error}); check the region") from error
+        raise TransientAwsError(f"{operation} {resource}: {error}") from error  # refused, reset, timed out: try again
     except BotoCoreError as error:
         raise AwsError(f"{operation} {resource}: {error}") from error

@@ -26,11 +26,36 @@ Count = Annotated[int, Field(ge=0)]
 ExternalId = Annotated[str, StringConstraints(min_length=2, max_length=1224)]
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 BucketName = Annotated[str, StringConstraints(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")]
-# A relative S3 key prefix: no leading or trailing slash, no empty segment.
-S3Prefix = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^/\s]+(/[^/\s]+)*$")]
 KmsKey = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 ExportFormat = Literal["DYNAMODB_JSON", "ION"]
-TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+RESERVED_FOLDERS = ("ddbkeeper-settings",)  # written only by the backup function: no request may point into them
+
+
+def _plain_prefix(value: str) -> str:
+    segments = value.split("/")
+    if any(segment in (".", "..") for segment in segments):
+        raise ValueError(f"expected a key prefix without . or .. segments, got {value!r}")
+    if segments[0] in RESERVED_FOLDERS:
+        raise ValueError(f"{segments[0]}/ is reserved for the records ddbkeeper writes beside its backups")
+    return value
+
+
+# A relative S3 key prefix: no leading or trailing slash, no empty, . or .. segment, not a reserved folder.
+S3Prefix = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=512, pattern=r"^[^/\s]+(/[^/\s]+)*$"),
+    AfterValidator(_plain_prefix),
+]
+
+
+def _user_tag(key: str) -> str:
+    if key.lower().startswith("aws:"):
+        raise ValueError(f"tag keys starting with aws: are reserved for AWS, got {key!r}")
+    return key
+
+
+# DynamoDB's tag limits: keys 1-128 characters (aws: reserved), values up to 256.
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_user_tag)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 BackupArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/backup/.+$")]
 
