@@ -245,7 +245,8 @@ def translate_errors(operation: str, resource: str) -> Iterator[None]:
         raise AccessDenied(f"{operation} {resource}: no AWS credentials found") from error
     except (ConnectionError, HTTPClientError) as error:
         if _unresolvable(error):  # no such host: a region or endpoint that does not exist will not start existing
-            raise AwsError(f"{operation} {resource}: the endpoint does not resolve ({error}); check the region") from error
+            message = f"{operation} {resource}: the endpoint does not resolve ({error}); check the region"
+            raise AwsError(message) from error
         raise TransientAwsError(f"{operation} {resource}: {error}") from error  # refused, reset, timed out: try again
     except BotoCoreError as error:
         raise AwsError(f"{operation} {resource}: {error}") from error
