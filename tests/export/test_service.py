@@ -43,7 +43,7 @@ def task(payload: dict[str, Any], execution: Execution) -> ExportTask:
 def service(
     dynamodb: Client, s3: Client, task: ExportTask, clock: datetime, kms_key: str | None = None
 ) -> ExportService:
-    ledger = ExportLedger(s3, ExportLocation(BUCKET, task.request.key_prefix()), task.request.table)
+    ledger = ExportLedger(s3, ExportLocation(BUCKET, task.request.key_prefix(stack_bucket=False)), task.request.table)
     return ExportService(task, dynamodb, ledger, kms_key=kms_key, clock=lambda: clock)
 
 

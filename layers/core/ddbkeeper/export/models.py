@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, field_validator, model_validator
 
 from ddbkeeper.aws import AccountAccess
+from ddbkeeper.errors import InvalidInput
 from ddbkeeper.models import (
     AccountId,
     AwareTime,
@@ -73,8 +74,21 @@ class ExportRequest(StrictModel):
     def access(self) -> AccountAccess:
         return AccountAccess(region=self.region, role_arn=self.role_arn, external_id=self.external_id)
 
-    def key_prefix(self) -> str:
-        return self.prefix or f"ddbkeeper/{self.table}"
+    def key_prefix(self, stack_bucket: bool) -> str:
+        """Where the export goes: `prefix`, by default ddbkeeper/<table>. Another account's table exported into the
+        stack's bucket goes under that account's own prefix, `<account>/...`, the only one its role may write there
+        (the bucket policy), by default `<account>/ddbkeeper/<table>`."""
+        if not (self.role_arn and stack_bucket):
+            return self.prefix or f"ddbkeeper/{self.table}"
+        account = self.role_arn.split(":")[4]
+        if self.prefix is None:
+            return f"{account}/ddbkeeper/{self.table}"
+        if self.prefix.split("/", 1)[0] != account:
+            raise InvalidInput(
+                f"prefix: an export of account {account}'s table into the stack's bucket goes under {account}/ "
+                f"(the only prefix its role may write there), got {self.prefix!r}"
+            )
+        return self.prefix
 
 
 class ExportSettings(Settings):

@@ -68,11 +68,13 @@ class ExportService:
         when the request names none."""
         settings = parse_settings(ExportSettings, env)
         request = task.request
+        settings.check_region("region", request.region)
         bucket = request.bucket or settings.EXPORT_BUCKET
         if not bucket:
             raise InvalidInput("bucket: no bucket given and the stack has no export bucket (EXPORT_BUCKET)")
         factory = SessionFactory(session_name=task.execution.session_name())
-        location = ExportLocation(bucket, request.key_prefix(), request.bucket_owner)
+        prefix = request.key_prefix(stack_bucket=bucket == settings.EXPORT_BUCKET)
+        location = ExportLocation(bucket, prefix, request.bucket_owner)
         ledger = ExportLedger(Account(factory, AccountAccess(region=request.region)).s3, location, request.table)
         return cls(task, Account(factory, request.access()).dynamodb, ledger, kms_key=settings.EXPORT_KMS_KEY)
 
