@@ -221,7 +221,7 @@ def test_bad_input_fails_at_once_naming_the_field(
     assert result.error == "InvalidInput"
     for fragment in fragments:
         assert fragment in (result.cause_message() or ""), result.cause_message()
-    assert entered(history(runtime, result)) == ["Resolve Tables", "Workflow Failed"]
+    assert entered(history(runtime, result)) == ["Read Input", "Resolve Tables", "Workflow Failed"]
     assert dynamodb.list_backups()["BackupSummaries"] == before
 
 

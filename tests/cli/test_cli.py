@@ -3,67 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-import requests
 from ddbkeeper.cli import read_input
 from ddbkeeper.errors import InvalidInput
 
-from tests.support import ROOT, Client
-from tests.support.dynalite import Dynalite, dynalite_available, free_port
+from tests.support import ROOT, Client, cli
+from tests.support.dynalite import Dynalite, dynalite_available
 from tests.support.tables import KEYS, assert_identical, create_source
 
 pytestmark = pytest.mark.endpoint
-CLI = [sys.executable, "-m", "ddbkeeper.cli"]
-STACK_BUCKET = "ddbkeeper-local-exportbucket"  # the stack bucket's local stand-in (README: The embedded runtime)
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """A DynamoDB-compatible server in its own process: nothing the runtime starts, only what the environment names."""
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - our own venv's moto server
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{url}/moto-api/", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    # The stack's bucket, as `sam deploy` creates it (its local stand-in name): backups record their settings there.
-    stack = boto3.client(
-        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-    )
-    stack.create_bucket(Bucket=STACK_BUCKET)
-    try:
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-@pytest.fixture
-def remote(endpoint: str) -> Client:
-    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-
-
-def cli(endpoint: str, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, **variables}
-    return subprocess.run(  # noqa: S603 - the CLI under test
-        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 def test_run_local_creates_and_prunes_backups_on_the_named_endpoint(endpoint: str, remote: Client) -> None:

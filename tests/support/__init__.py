@@ -5,6 +5,9 @@ from this package only, never from each other."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,8 @@ from mypy_boto3_dynamodb import DynamoDBClient as Client
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
+CLI = [sys.executable, "-m", "ddbkeeper.cli"]
+STACK_BUCKET = "ddbkeeper-local-exportbucket"  # the stack bucket's local stand-in (README: The embedded runtime)
 
 
 def load_event(name: str) -> Any:
@@ -87,3 +92,11 @@ def made_by_ddbkeeper(dynamodb: Client, bucket: str, table: str, names: list[str
         records.save(arn, description, settings_of(dynamodb, description))
         arns.append(arn)
     return arns
+
+
+def cli(endpoint: str, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """`ddbkeeper ARGS` as a user runs it, in its own process, acting on `endpoint` (AWS_ENDPOINT_URL)."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, **variables}
+    return subprocess.run(  # noqa: S603 - the CLI under test
+        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )

@@ -3,24 +3,32 @@
 `runtime`: the embedded runtime for workflow tests (the real ASL files, the real handlers), one per test module; the
 handlers find DynamoDB and S3 the standard way, through AWS_ENDPOINT_URL pointed at the runtime's own server by
 `on_runtime`, which `dynamodb`, `s3`, `bucket` and `table_factory` bring along.
+
+`endpoint`: a moto server in its own process, for the CLI as a user runs it (`ddbkeeper run ... --local` in a
+subprocess, AWS_ENDPOINT_URL naming the server); `remote` is DynamoDB there.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import types
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import boto3
 import botocore.endpoint
 import pytest
+import requests
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
-from tests.support import ROOT, Client
+from tests.support import ROOT, STACK_BUCKET, Client
+from tests.support.dynalite import free_port
 
 # Wait states, Retry intervals and botocore's retry backoff take real time; the tests skip the sleeping, not the logic.
 _NO_SLEEP = types.SimpleNamespace(sleep=lambda seconds: None, time=time.time, monotonic=time.monotonic)
@@ -86,3 +94,37 @@ def table_factory(dynamodb: Client) -> Callable[..., str]:
         return name
 
     return create
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """A DynamoDB-compatible server in its own process: nothing the runtime starts, only what the environment names."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - our own venv's moto server
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/moto-api/", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    # The stack's bucket, as `sam deploy` creates it (its local stand-in name): backups record their settings there.
+    stack = boto3.client(
+        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    stack.create_bucket(Bucket=STACK_BUCKET)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def remote(endpoint: str) -> Client:
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")

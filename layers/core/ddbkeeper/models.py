@@ -193,10 +193,15 @@ class Settings(BaseModel):
 
 
 def _describe(error: Any, root: str) -> str:
-    path = ".".join(str(part) for part in (root, *error["loc"]) if part != "")
+    location = list(error["loc"])
+    if location[:1] == ["request"]:  # every step carries the input as `request`: name its fields as the user wrote them
+        location = location[1:]
+    path = ".".join(str(part) for part in (root, *location) if part != "")
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown field"
+    elif error["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        message = f"expected a JSON object, got {type(error['input']).__name__}"
     elif error["type"] == "value_error":
         message = message.removeprefix("Value error, ").removeprefix(f"{path}: ")
     elif error["type"] == "string_pattern_mismatch":

@@ -17,11 +17,15 @@ from typing import IO, Any
 
 import boto3
 from rich.console import Console
+from rich.markup import escape
 
+from ddbkeeper.aws import translate_errors
 from ddbkeeper.cli.progress import ExecutionProgress
 from ddbkeeper.cli.report_view import show_result
 from ddbkeeper.errors import DdbkeeperError, InvalidInput
 from ddbkeeper.executions import ExecutionResult, follow
+from ddbkeeper.models import parse
+from ddbkeeper.workflows import MAX_INPUT_BYTES, REQUESTS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -33,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.command(args, console)
     except (DdbkeeperError, OSError) as error:
-        console.print(f"[red]{type(error).__name__}[/]: {error}")
+        console.print(f"[red]{type(error).__name__}[/]: {escape(str(error))}")
         return EXIT_USAGE
     return code
 
@@ -43,9 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a workflow and follow it until it ends")
-    run.add_argument(
-        "workflow", help="backup, export, copy or restore (the state machine statemachines/<workflow>.asl.json)"
-    )
+    run.add_argument("workflow", choices=sorted(REQUESTS), help="the state machine statemachines/<workflow>.asl.json")
     run.add_argument("--input", required=True, help="the input: JSON text, a file name, or - for standard input")
     run.add_argument("--local", action="store_true", help="run on the embedded runtime instead of the deployed stack")
     run.add_argument("--json", action="store_true", help="print the execution's output JSON alone on stdout")
@@ -76,8 +78,25 @@ def read_input(value: str, stdin: IO[str] = sys.stdin) -> Any:
         raise InvalidInput(f"--input: not valid JSON: {error}") from None
 
 
+def refusal(workflow: str, payload: Any) -> InvalidInput | None:
+    """Why the workflow would refuse this input at its first step, found before anything starts (None: it would not).
+    The same model the first step validates with: a bad input costs a second, not a runtime's start-up."""
+    size = len(json.dumps(payload).encode())
+    if size > MAX_INPUT_BYTES:
+        return InvalidInput(f"input: {size:,} bytes; an execution's input holds at most {MAX_INPUT_BYTES:,}")
+    try:
+        parse(REQUESTS[workflow], payload)
+    except InvalidInput as error:
+        return error
+    return None
+
+
 def _run(args: argparse.Namespace, console: Console) -> int:
     payload = read_input(args.input)
+    refused = refusal(args.workflow, payload)
+    if refused is not None:
+        console.print(f"[red]InvalidInput[/]: {escape(str(refused))}")
+        return EXIT_FAILED
     progress = ExecutionProgress(console)
     if args.local:
         parameters = dict(_key_value(item) for item in args.parameter)
@@ -102,15 +121,20 @@ def run_local(
 def run_deployed(
     stack: str, workflow: str, payload: Any, progress: ExecutionProgress, console: Console
 ) -> ExecutionResult:
-    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    """Start the deployed state machine (named by the stack's outputs) and follow it; AWS errors (no credentials, no
+    such stack) are named, not printed as tracebacks."""
+    with translate_errors("DescribeStacks", stack):
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     key = f"{workflow.capitalize()}StateMachineArn"
-    arns = {output["OutputKey"]: output["OutputValue"] for output in outputs}
+    arns = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
     if key not in arns:
-        raise InvalidInput(f"workflow: stack {stack} has no output {key}")
+        raise InvalidInput(f"--stack-name: stack {stack} has no output {key}; is it a ddbkeeper stack?")
     sfn = boto3.client("stepfunctions")
-    execution = sfn.start_execution(stateMachineArn=arns[key], input=json.dumps(payload))["executionArn"]
-    console.print(f"started [dim]{execution}[/]")
-    return follow(sfn, execution, progress, on_poll=progress.poll, poll_seconds=2.0)
+    with translate_errors("StartExecution", arns[key]):
+        execution = sfn.start_execution(stateMachineArn=arns[key], input=json.dumps(payload))["executionArn"]
+    console.print(f"started [dim]{escape(execution)}[/]")
+    with translate_errors("DescribeExecution", execution):
+        return follow(sfn, execution, progress, on_poll=progress.poll, poll_seconds=2.0)
 
 
 def _finish(result: ExecutionResult, console: Console, as_json: bool) -> int:
@@ -135,7 +159,7 @@ def handler_output(console: Console, verbose: bool) -> Iterator[None]:
             with contextlib.redirect_stdout(log):
                 yield
         finally:
-            console.print(f"[dim]handler logs: {log.name}[/]")
+            console.print(f"[dim]handler logs: {escape(log.name)}[/]")
 
 
 def _project_root(start: Path) -> Path:

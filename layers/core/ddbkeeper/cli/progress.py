@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from ddbkeeper.executions import error_message
@@ -43,7 +44,7 @@ class ExecutionProgress:
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind.endswith("StateEntered") and self._map_depth == 0:
-            self.console.print(f"[cyan]→[/] {event['stateEnteredEventDetails']['name']}")
+            self.console.print(f"[cyan]→[/] {escape(event['stateEnteredEventDetails']['name'])}")
         elif kind == "MapRunStarted":
             self._map_run = event.get("mapRunStartedEventDetails", {}).get("mapRunArn")
         elif kind == "MapStateStarted":
@@ -56,7 +57,8 @@ class ExecutionProgress:
             self._waiting(event)
         elif kind in ("TaskFailed", "LambdaFunctionFailed"):
             details: dict[str, Any] = next((event[key] for key in _FAILED_DETAILS if key in event), {})
-            self._say(f"[red]✗[/] {details.get('error', kind)}: {error_message(details.get('cause')) or ''}")
+            cause = escape(error_message(details.get("cause")) or "")
+            self._say(f"[red]✗[/] {escape(str(details.get('error', kind)))}: {cause}")
 
     def poll(self, sfn: Any) -> None:
         """Distributed Map children keep their own histories: count them, and read each one's last checkpoint."""
@@ -87,7 +89,7 @@ class ExecutionProgress:
                 output.get("status") in ("ACTIVE", "COMPLETED", "FAILED") or output.get("pending") == 0
             )
             if isinstance(output, dict) and "wait_seconds" in output and not done:
-                what = output.get("status") or output.get("summary", "")
+                what = escape(str(output.get("status") or output.get("summary", "")))
                 self._say(f"{what} (check {output.get('polls', 0)}); next look in {output['wait_seconds']} s")
 
     def _show_segments(self) -> None:

@@ -1,10 +1,12 @@
-"""Readable summaries of workflow outputs."""
+"""Readable summaries of workflow outputs. Anything a request or a service wrote (a cause, an action, a tag, a prefix)
+is escaped: rich would read `[...]` in it as markup."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ddbkeeper.executions import ExecutionResult
@@ -12,7 +14,7 @@ from ddbkeeper.executions import ExecutionResult
 
 def show_result(console: Console, result: ExecutionResult) -> None:
     style = "green" if result.succeeded else "red"
-    console.print(f"[bold {style}]{result.status}[/] in {result.seconds:.1f} s  [dim]{result.arn}[/]")
+    console.print(f"[bold {style}]{result.status}[/] in {result.seconds:.1f} s  [dim]{escape(result.arn)}[/]")
     if isinstance(result.output, dict) and isinstance(result.output.get("tables"), list):
         console.print(backup_table(result.output))
     if isinstance(result.output, dict) and isinstance(result.output.get("segments"), list):
@@ -24,9 +26,9 @@ def show_result(console: Console, result: ExecutionResult) -> None:
     if isinstance(result.output, dict) and result.output.get("dry_run") and result.output.get("actions"):
         console.print("[bold]dry run[/]: nothing was changed; a real run would")
         for action in result.output["actions"]:
-            console.print(f"  - {action}")
+            console.print(f"  - {escape(str(action))}")
     if not result.succeeded:
-        console.print(f"[red]{result.error}[/]: {result.cause_message()}")
+        console.print(f"[red]{escape(str(result.error))}[/]: {escape(result.cause_message() or '')}")
 
 
 def backup_table(report: dict[str, Any]) -> Table:
@@ -46,11 +48,11 @@ def backup_table(report: dict[str, Any]) -> Table:
             note = "\n".join(filter(None, [note, f"settings not recorded: {line['settings_error']}"]))
         table.add_row(
             line["table"],
-            "[green]ok[/]" if line["status"] == "SUCCEEDED" else f"[red]{line.get('error', 'FAILED')}[/]",
+            "[green]ok[/]" if line["status"] == "SUCCEEDED" else f"[red]{escape(line.get('error') or 'FAILED')}[/]",
             line.get("backup_name") or "-",
             "-" if line.get("kept") is None else str(line["kept"]),
             "\n".join(removed) or "-",
-            note,
+            escape(note),
         )
     return table
 
@@ -90,7 +92,7 @@ def _facts(title: str, rows: list[tuple[str, Any]]) -> Table:
     table.add_column()
     for name, value in rows:
         if value not in (None, "", {}):
-            table.add_row(name, str(value))
+            table.add_row(name, escape(str(value)))
     return table
 
 

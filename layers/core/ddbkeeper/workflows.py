@@ -1,0 +1,19 @@
+"""The workflows by name, as `ddbkeeper run WORKFLOW` and statemachines/<name>.asl.json call them, and the request each
+one reads: the CLI refuses a bad input with the workflow's own model before anything starts."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from ddbkeeper.backup.models import BackupRequest
+from ddbkeeper.copy.models import CopyRequest
+from ddbkeeper.export.models import ExportRequest
+from ddbkeeper.restore.models import RestoreRequest
+
+REQUESTS: dict[str, type[BaseModel]] = {
+    "backup": BackupRequest,
+    "copy": CopyRequest,
+    "export": ExportRequest,
+    "restore": RestoreRequest,
+}
+MAX_INPUT_BYTES = 256 * 1024  # Step Functions' limit for an execution's input
