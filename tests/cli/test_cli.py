@@ -216,3 +216,16 @@ def test_progress_tells_where_a_long_job_stands_until_it_is_done() -> None:
         "  IN_PROGRESS (check 2); next look in 20 s",
         "  t still lacks stream, tags (check 1); next look in 5 s",
     ]
+
+
+def test_bracketed_text_in_an_input_and_its_report_prints_as_text(endpoint: str, remote: Client) -> None:
+    """rich reads [...] as markup: a prefix of "[/x]" crashed the report of a successful export."""
+    create_source(remote, "bracket-orders", items=3, pad=0)
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="bracket-exports")
+    payload = {"table": "bracket-orders", "bucket": "bracket-exports", "prefix": "x/[/x]/[bold]", "enable_pitr": True}
+
+    done = cli(endpoint, "run", "export", "--local", "--input", json.dumps(payload), COLUMNS="300")
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "x/[/x]/[bold]" in done.stderr  # printed as written, in the report's S3 folders
