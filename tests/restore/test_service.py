@@ -23,10 +23,19 @@ from pydantic import BaseModel
 
 from tests.support import Client
 from tests.support.exports import export_table
-from tests.support.tables import KEYS, all_items, assert_identical, create_source, protect, settings_of
+from tests.support.tables import (
+    KEYS,
+    all_items,
+    assert_identical,
+    create_source,
+    protect,
+    settings_of,
+    stack_tagged,
+)
 
 STARTED = datetime.now(UTC) - timedelta(seconds=5)
 BUCKET = "exports-bucket"
+STACK = "ddbkeeper"  # the stack name a restore tags its table with when STACK_NAME is not set
 
 
 @pytest.fixture
@@ -38,11 +47,16 @@ def dynamodb() -> Iterator[Client]:
 
 
 def service(
-    payload: dict[str, Any], name: str = "restore-1", started: datetime = STARTED, records: str | None = None
+    payload: dict[str, Any],
+    name: str = "restore-1",
+    started: datetime = STARTED,
+    records: str | None = None,
+    **env: str,
 ) -> RestoreService:
-    """The service for one run, built as each step builds it; `records`: the stack's bucket (SETTINGS_BUCKET)."""
+    """The service for one run, built as each step builds it; `records`: the stack's bucket (SETTINGS_BUCKET), `env`:
+    the rest of the function's environment (STACK_NAME, ALLOWED_REGIONS)."""
     task = RestoreTask(request=parse(RestoreRequest, payload), execution=Execution(name=name, started_at=started))
-    return RestoreService.for_task(task, {"SETTINGS_BUCKET": records} if records else {})
+    return RestoreService.for_task(task, env | ({"SETTINGS_BUCKET": records} if records else {}))
 
 
 def client(steps: RestoreService) -> Any:
@@ -85,7 +99,7 @@ def test_restore_from_backup_gives_every_item_back_with_the_dropped_settings(dyn
     assert report.verification.model_dump() == {"verify": "count", "items": 150, "expected": 150, "result": "MATCH"}
     assert str(report.table_arn).endswith(":table/orders-restored")
     assert report.duration_seconds >= 0
-    assert settings_of(dynamodb, "orders-restored") == settings_of(dynamodb, "orders")
+    assert settings_of(dynamodb, "orders-restored") == stack_tagged(settings_of(dynamodb, "orders"), STACK)
     described = dynamodb.describe_table(TableName="orders-restored")["Table"]
     assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_kind"]
 
@@ -107,7 +121,8 @@ def test_a_deleted_tables_backup_gets_the_settings_recorded_with_it(dynamodb: Cl
     report = restore(service(payload, records=BUCKET))
 
     assert sorted(all_items(dynamodb, "orders"), key=str) == items
-    assert settings_of(dynamodb, "orders") == before  # tags, PITR and deletion protection came from the record
+    # tags, PITR and deletion protection came from the record
+    assert settings_of(dynamodb, "orders") == stack_tagged(before, STACK)
     assert report.settings_from == f"recorded with the backup: {backup.settings}"
 
 
@@ -123,7 +138,7 @@ def test_without_a_record_a_deleted_tables_backup_gets_what_the_backup_itself_ke
 
     restored = settings_of(dynamodb, "orders-2")
     assert (restored["tags"], restored["pitr"], restored["deletion_protection"]) == (
-        {"owner": "ops"},
+        {"owner": "ops", "ddbkeeper:managed-by": STACK},
         "DISABLED",
         False,
     )
@@ -140,7 +155,7 @@ def test_overrides_win_over_what_the_source_had(dynamodb: Client) -> None:
 
     restored = settings_of(dynamodb, "orders-dev")
     assert restored["deletion_protection"] is False
-    assert restored["tags"] == {"env": "dev", "team": "payments"}
+    assert restored["tags"] == {"env": "dev", "team": "payments", "ddbkeeper:managed-by": STACK}
     assert restored["ttl"] == "gone"
 
 
@@ -198,7 +213,7 @@ def test_point_in_time_latest_restores_the_table(dynamodb: Client) -> None:
     assert assert_identical(dynamodb, "orders", dynamodb, "orders-2") == 30
     assert report.point_in_time == "latest"
     assert str(report.verification.result).startswith("COUNTED")
-    assert settings_of(dynamodb, "orders-2") == settings_of(dynamodb, "orders")
+    assert settings_of(dynamodb, "orders-2") == stack_tagged(settings_of(dynamodb, "orders"), STACK)
 
 
 def test_a_point_in_time_is_sent_as_given_and_checked_against_the_window(
@@ -351,3 +366,56 @@ def test_a_backup_count_that_differs_is_reported_not_failed_as_it_is_an_estimate
     assert report.items == 12
     assert report.verification.expected == 10
     assert str(report.verification.result).startswith("DIFFERS from the backup's estimate by +2")
+
+
+# --- the stack's tag: the first change, then among the tags the table ends with ---------------------------------------
+
+
+def test_the_stacks_tag_is_the_first_change_and_no_other_tag_gives_way(dynamodb: Client) -> None:
+    create_source(dynamodb, "orders", items=4, pad=0)
+    protect(dynamodb, "orders")
+    arn = dynamodb.describe_table(TableName="orders")["Table"]["TableArn"]
+    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "ddbkeeper:managed-by", "Value": "another-stack"}])
+    backup = dynamodb.create_backup(TableName="orders", BackupName="before")["BackupDetails"]["BackupArn"]
+    payload = {"source": {"backup_arn": backup}, "target": {"table": "orders-2", "tags": {"owner": "ops"}}}
+    steps = service(payload, STACK_NAME="prod-keeper")
+    made: list[tuple[str, Any]] = []
+    for operation in ("TagResource", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups"):
+        client(steps).meta.events.register(
+            f"provide-client-params.dynamodb.{operation}",
+            lambda params, event_name, **_: made.append((event_name.rsplit(".", 1)[-1], params.get("Tags"))),
+        )
+
+    report = restore(steps)
+
+    assert made[0] == ("TagResource", [{"Key": "ddbkeeper:managed-by", "Value": "prod-keeper"}])
+    assert len(made) == 6  # the tag, then stream, TTL, PITR, tags, deletion protection: one change a turn
+    tags = {"team": "payments", "owner": "ops", "ddbkeeper:managed-by": "prod-keeper"}
+    assert settings_of(dynamodb, "orders-2")["tags"] == tags
+    assert report.settings["tags"] == tags
+
+
+def test_the_turn_that_tags_waits_for_the_tag_to_show_before_the_next_change(dynamodb: Client) -> None:
+    """DynamoDB's tags are eventually consistent: the next change comes a few seconds later, once it is listed."""
+    create_source(dynamodb, "orders", items=2, pad=0)
+    protect(dynamodb, "orders")
+    backup = dynamodb.create_backup(TableName="orders", BackupName="before")["BackupDetails"]["BackupArn"]
+    steps = service({"source": {"backup_arn": backup}, "target": {"table": "orders-2"}})
+    plan = steps.plan().plan
+    steps.start(plan)
+    hidden = {"listings": 0}
+
+    def not_listed_yet(parsed: dict[str, Any], **_: Any) -> None:
+        hidden["listings"] += 1
+        if hidden["listings"] == 2:  # the second turn's listing lags behind the first turn's TagResource
+            parsed["Tags"] = [tag for tag in parsed["Tags"] if tag["Key"] != "ddbkeeper:managed-by"]
+
+    client(steps).meta.events.register("after-call.dynamodb.ListTagsOfResource", not_listed_yet)
+
+    first = steps.finalize(plan, SettingsProgress(pending=-1))
+    second = steps.finalize(plan, first)
+    third = steps.finalize(plan, second)
+
+    assert (first.applied[0], first.wait_seconds, first.pending) == ("managed_by", 3, 5)
+    assert (second.wait_seconds, second.pending) == (3, 5)  # tagged again, nothing else changed
+    assert (third.wait_seconds, third.pending) == (0, 4)  # listed now: the stream comes next

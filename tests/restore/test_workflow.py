@@ -13,7 +13,15 @@ from moto.dynamodb.responses import DynamoHandler
 
 from tests.support import Client, entered, history, load_event, run
 from tests.support.faults import ServerError
-from tests.support.tables import KEYS, all_items, assert_identical, create_source, protect, settings_of
+from tests.support.tables import (
+    KEYS,
+    all_items,
+    assert_identical,
+    create_source,
+    protect,
+    settings_of,
+    stack_tagged,
+)
 
 pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 
@@ -51,7 +59,7 @@ def test_a_dropped_table_comes_back_from_its_scheduled_backup_with_its_settings(
 
     assert result.succeeded, result.cause
     assert sorted(all_items(dynamodb, table), key=str) == sorted(items, key=str)
-    assert settings_of(dynamodb, table) == before
+    assert settings_of(dynamodb, table) == stack_tagged(before, os.environ["STACK_NAME"])
     assert result.output["settings_from"] == f"recorded with the backup: {line['settings']}"
 
 
@@ -88,11 +96,11 @@ def test_restore_from_a_backup_brings_back_items_and_settings(
     assert settings_of(dynamodb, target) == {
         "ttl": "expires",
         "pitr": "ENABLED",
-        "tags": {"team": "payments"},
+        "tags": {"team": "payments", "ddbkeeper:managed-by": os.environ["STACK_NAME"]},
         "stream": "NEW_IMAGE",
         "deletion_protection": True,
     }
-    assert entered(history(runtime, result)).count("Re-apply Settings") == 5  # one setting per turn
+    assert entered(history(runtime, result)).count("Re-apply Settings") == 6  # the stack's tag, then one setting a turn
 
 
 def test_restore_to_the_latest_point_in_time(
@@ -109,7 +117,11 @@ def test_restore_to_the_latest_point_in_time(
     assert result.succeeded, result.cause
     assert assert_identical(dynamodb, source, dynamodb, target) == 40
     assert result.output["point_in_time"] == "latest"
-    assert settings_of(dynamodb, target)["tags"] == {"team": "payments", "restored-from": "pitr"}
+    assert settings_of(dynamodb, target)["tags"] == {
+        "team": "payments",
+        "restored-from": "pitr",
+        "ddbkeeper:managed-by": os.environ["STACK_NAME"],
+    }
 
 
 def test_a_dry_run_says_what_the_restore_would_do_and_creates_nothing(
@@ -127,7 +139,8 @@ def test_a_dry_run_says_what_the_restore_would_do_and_creates_nothing(
     actions = result.output["actions"]
     assert actions[0].startswith(f"restore arn:aws:dynamodb:us-east-1:123456789012:table/{source} as of latest")
     assert actions[1] == "with BillingModeOverride"
-    assert "tags={'team': 'payments', 'restored-by': 'ddbkeeper'}" in actions[2]
+    stack = os.environ["STACK_NAME"]
+    assert f"tags={{'team': 'payments', 'restored-by': 'ddbkeeper', 'ddbkeeper:managed-by': '{stack}'}}" in actions[2]
     assert "deletion_protection=True" in actions[2]
     assert actions[3] == "verify: count the new table (no recorded count to compare)"
     assert target not in dynamodb.list_tables()["TableNames"]

@@ -143,6 +143,9 @@ class RestoreSettings(Settings):
     """The restore functions' environment (template.yaml)."""
 
     SETTINGS_BUCKET: str | None = None  # the stack's bucket, where Create Backup recorded each backup's table settings
+    STACK_NAME: str = (
+        "ddbkeeper"  # the new table's ddbkeeper:managed-by tag: IAM lets the stack change only such tables
+    )
 
 
 class RestoreTask(Task[RestoreRequest]):
