@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 
 from tests.support import Client
 from tests.support.exports import export_table
+from tests.support.faults import deny_s3_reads
 from tests.support.tables import (
     KEYS,
     all_items,
@@ -366,6 +368,151 @@ def test_a_backup_count_that_differs_is_reported_not_failed_as_it_is_an_estimate
     assert report.items == 12
     assert report.verification.expected == 10
     assert str(report.verification.result).startswith("DIFFERS from the backup's estimate by +2")
+
+
+# --- the record beside the backup: only the backup's own is used, and it never stands in the way --------------------
+
+FORGED = {
+    "table_class": "STANDARD",
+    "ttl_attribute": "forged",
+    "pitr": True,
+    "tags": {"forged": "yes"},
+    "deletion_protection": True,
+}
+
+
+def record_key(backup: str) -> str:
+    """Where Create Backup records a backup's settings in the stack's bucket."""
+    return (
+        SettingsRecords(Account(SessionFactory(), AccountAccess()), BUCKET).url(backup).removeprefix(f"s3://{BUCKET}/")
+    )
+
+
+def stack_s3(steps: RestoreService) -> Any:
+    """The S3 client the service reads the records with (the function's own access), to inject what moto does not do."""
+    return steps.table.account.factory.s3(AccountAccess())
+
+
+@pytest.mark.parametrize(
+    ("names", "why"),
+    [
+        ("forged", "the record beside the backup names another backup"),
+        ("another backup", "the record beside the backup names another backup"),
+        ("another table", "the record beside the backup names another table"),
+        ("not a record", "the object beside the backup is not a settings record"),
+    ],
+)
+def test_a_forged_record_beside_the_backup_is_ignored_and_the_report_says_so(
+    dynamodb: Client, names: str, why: str
+) -> None:
+    create_source(dynamodb, "orders", items=5, pad=0)
+    arn = dynamodb.describe_table(TableName="orders")["Table"]["TableArn"]
+    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "payments"}])
+    backup = dynamodb.create_backup(TableName="orders", BackupName="manual")["BackupDetails"]["BackupArn"]
+    other = dynamodb.create_backup(TableName="orders", BackupName="other")["BackupDetails"]["BackupArn"]
+    named = {"forged": "forged", "another backup": other, "another table": backup}.get(names, backup)
+    table = "payments" if names == "another table" else "orders"
+    record = {"backup_arn": named, "table": table, "table_arn": arn, "settings": FORGED}
+    body = b"{not a record" if names == "not a record" else json.dumps(record).encode()
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=record_key(backup), Body=body)
+
+    report = restore(service({"source": {"backup_arn": backup}, "target": {"table": "orders-2"}}, records=BUCKET))
+
+    assert settings_of(dynamodb, "orders-2") == {
+        "ttl": None,
+        "pitr": "DISABLED",
+        "tags": {"team": "payments", "ddbkeeper:managed-by": STACK},
+        "stream": None,
+        "deletion_protection": False,
+    }
+    assert report.settings_from == f"the source table as it is now ({why}: ignored)"
+    assert "forged" not in report.settings["tags"]
+
+
+def test_a_forged_record_of_a_dropped_table_leaves_the_request_only(dynamodb: Client) -> None:
+    create_source(dynamodb, "orders", items=3, pad=0)
+    backup = dynamodb.create_backup(TableName="orders", BackupName="manual")["BackupDetails"]["BackupArn"]
+    dynamodb.delete_table(TableName="orders")
+    record = {"backup_arn": "forged", "table": "orders", "table_arn": "x", "settings": FORGED}
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=record_key(backup), Body=json.dumps(record).encode())
+
+    report = restore(service({"source": {"backup_arn": backup}, "target": {"table": "orders"}}, records=BUCKET))
+
+    restored = settings_of(dynamodb, "orders")
+    assert (restored["ttl"], restored["tags"], restored["deletion_protection"]) == (
+        None,
+        {"ddbkeeper:managed-by": STACK},
+        False,
+    )
+    assert report.settings_from == (
+        "the request only: orders is gone and no settings were recorded with the backup "
+        "(the record beside the backup names another backup: ignored)"
+    )
+
+
+def refuse(code: str, status: int, message: str) -> Callable[..., tuple[Any, dict[str, Any]]]:
+    """A GetObject answer S3 gives: botocore raises it as it would the service's own (its retries already spent)."""
+
+    def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
+        error = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return SimpleNamespace(status_code=status), error
+
+    return answer
+
+
+INJECTED = {  # what S3 answers once botocore's retries are spent: code, status, message
+    "kms": ("KMS.DisabledException", 400, "the object's KMS key is disabled"),
+    "throttled": ("SlowDown", 503, "Please reduce your request rate"),
+}
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ("no bucket", "NoSuchBucket"),
+        ("access denied", "AccessDenied: Access Denied"),
+        ("kms", "KMS.DisabledException: the object's KMS key is disabled"),
+        ("throttled", "SlowDown: Please reduce your request rate"),
+    ],
+)
+def test_a_record_that_cannot_be_read_falls_back_to_the_live_table_and_says_why(
+    dynamodb: Client, monkeypatch: pytest.MonkeyPatch, fault: str, says: str
+) -> None:
+    create_source(dynamodb, "orders", items=8, pad=0)
+    protect(dynamodb, "orders")
+    backup = dynamodb.create_backup(TableName="orders", BackupName="before")["BackupDetails"]["BackupArn"]
+    payload = {"source": {"backup_arn": backup}, "target": {"table": "orders-2"}}
+    steps = service(payload, records="no-such-bucket" if fault == "no bucket" else BUCKET)
+    if fault == "access denied":
+        refused = deny_s3_reads(monkeypatch, "ddbkeeper-settings/")
+    elif fault in INJECTED:
+        stack_s3(steps).meta.events.register("before-call.s3.GetObject", refuse(*INJECTED[fault]))
+
+    report = restore(steps)
+
+    assert settings_of(dynamodb, "orders-2") == stack_tagged(settings_of(dynamodb, "orders"), STACK)
+    assert report.settings_from.startswith("settings record unreadable: GetObject s3://")
+    assert says in report.settings_from
+    assert report.settings_from.endswith("; the source table as it is now")
+    if fault == "access denied":
+        assert refused["ddbkeeper-settings/"] >= 1
+
+
+def test_a_backup_ddbkeeper_did_not_make_restores_with_the_stack_bucket_absent(dynamodb: Client) -> None:
+    """The table dropped and the stack's bucket gone: what the backup itself kept, and the request, still restore."""
+    create_source(dynamodb, "orders", items=6, pad=0)
+    backup = dynamodb.create_backup(TableName="orders", BackupName="manual")["BackupDetails"]["BackupArn"]
+    dynamodb.delete_table(TableName="orders")
+    payload = {"source": {"backup_arn": backup}, "target": {"table": "orders", "tags": {"owner": "ops"}}}
+
+    report = restore(service(payload, records="no-such-bucket"))
+
+    assert report.items == 6
+    assert settings_of(dynamodb, "orders")["tags"] == {"owner": "ops", "ddbkeeper:managed-by": STACK}
+    assert report.settings_from.startswith("settings record unreadable: GetObject s3://no-such-bucket/")
+    assert report.settings_from.endswith(
+        "NoSuchBucket: The specified bucket does not exist; the request only: orders is gone"
+    )
 
 
 # --- the stack's tag: the first change, then among the tags the table ends with ---------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from ddbkeeper.local.runtime import LocalRuntime
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.support import Client, entered, history, load_event, run
-from tests.support.faults import ServerError
+from tests.support.faults import ServerError, deny_s3_reads
 from tests.support.tables import (
     KEYS,
     all_items,
@@ -61,6 +62,64 @@ def test_a_dropped_table_comes_back_from_its_scheduled_backup_with_its_settings(
     assert sorted(all_items(dynamodb, table), key=str) == sorted(items, key=str)
     assert settings_of(dynamodb, table) == stack_tagged(before, os.environ["STACK_NAME"])
     assert result.output["settings_from"] == f"recorded with the backup: {line['settings']}"
+
+
+FORGED = {"ttl_attribute": "forged", "pitr": True, "tags": {"forged": "yes"}, "deletion_protection": True}
+
+
+def record_key(backup: str) -> str:
+    """Where Create Backup records a backup's settings in the stack's bucket (README: the backup workflow)."""
+    _, _, _, region, account, resource = backup.split(":", 5)
+    return f"ddbkeeper-settings/{account}/{region}/{resource.removeprefix('table/')}.json"
+
+
+def test_a_forged_record_beside_a_backup_gives_the_restored_table_none_of_its_settings(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, names: Callable[[str], str]
+) -> None:
+    """Valid JSON at the backup's record key naming another backup: the live table's settings instead, and said so."""
+    stack_bucket = os.environ["SETTINGS_BUCKET"]
+    s3.create_bucket(Bucket=stack_bucket)
+    source, target = names("orders"), names("orders-restored")
+    create_source(dynamodb, source, items=12, pad=0)
+    arn = dynamodb.describe_table(TableName=source)["Table"]["TableArn"]
+    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "payments"}])
+    backup = dynamodb.create_backup(TableName=source, BackupName="by-hand")["BackupDetails"]["BackupArn"]
+    forged = {"backup_arn": "forged", "table": source, "table_arn": arn, "settings": FORGED}
+    s3.put_object(Bucket=stack_bucket, Key=record_key(backup), Body=json.dumps(forged).encode())
+
+    result = run(runtime, "restore", {"source": {"backup_arn": backup}, "target": {"table": target}})
+
+    assert result.succeeded, result.cause
+    assert settings_of(dynamodb, target) == {
+        "ttl": None,
+        "pitr": "DISABLED",
+        "tags": {"team": "payments", "ddbkeeper:managed-by": os.environ["STACK_NAME"]},
+        "stream": None,
+        "deletion_protection": False,
+    }
+    expected = "the source table as it is now (the record beside the backup names another backup: ignored)"
+    assert result.output["settings_from"] == expected
+
+
+def test_a_record_that_cannot_be_read_does_not_stop_the_restore(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AccessDenied on the record (IAM, the bucket policy, its KMS key): the live table's settings, and why."""
+    source, target = names("orders"), names("orders-restored")
+    create_source(dynamodb, source, items=9, pad=0)
+    protect(dynamodb, source)
+    backup = dynamodb.create_backup(TableName=source, BackupName="by-hand")["BackupDetails"]["BackupArn"]
+    refused = deny_s3_reads(monkeypatch, "ddbkeeper-settings/")
+
+    result = run(runtime, "restore", {"source": {"backup_arn": backup}, "target": {"table": target}})
+
+    assert result.succeeded, result.cause
+    assert refused["ddbkeeper-settings/"] >= 1
+    assert assert_identical(dynamodb, source, dynamodb, target) == 9
+    assert settings_of(dynamodb, target) == stack_tagged(settings_of(dynamodb, source), os.environ["STACK_NAME"])
+    settings_from = result.output["settings_from"]
+    assert settings_from.startswith(f"settings record unreadable: GetObject s3://{os.environ['SETTINGS_BUCKET']}/")
+    assert "AccessDenied: Access Denied; the source table as it is now" in settings_from
 
 
 def test_restore_from_a_backup_brings_back_items_and_settings(
