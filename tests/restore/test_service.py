@@ -566,3 +566,37 @@ def test_the_turn_that_tags_waits_for_the_tag_to_show_before_the_next_change(dyn
     assert (first.applied[0], first.wait_seconds, first.pending) == ("managed_by", 3, 5)
     assert (second.wait_seconds, second.pending) == (3, 5)  # tagged again, nothing else changed
     assert (third.wait_seconds, third.pending) == (0, 4)  # listed now: the stream comes next
+
+
+# --- regions --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (
+            {
+                "source": {"table": "orders", "region": "eu-west-1", "point_in_time": "latest"},
+                "target": {"table": "orders-2"},
+            },
+            "source.region: 'eu-west-1'",
+        ),
+        (
+            {
+                "source": {"backup_arn": "arn:aws:dynamodb:ap-south-1:123456789012:table/orders/backup/01"},
+                "target": {"table": "orders-2", "region": "ap-south-1"},
+            },
+            "target.region: 'ap-south-1'",
+        ),
+    ],
+)
+def test_a_region_the_stacks_policies_do_not_cover_is_refused_before_anything(
+    payload: dict[str, Any], field: str
+) -> None:
+    """No moto here: the refusal comes while the service is built, before any client exists."""
+    with pytest.raises(InvalidInput, match=rf"^{field} is not a region this stack acts in \(us-east-1, us-west-2\)"):
+        service(payload, ALLOWED_REGIONS="us-east-1,us-west-2,")
+
+    assert service(payload, ALLOWED_REGIONS="us-east-1,us-west-2,eu-west-1,ap-south-1").request == parse(
+        RestoreRequest, payload
+    )

@@ -285,3 +285,19 @@ def test_an_import_dynamodb_fails_ends_the_execution_with_its_reason(
     assert result.error == "RestoreFailed"
     assert "email" in (result.cause or "")
     assert entered(history(runtime, result))[-1] == "Restore Failed"
+
+
+def test_a_region_the_stack_does_not_act_in_fails_the_first_step(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source = names("orders")
+    payload = {
+        "source": {"table": source, "point_in_time": "latest", "region": "eu-west-1"},
+        "target": {"table": source},
+    }
+
+    result = run(runtime, "restore", payload)
+
+    assert result.error == "InvalidInput"
+    assert "source.region: 'eu-west-1' is not a region this stack acts in (us-east-1)" in (result.cause_message() or "")
+    assert entered(history(runtime, result)) == ["Plan Restore", "Workflow Failed"]

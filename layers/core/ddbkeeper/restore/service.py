@@ -82,8 +82,11 @@ class RestoreService:
     @classmethod
     def for_task(cls, task: Task[RestoreRequest], env: Mapping[str, str]) -> RestoreService:
         """The service for one step: the new table through the target's role, the source table in its own region of
-        the same account, the export's folder and the settings records with the function's own access."""
+        the same account, the export's folder and the settings records with the function's own access. A region the
+        stack's policies do not cover is refused before anything is reached."""
         settings = parse_settings(RestoreSettings, env)
+        settings.check_region("source.region", task.request.source.region)
+        settings.check_region("target.region", task.request.target.region)
         factory = SessionFactory(session_name=task.execution.session_name())
         request = task.request
         stack = Account(factory, AccountAccess())
