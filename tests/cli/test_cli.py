@@ -10,7 +10,7 @@ import pytest
 from ddbkeeper.cli import read_input
 from ddbkeeper.errors import InvalidInput
 
-from tests.support import ROOT, Client, cli
+from tests.support import ROOT, STACK_BUCKET, Client, cli, moto_server
 from tests.support.dynalite import Dynalite, dynalite_available
 from tests.support.tables import KEYS, assert_identical, create_source
 
@@ -107,6 +107,76 @@ def test_run_local_export_then_restore_from_it_on_the_named_endpoint(endpoint: s
     assert "restore into cli-orders-v2 from export" in restored.stderr  # the readable report
     assert "MATCH (expected 45)" in restored.stderr
     assert assert_identical(remote, "cli-orders", remote, "cli-orders-v2") == 45
+
+
+FORGED = {"ttl_attribute": "forged", "pitr": True, "tags": {"forged": "yes"}, "deletion_protection": True}
+
+
+def record_key(backup: str) -> str:
+    """Where Create Backup records a backup's settings in the stack's bucket (README: the backup workflow)."""
+    _, _, _, region, account, resource = backup.split(":", 5)
+    return f"ddbkeeper-settings/{account}/{region}/{resource.removeprefix('table/')}.json"
+
+
+def restored_settings(remote: Client, table: str) -> dict[str, object]:
+    described = remote.describe_table(TableName=table)["Table"]
+    ttl = remote.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    return {
+        "tags": {t["Key"]: t["Value"] for t in remote.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"]},
+        "ttl": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None,
+        "deletion_protection": bool(described.get("DeletionProtectionEnabled")),
+    }
+
+
+def test_run_local_restore_ignores_a_forged_record_beside_the_backup(endpoint: str, remote: Client) -> None:
+    """A record naming another backup, in the stack's bucket on the server: the restored table gets none of it."""
+    create_source(remote, "cli-ledger", items=12, pad=0)
+    arn = remote.describe_table(TableName="cli-ledger")["Table"]["TableArn"]
+    remote.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "payments"}])
+    backup = remote.create_backup(TableName="cli-ledger", BackupName="by-hand")["BackupDetails"]["BackupArn"]
+    forged = {"backup_arn": "forged", "table": "cli-ledger", "table_arn": arn, "settings": FORGED}
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.put_object(Bucket=STACK_BUCKET, Key=record_key(backup), Body=json.dumps(forged).encode())
+    restore = {"source": {"backup_arn": backup}, "target": {"table": "cli-ledger-2"}}
+
+    done = cli(endpoint, "run", "restore", "--local", "--json", "--input", json.dumps(restore))
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["settings_from"] == (
+        "the source table as it is now (the record beside the backup names another backup: ignored)"
+    )
+    assert restored_settings(remote, "cli-ledger-2") == {
+        "tags": {"team": "payments", "ddbkeeper:managed-by": "ddbkeeper-local"},
+        "ttl": None,
+        "deletion_protection": False,
+    }
+    assert assert_identical(remote, "cli-ledger", remote, "cli-ledger-2") == 12
+
+
+def test_run_local_restore_of_a_backup_made_by_hand_needs_no_stack_bucket() -> None:
+    """A server without the stack's bucket (another moto process): the restore goes on and says why it has no record."""
+    with moto_server() as bare:
+        remote = boto3.client("dynamodb", endpoint_url=bare, region_name="us-east-1")
+        create_source(remote, "by-hand", items=7, pad=0)
+        backup = remote.create_backup(TableName="by-hand", BackupName="manual")["BackupDetails"]["BackupArn"]
+        restore = {"source": {"backup_arn": backup}, "target": {"table": "by-hand-2", "tags": {"owner": "ops"}}}
+
+        done = cli(bare, "run", "restore", "--local", "--json", "--input", json.dumps(restore))
+
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["settings_from"].startswith(f"settings record unreadable: GetObject s3://{STACK_BUCKET}/")
+        assert "NoSuchBucket" in report["settings_from"]
+        assert report["settings_from"].endswith("; the source table as it is now")
+        assert report["verification"]["result"] == "MATCH"
+        assert assert_identical(remote, "by-hand", remote, "by-hand-2") == 7
+        assert restored_settings(remote, "by-hand-2")["tags"] == {
+            "owner": "ops",
+            "ddbkeeper:managed-by": "ddbkeeper-local",
+        }
+        buckets = boto3.client("s3", endpoint_url=bare, region_name="us-east-1").list_buckets()["Buckets"]
+        assert STACK_BUCKET not in [bucket["Name"] for bucket in buckets]
 
 
 def test_run_local_export_and_restore_name_what_a_backend_without_pitr_lacks(endpoint: str) -> None:

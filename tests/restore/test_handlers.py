@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,8 +90,10 @@ def test_finalize_restore_applies_one_setting_per_call(dynamodb: Client) -> None
         if result["pending"] == 0:
             break
 
-    assert turns == [4, 3, 2, 1, 0]  # stream, TTL, PITR, tags, deletion protection
+    assert turns == [5, 4, 3, 2, 1, 0]  # the stack's tag (first), stream, TTL, PITR, tags, deletion protection
     described = dynamodb.describe_table(TableName="orders-restored")["Table"]
+    tags = dynamodb.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"]
+    assert {"Key": "ddbkeeper:managed-by", "Value": os.environ.get("STACK_NAME", "ddbkeeper")} in tags
     assert described["DeletionProtectionEnabled"] is True
     assert described["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -23,10 +24,20 @@ from pydantic import BaseModel
 
 from tests.support import Client
 from tests.support.exports import export_table
-from tests.support.tables import KEYS, all_items, assert_identical, create_source, protect, settings_of
+from tests.support.faults import deny_s3_reads
+from tests.support.tables import (
+    KEYS,
+    all_items,
+    assert_identical,
+    create_source,
+    protect,
+    settings_of,
+    stack_tagged,
+)
 
 STARTED = datetime.now(UTC) - timedelta(seconds=5)
 BUCKET = "exports-bucket"
+STACK = "ddbkeeper"  # the stack name a restore tags its table with when STACK_NAME is not set
 
 
 @pytest.fixture
@@ -38,11 +49,16 @@ def dynamodb() -> Iterator[Client]:
 
 
 def service(
-    payload: dict[str, Any], name: str = "restore-1", started: datetime = STARTED, records: str | None = None
+    payload: dict[str, Any],
+    name: str = "restore-1",
+    started: datetime = STARTED,
+    records: str | None = None,
+    **env: str,
 ) -> RestoreService:
-    """The service for one run, built as each step builds it; `records`: the stack's bucket (SETTINGS_BUCKET)."""
+    """The service for one run, built as each step builds it; `records`: the stack's bucket (SETTINGS_BUCKET), `env`:
+    the rest of the function's environment (STACK_NAME, ALLOWED_REGIONS)."""
     task = RestoreTask(request=parse(RestoreRequest, payload), execution=Execution(name=name, started_at=started))
-    return RestoreService.for_task(task, {"SETTINGS_BUCKET": records} if records else {})
+    return RestoreService.for_task(task, env | ({"SETTINGS_BUCKET": records} if records else {}))
 
 
 def client(steps: RestoreService) -> Any:
@@ -85,7 +101,7 @@ def test_restore_from_backup_gives_every_item_back_with_the_dropped_settings(dyn
     assert report.verification.model_dump() == {"verify": "count", "items": 150, "expected": 150, "result": "MATCH"}
     assert str(report.table_arn).endswith(":table/orders-restored")
     assert report.duration_seconds >= 0
-    assert settings_of(dynamodb, "orders-restored") == settings_of(dynamodb, "orders")
+    assert settings_of(dynamodb, "orders-restored") == stack_tagged(settings_of(dynamodb, "orders"), STACK)
     described = dynamodb.describe_table(TableName="orders-restored")["Table"]
     assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_kind"]
 
@@ -107,7 +123,8 @@ def test_a_deleted_tables_backup_gets_the_settings_recorded_with_it(dynamodb: Cl
     report = restore(service(payload, records=BUCKET))
 
     assert sorted(all_items(dynamodb, "orders"), key=str) == items
-    assert settings_of(dynamodb, "orders") == before  # tags, PITR and deletion protection came from the record
+    # tags, PITR and deletion protection came from the record
+    assert settings_of(dynamodb, "orders") == stack_tagged(before, STACK)
     assert report.settings_from == f"recorded with the backup: {backup.settings}"
 
 
@@ -123,7 +140,7 @@ def test_without_a_record_a_deleted_tables_backup_gets_what_the_backup_itself_ke
 
     restored = settings_of(dynamodb, "orders-2")
     assert (restored["tags"], restored["pitr"], restored["deletion_protection"]) == (
-        {"owner": "ops"},
+        {"owner": "ops", "ddbkeeper:managed-by": STACK},
         "DISABLED",
         False,
     )
@@ -140,7 +157,7 @@ def test_overrides_win_over_what_the_source_had(dynamodb: Client) -> None:
 
     restored = settings_of(dynamodb, "orders-dev")
     assert restored["deletion_protection"] is False
-    assert restored["tags"] == {"env": "dev", "team": "payments"}
+    assert restored["tags"] == {"env": "dev", "team": "payments", "ddbkeeper:managed-by": STACK}
     assert restored["ttl"] == "gone"
 
 
@@ -198,7 +215,7 @@ def test_point_in_time_latest_restores_the_table(dynamodb: Client) -> None:
     assert assert_identical(dynamodb, "orders", dynamodb, "orders-2") == 30
     assert report.point_in_time == "latest"
     assert str(report.verification.result).startswith("COUNTED")
-    assert settings_of(dynamodb, "orders-2") == settings_of(dynamodb, "orders")
+    assert settings_of(dynamodb, "orders-2") == stack_tagged(settings_of(dynamodb, "orders"), STACK)
 
 
 def test_a_point_in_time_is_sent_as_given_and_checked_against_the_window(
@@ -351,3 +368,235 @@ def test_a_backup_count_that_differs_is_reported_not_failed_as_it_is_an_estimate
     assert report.items == 12
     assert report.verification.expected == 10
     assert str(report.verification.result).startswith("DIFFERS from the backup's estimate by +2")
+
+
+# --- the record beside the backup: only the backup's own is used, and it never stands in the way --------------------
+
+FORGED = {
+    "table_class": "STANDARD",
+    "ttl_attribute": "forged",
+    "pitr": True,
+    "tags": {"forged": "yes"},
+    "deletion_protection": True,
+}
+
+
+def record_key(backup: str) -> str:
+    """Where Create Backup records a backup's settings in the stack's bucket."""
+    return (
+        SettingsRecords(Account(SessionFactory(), AccountAccess()), BUCKET).url(backup).removeprefix(f"s3://{BUCKET}/")
+    )
+
+
+def stack_s3(steps: RestoreService) -> Any:
+    """The S3 client the service reads the records with (the function's own access), to inject what moto does not do."""
+    return steps.table.account.factory.s3(AccountAccess())
+
+
+@pytest.mark.parametrize(
+    ("names", "why"),
+    [
+        ("forged", "the record beside the backup names another backup"),
+        ("another backup", "the record beside the backup names another backup"),
+        ("another table", "the record beside the backup names another table"),
+        ("not a record", "the object beside the backup is not a settings record"),
+    ],
+)
+def test_a_forged_record_beside_the_backup_is_ignored_and_the_report_says_so(
+    dynamodb: Client, names: str, why: str
+) -> None:
+    create_source(dynamodb, "orders", items=5, pad=0)
+    arn = dynamodb.describe_table(TableName="orders")["Table"]["TableArn"]
+    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "payments"}])
+    backup = dynamodb.create_backup(TableName="orders", BackupName="manual")["BackupDetails"]["BackupArn"]
+    other = dynamodb.create_backup(TableName="orders", BackupName="other")["BackupDetails"]["BackupArn"]
+    named = {"forged": "forged", "another backup": other, "another table": backup}.get(names, backup)
+    table = "payments" if names == "another table" else "orders"
+    record = {"backup_arn": named, "table": table, "table_arn": arn, "settings": FORGED}
+    body = b"{not a record" if names == "not a record" else json.dumps(record).encode()
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=record_key(backup), Body=body)
+
+    report = restore(service({"source": {"backup_arn": backup}, "target": {"table": "orders-2"}}, records=BUCKET))
+
+    assert settings_of(dynamodb, "orders-2") == {
+        "ttl": None,
+        "pitr": "DISABLED",
+        "tags": {"team": "payments", "ddbkeeper:managed-by": STACK},
+        "stream": None,
+        "deletion_protection": False,
+    }
+    assert report.settings_from == f"the source table as it is now ({why}: ignored)"
+    assert "forged" not in report.settings["tags"]
+
+
+def test_a_forged_record_of_a_dropped_table_leaves_the_request_only(dynamodb: Client) -> None:
+    create_source(dynamodb, "orders", items=3, pad=0)
+    backup = dynamodb.create_backup(TableName="orders", BackupName="manual")["BackupDetails"]["BackupArn"]
+    dynamodb.delete_table(TableName="orders")
+    record = {"backup_arn": "forged", "table": "orders", "table_arn": "x", "settings": FORGED}
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=record_key(backup), Body=json.dumps(record).encode())
+
+    report = restore(service({"source": {"backup_arn": backup}, "target": {"table": "orders"}}, records=BUCKET))
+
+    restored = settings_of(dynamodb, "orders")
+    assert (restored["ttl"], restored["tags"], restored["deletion_protection"]) == (
+        None,
+        {"ddbkeeper:managed-by": STACK},
+        False,
+    )
+    assert report.settings_from == (
+        "the request only: orders is gone and no settings were recorded with the backup "
+        "(the record beside the backup names another backup: ignored)"
+    )
+
+
+def refuse(code: str, status: int, message: str) -> Callable[..., tuple[Any, dict[str, Any]]]:
+    """A GetObject answer S3 gives: botocore raises it as it would the service's own (its retries already spent)."""
+
+    def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
+        error = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return SimpleNamespace(status_code=status), error
+
+    return answer
+
+
+INJECTED = {  # what S3 answers once botocore's retries are spent: code, status, message
+    "kms": ("KMS.DisabledException", 400, "the object's KMS key is disabled"),
+    "throttled": ("SlowDown", 503, "Please reduce your request rate"),
+}
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ("no bucket", "NoSuchBucket"),
+        ("access denied", "AccessDenied: Access Denied"),
+        ("kms", "KMS.DisabledException: the object's KMS key is disabled"),
+        ("throttled", "SlowDown: Please reduce your request rate"),
+    ],
+)
+def test_a_record_that_cannot_be_read_falls_back_to_the_live_table_and_says_why(
+    dynamodb: Client, monkeypatch: pytest.MonkeyPatch, fault: str, says: str
+) -> None:
+    create_source(dynamodb, "orders", items=8, pad=0)
+    protect(dynamodb, "orders")
+    backup = dynamodb.create_backup(TableName="orders", BackupName="before")["BackupDetails"]["BackupArn"]
+    payload = {"source": {"backup_arn": backup}, "target": {"table": "orders-2"}}
+    steps = service(payload, records="no-such-bucket" if fault == "no bucket" else BUCKET)
+    if fault == "access denied":
+        refused = deny_s3_reads(monkeypatch, "ddbkeeper-settings/")
+    elif fault in INJECTED:
+        stack_s3(steps).meta.events.register("before-call.s3.GetObject", refuse(*INJECTED[fault]))
+
+    report = restore(steps)
+
+    assert settings_of(dynamodb, "orders-2") == stack_tagged(settings_of(dynamodb, "orders"), STACK)
+    assert report.settings_from.startswith("settings record unreadable: GetObject s3://")
+    assert says in report.settings_from
+    assert report.settings_from.endswith("; the source table as it is now")
+    if fault == "access denied":
+        assert refused["ddbkeeper-settings/"] >= 1
+
+
+def test_a_backup_ddbkeeper_did_not_make_restores_with_the_stack_bucket_absent(dynamodb: Client) -> None:
+    """The table dropped and the stack's bucket gone: what the backup itself kept, and the request, still restore."""
+    create_source(dynamodb, "orders", items=6, pad=0)
+    backup = dynamodb.create_backup(TableName="orders", BackupName="manual")["BackupDetails"]["BackupArn"]
+    dynamodb.delete_table(TableName="orders")
+    payload = {"source": {"backup_arn": backup}, "target": {"table": "orders", "tags": {"owner": "ops"}}}
+
+    report = restore(service(payload, records="no-such-bucket"))
+
+    assert report.items == 6
+    assert settings_of(dynamodb, "orders")["tags"] == {"owner": "ops", "ddbkeeper:managed-by": STACK}
+    assert report.settings_from.startswith("settings record unreadable: GetObject s3://no-such-bucket/")
+    assert report.settings_from.endswith(
+        "NoSuchBucket: The specified bucket does not exist; the request only: orders is gone"
+    )
+
+
+# --- the stack's tag: the first change, then among the tags the table ends with ---------------------------------------
+
+
+def test_the_stacks_tag_is_the_first_change_and_no_other_tag_gives_way(dynamodb: Client) -> None:
+    create_source(dynamodb, "orders", items=4, pad=0)
+    protect(dynamodb, "orders")
+    arn = dynamodb.describe_table(TableName="orders")["Table"]["TableArn"]
+    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "ddbkeeper:managed-by", "Value": "another-stack"}])
+    backup = dynamodb.create_backup(TableName="orders", BackupName="before")["BackupDetails"]["BackupArn"]
+    payload = {"source": {"backup_arn": backup}, "target": {"table": "orders-2", "tags": {"owner": "ops"}}}
+    steps = service(payload, STACK_NAME="prod-keeper")
+    made: list[tuple[str, Any]] = []
+    for operation in ("TagResource", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups"):
+        client(steps).meta.events.register(
+            f"provide-client-params.dynamodb.{operation}",
+            lambda params, event_name, **_: made.append((event_name.rsplit(".", 1)[-1], params.get("Tags"))),
+        )
+
+    report = restore(steps)
+
+    assert made[0] == ("TagResource", [{"Key": "ddbkeeper:managed-by", "Value": "prod-keeper"}])
+    assert len(made) == 6  # the tag, then stream, TTL, PITR, tags, deletion protection: one change a turn
+    tags = {"team": "payments", "owner": "ops", "ddbkeeper:managed-by": "prod-keeper"}
+    assert settings_of(dynamodb, "orders-2")["tags"] == tags
+    assert report.settings["tags"] == tags
+
+
+def test_the_turn_that_tags_waits_for_the_tag_to_show_before_the_next_change(dynamodb: Client) -> None:
+    """DynamoDB's tags are eventually consistent: the next change comes a few seconds later, once it is listed."""
+    create_source(dynamodb, "orders", items=2, pad=0)
+    protect(dynamodb, "orders")
+    backup = dynamodb.create_backup(TableName="orders", BackupName="before")["BackupDetails"]["BackupArn"]
+    steps = service({"source": {"backup_arn": backup}, "target": {"table": "orders-2"}})
+    plan = steps.plan().plan
+    steps.start(plan)
+    hidden = {"listings": 0}
+
+    def not_listed_yet(parsed: dict[str, Any], **_: Any) -> None:
+        hidden["listings"] += 1
+        if hidden["listings"] == 2:  # the second turn's listing lags behind the first turn's TagResource
+            parsed["Tags"] = [tag for tag in parsed["Tags"] if tag["Key"] != "ddbkeeper:managed-by"]
+
+    client(steps).meta.events.register("after-call.dynamodb.ListTagsOfResource", not_listed_yet)
+
+    first = steps.finalize(plan, SettingsProgress(pending=-1))
+    second = steps.finalize(plan, first)
+    third = steps.finalize(plan, second)
+
+    assert (first.applied[0], first.wait_seconds, first.pending) == ("managed_by", 3, 5)
+    assert (second.wait_seconds, second.pending) == (3, 5)  # tagged again, nothing else changed
+    assert (third.wait_seconds, third.pending) == (0, 4)  # listed now: the stream comes next
+
+
+# --- regions --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (
+            {
+                "source": {"table": "orders", "region": "eu-west-1", "point_in_time": "latest"},
+                "target": {"table": "orders-2"},
+            },
+            "source.region: 'eu-west-1'",
+        ),
+        (
+            {
+                "source": {"backup_arn": "arn:aws:dynamodb:ap-south-1:123456789012:table/orders/backup/01"},
+                "target": {"table": "orders-2", "region": "ap-south-1"},
+            },
+            "target.region: 'ap-south-1'",
+        ),
+    ],
+)
+def test_a_region_the_stacks_policies_do_not_cover_is_refused_before_anything(
+    payload: dict[str, Any], field: str
+) -> None:
+    """No moto here: the refusal comes while the service is built, before any client exists."""
+    with pytest.raises(InvalidInput, match=rf"^{field} is not a region this stack acts in \(us-east-1, us-west-2\)"):
+        service(payload, ALLOWED_REGIONS="us-east-1,us-west-2,")
+
+    assert service(payload, ALLOWED_REGIONS="us-east-1,us-west-2,eu-west-1,ap-south-1").request == parse(
+        RestoreRequest, payload
+    )

@@ -10,11 +10,15 @@ from ddbkeeper.errors import InvalidInput, VerificationFailed
 from ddbkeeper.models import parse
 from ddbkeeper.restore.models import ImportCounts, RestoreTarget
 from ddbkeeper.restore.target import (
+    MANAGED_BY,
+    MARK,
     actions,
+    changes,
     check_import,
     count_check,
     given,
     lacks,
+    managed,
     missing,
     overrides,
     wanted_settings,
@@ -179,6 +183,56 @@ def test_applying_what_is_missing_leaves_nothing_missing(wanted: TableSettings, 
     for setting in SETTINGS:
         if setting != "tags" and getattr(current, setting) and not getattr(wanted, setting):
             assert getattr(table, setting) == getattr(current, setting)
+
+
+# --- the stack's tag: the first change -------------------------------------------------------------------------------
+
+
+def test_the_stacks_tag_comes_first_and_alone_never_counts_twice() -> None:
+    bare = TableSettings(table_class="STANDARD")
+    wanted = managed(RECORDED, "keeper")
+
+    assert changes(wanted, bare, "keeper") == [MARK, "stream", "ttl_attribute", "pitr", "tags", "deletion_protection"]
+    assert changes(managed(TableSettings(), "keeper"), TableSettings(), "keeper") == [MARK]  # the tag is all it needs
+    tagged = bare.model_copy(update={"tags": {MANAGED_BY: "keeper"}})
+    assert changes(wanted, tagged, "keeper")[0] == "stream"
+    # another stack's tag (a restore of a table another stack restored) is no mark of this one
+    assert changes(wanted, bare.model_copy(update={"tags": {MANAGED_BY: "other"}}), "keeper")[0] == MARK
+
+
+def test_the_stacks_tag_overrides_only_its_own_key() -> None:
+    tags = {"team": "payments", MANAGED_BY: "another-stack", "ddbkeeper:managed": "x"}
+
+    assert managed(TableSettings(tags=tags), "keeper").tags == {
+        "team": "payments",
+        MANAGED_BY: "keeper",
+        "ddbkeeper:managed": "x",
+    }
+
+
+@for_all(wanted=SETTINGS_STRATEGY, current=SETTINGS_STRATEGY, marked=st.sampled_from([None, "keeper", "other"]))
+def test_making_the_changes_in_order_leaves_a_table_of_the_stack_with_every_setting(
+    wanted: TableSettings, current: TableSettings, marked: str | None
+) -> None:
+    """Each change, made as the service makes it, is not needed again; the first is the stack's tag whenever the table
+    lacks it (untagged, or another stack's), and the table ends carrying it; no other tag is lost or changed."""
+    if marked:
+        current = managed(current, marked)
+    wanted = managed(wanted, "keeper")
+    table = current.model_copy()
+    needed = changes(wanted, table, "keeper")
+    assert (needed[:1] == [MARK]) == (current.tags.get(MANAGED_BY) != "keeper")
+    for change in needed:
+        if change == MARK:
+            table = managed(table, "keeper")
+        else:
+            value = getattr(wanted, change)
+            table = table.model_copy(update={change: table.tags | value if change == "tags" else value})
+    assert changes(wanted, table, "keeper") == []
+    assert table.tags[MANAGED_BY] == "keeper"
+    assert {key: value for key, value in table.tags.items() if key != MANAGED_BY} == {
+        key: value for key, value in (current.tags | wanted.tags).items() if key != MANAGED_BY
+    }
 
 
 def test_the_report_lists_the_settings_that_are_set() -> None:

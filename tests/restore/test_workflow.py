@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -12,8 +13,16 @@ from ddbkeeper.local.runtime import LocalRuntime
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.support import Client, entered, history, load_event, run
-from tests.support.faults import ServerError
-from tests.support.tables import KEYS, all_items, assert_identical, create_source, protect, settings_of
+from tests.support.faults import ServerError, deny_s3_reads
+from tests.support.tables import (
+    KEYS,
+    all_items,
+    assert_identical,
+    create_source,
+    protect,
+    settings_of,
+    stack_tagged,
+)
 
 pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 
@@ -51,8 +60,66 @@ def test_a_dropped_table_comes_back_from_its_scheduled_backup_with_its_settings(
 
     assert result.succeeded, result.cause
     assert sorted(all_items(dynamodb, table), key=str) == sorted(items, key=str)
-    assert settings_of(dynamodb, table) == before
+    assert settings_of(dynamodb, table) == stack_tagged(before, os.environ["STACK_NAME"])
     assert result.output["settings_from"] == f"recorded with the backup: {line['settings']}"
+
+
+FORGED = {"ttl_attribute": "forged", "pitr": True, "tags": {"forged": "yes"}, "deletion_protection": True}
+
+
+def record_key(backup: str) -> str:
+    """Where Create Backup records a backup's settings in the stack's bucket (README: the backup workflow)."""
+    _, _, _, region, account, resource = backup.split(":", 5)
+    return f"ddbkeeper-settings/{account}/{region}/{resource.removeprefix('table/')}.json"
+
+
+def test_a_forged_record_beside_a_backup_gives_the_restored_table_none_of_its_settings(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, names: Callable[[str], str]
+) -> None:
+    """Valid JSON at the backup's record key naming another backup: the live table's settings instead, and said so."""
+    stack_bucket = os.environ["SETTINGS_BUCKET"]
+    s3.create_bucket(Bucket=stack_bucket)
+    source, target = names("orders"), names("orders-restored")
+    create_source(dynamodb, source, items=12, pad=0)
+    arn = dynamodb.describe_table(TableName=source)["Table"]["TableArn"]
+    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "payments"}])
+    backup = dynamodb.create_backup(TableName=source, BackupName="by-hand")["BackupDetails"]["BackupArn"]
+    forged = {"backup_arn": "forged", "table": source, "table_arn": arn, "settings": FORGED}
+    s3.put_object(Bucket=stack_bucket, Key=record_key(backup), Body=json.dumps(forged).encode())
+
+    result = run(runtime, "restore", {"source": {"backup_arn": backup}, "target": {"table": target}})
+
+    assert result.succeeded, result.cause
+    assert settings_of(dynamodb, target) == {
+        "ttl": None,
+        "pitr": "DISABLED",
+        "tags": {"team": "payments", "ddbkeeper:managed-by": os.environ["STACK_NAME"]},
+        "stream": None,
+        "deletion_protection": False,
+    }
+    expected = "the source table as it is now (the record beside the backup names another backup: ignored)"
+    assert result.output["settings_from"] == expected
+
+
+def test_a_record_that_cannot_be_read_does_not_stop_the_restore(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AccessDenied on the record (IAM, the bucket policy, its KMS key): the live table's settings, and why."""
+    source, target = names("orders"), names("orders-restored")
+    create_source(dynamodb, source, items=9, pad=0)
+    protect(dynamodb, source)
+    backup = dynamodb.create_backup(TableName=source, BackupName="by-hand")["BackupDetails"]["BackupArn"]
+    refused = deny_s3_reads(monkeypatch, "ddbkeeper-settings/")
+
+    result = run(runtime, "restore", {"source": {"backup_arn": backup}, "target": {"table": target}})
+
+    assert result.succeeded, result.cause
+    assert refused["ddbkeeper-settings/"] >= 1
+    assert assert_identical(dynamodb, source, dynamodb, target) == 9
+    assert settings_of(dynamodb, target) == stack_tagged(settings_of(dynamodb, source), os.environ["STACK_NAME"])
+    settings_from = result.output["settings_from"]
+    assert settings_from.startswith(f"settings record unreadable: GetObject s3://{os.environ['SETTINGS_BUCKET']}/")
+    assert "AccessDenied: Access Denied; the source table as it is now" in settings_from
 
 
 def test_restore_from_a_backup_brings_back_items_and_settings(
@@ -88,11 +155,11 @@ def test_restore_from_a_backup_brings_back_items_and_settings(
     assert settings_of(dynamodb, target) == {
         "ttl": "expires",
         "pitr": "ENABLED",
-        "tags": {"team": "payments"},
+        "tags": {"team": "payments", "ddbkeeper:managed-by": os.environ["STACK_NAME"]},
         "stream": "NEW_IMAGE",
         "deletion_protection": True,
     }
-    assert entered(history(runtime, result)).count("Re-apply Settings") == 5  # one setting per turn
+    assert entered(history(runtime, result)).count("Re-apply Settings") == 6  # the stack's tag, then one setting a turn
 
 
 def test_restore_to_the_latest_point_in_time(
@@ -109,7 +176,11 @@ def test_restore_to_the_latest_point_in_time(
     assert result.succeeded, result.cause
     assert assert_identical(dynamodb, source, dynamodb, target) == 40
     assert result.output["point_in_time"] == "latest"
-    assert settings_of(dynamodb, target)["tags"] == {"team": "payments", "restored-from": "pitr"}
+    assert settings_of(dynamodb, target)["tags"] == {
+        "team": "payments",
+        "restored-from": "pitr",
+        "ddbkeeper:managed-by": os.environ["STACK_NAME"],
+    }
 
 
 def test_a_dry_run_says_what_the_restore_would_do_and_creates_nothing(
@@ -127,7 +198,8 @@ def test_a_dry_run_says_what_the_restore_would_do_and_creates_nothing(
     actions = result.output["actions"]
     assert actions[0].startswith(f"restore arn:aws:dynamodb:us-east-1:123456789012:table/{source} as of latest")
     assert actions[1] == "with BillingModeOverride"
-    assert "tags={'team': 'payments', 'restored-by': 'ddbkeeper'}" in actions[2]
+    stack = os.environ["STACK_NAME"]
+    assert f"tags={{'team': 'payments', 'restored-by': 'ddbkeeper', 'ddbkeeper:managed-by': '{stack}'}}" in actions[2]
     assert "deletion_protection=True" in actions[2]
     assert actions[3] == "verify: count the new table (no recorded count to compare)"
     assert target not in dynamodb.list_tables()["TableNames"]
@@ -213,3 +285,19 @@ def test_an_import_dynamodb_fails_ends_the_execution_with_its_reason(
     assert result.error == "RestoreFailed"
     assert "email" in (result.cause or "")
     assert entered(history(runtime, result))[-1] == "Restore Failed"
+
+
+def test_a_region_the_stack_does_not_act_in_fails_the_first_step(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source = names("orders")
+    payload = {
+        "source": {"table": source, "point_in_time": "latest", "region": "eu-west-1"},
+        "target": {"table": source},
+    }
+
+    result = run(runtime, "restore", payload)
+
+    assert result.error == "InvalidInput"
+    assert "source.region: 'eu-west-1' is not a region this stack acts in (us-east-1)" in (result.cause_message() or "")
+    assert entered(history(runtime, result)) == ["Plan Restore", "Workflow Failed"]

@@ -8,10 +8,14 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+import requests
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import BoundFunction, LocalContext, LocalRuntime
 from ddbkeeper.local.template import StackTemplate
@@ -92,6 +96,32 @@ def made_by_ddbkeeper(dynamodb: Client, bucket: str, table: str, names: list[str
         records.save(arn, description, settings_of(dynamodb, description))
         arns.append(arn)
     return arns
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server in its own process, until the block ends; its URL."""
+    from tests.support.dynalite import free_port
+
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - our own venv's moto server
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/moto-api/", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def cli(endpoint: str, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:

@@ -114,3 +114,22 @@ def fail_first(
 
     monkeypatch.setattr(DynamoHandler, method, failing)
     return calls
+
+
+def deny_s3_reads(monkeypatch: pytest.MonkeyPatch, prefix: str) -> Counter[str]:
+    """moto's S3 answers GetObject of any key under `prefix` with AccessDenied, as S3 does when IAM, the bucket
+    policy or the object's KMS key refuses the reader. Returns the count of reads refused (key: the prefix)."""
+    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.responses import S3Response
+
+    original = S3Response.get_object
+    refused: Counter[str] = Counter()
+
+    def get_object(self: S3Response) -> Any:
+        if self.parse_key_name().startswith(prefix):
+            refused[prefix] += 1
+            raise S3AccessDeniedError()
+        return original(self)
+
+    monkeypatch.setattr(S3Response, "get_object", get_object)
+    return refused

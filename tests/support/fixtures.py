@@ -11,24 +11,19 @@ subprocess, AWS_ENDPOINT_URL naming the server); `remote` is DynamoDB there.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import types
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import boto3
 import botocore.endpoint
 import pytest
-import requests
 from ddbkeeper.local.runtime import LocalRuntime
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
-from tests.support import ROOT, STACK_BUCKET, Client
-from tests.support.dynalite import free_port
+from tests.support import ROOT, STACK_BUCKET, Client, moto_server
 
 # Wait states, Retry intervals and botocore's retry backoff take real time; the tests skip the sleeping, not the logic.
 _NO_SLEEP = types.SimpleNamespace(sleep=lambda seconds: None, time=time.time, monotonic=time.monotonic)
@@ -99,30 +94,13 @@ def table_factory(dynamodb: Client) -> Callable[..., str]:
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """A DynamoDB-compatible server in its own process: nothing the runtime starts, only what the environment names."""
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - our own venv's moto server
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{url}/moto-api/", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    # The stack's bucket, as `sam deploy` creates it (its local stand-in name): backups record their settings there.
-    stack = boto3.client(
-        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-    )
-    stack.create_bucket(Bucket=STACK_BUCKET)
-    try:
+    with moto_server() as url:
+        # The stack's bucket, as `sam deploy` creates it (its local stand-in name): backups record their settings there.
+        stack = boto3.client(
+            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+        )
+        stack.create_bucket(Bucket=STACK_BUCKET)
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture

@@ -121,3 +121,8 @@ def settings_of(dynamodb: Client, table: str) -> dict[str, Any]:
         "stream": (described.get("StreamSpecification") or {}).get("StreamViewType"),
         "deletion_protection": described.get("DeletionProtectionEnabled"),
     }
+
+
+def stack_tagged(settings: dict[str, Any], stack: str) -> dict[str, Any]:
+    """`settings` (as `settings_of` reads them) with the tag every table a restore or copy makes ends up carrying."""
+    return {**settings, "tags": {**settings["tags"], "ddbkeeper:managed-by": stack}}

@@ -8,6 +8,7 @@ that backup re-applies them even when the source table is gone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -83,6 +84,15 @@ class SettingsRecord(StepModel):
         return self.backup_arn == backup_arn and self.table == _table_of(backup_arn)
 
 
+@dataclass(frozen=True)
+class FoundRecord:
+    """What a backup's record key holds: the backup's own record, or nothing trusted (`ignored` says why, when an
+    object is there all the same)."""
+
+    record: SettingsRecord | None
+    ignored: str | None = None
+
+
 class SettingsRecords:
     """`s3://<bucket>/ddbkeeper-settings/<account>/<region>/<table>/backup/<backup id>.json`, one per backup."""
 
@@ -114,18 +124,27 @@ class SettingsRecords:
     def record(self, backup_arn: str) -> SettingsRecord | None:
         """The record written for this backup, when there is one that names it; None for a backup this service did
         not record (or a record at its key that names another backup or table: never trusted)."""
+        return self.find(backup_arn).record
+
+    def find(self, backup_arn: str) -> FoundRecord:
+        """What is at the backup's record key: its record, or why nothing there is trusted (a restore says so).
+        A record that cannot be read raises the domain error (NoSuchBucket, AccessDenied, KMS, throttling)."""
         with translate_errors("GetObject", self.url(backup_arn)):
             try:
                 body = self.s3.get_object(Bucket=self.bucket, Key=self._key(backup_arn))["Body"].read()
             except ClientError as error:
                 if error_code(error) == "NoSuchKey":
-                    return None
+                    return FoundRecord(None)
                 raise
         try:
             record = SettingsRecord.model_validate_json(body)
         except ValueError:
-            return None  # not a record this service wrote
-        return record if record.matches(backup_arn) else None
+            return FoundRecord(None, "the object beside the backup is not a settings record")
+        if record.backup_arn != backup_arn:
+            return FoundRecord(None, "the record beside the backup names another backup")
+        if not record.matches(backup_arn):
+            return FoundRecord(None, "the record beside the backup names another table")
+        return FoundRecord(record)
 
     def load(self, backup_arn: str) -> TableSettings | None:
         """The settings recorded when the backup was taken, or None for a backup this service did not record."""

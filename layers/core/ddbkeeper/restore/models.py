@@ -143,6 +143,7 @@ class RestoreSettings(Settings):
     """The restore functions' environment (template.yaml)."""
 
     SETTINGS_BUCKET: str | None = None  # the stack's bucket, where Create Backup recorded each backup's table settings
+    STACK_NAME: str = "ddbkeeper"  # the new table's ddbkeeper:managed-by tag (IAM: the stack changes only those)
 
 
 class RestoreTask(Task[RestoreRequest]):

@@ -5,7 +5,8 @@ RestoreTableFromBackup and RestoreTableToPointInTime bring back keys, indexes, c
 tags, streams or deletion protection; ImportTable builds the table from the request. `plan` reads what the source had
 (the settings recorded with the backup or else the live source table, the backup's own record) and the overrides,
 and decides all of it before anything is created; `finalize` applies it one change at a time, as DynamoDB takes one
-table update at a time.
+table update at a time, the first being the stack's ddbkeeper:managed-by tag (the stack may change only tables
+carrying it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ from ddbkeeper.restore.models import (
     Verification,
 )
 from ddbkeeper.restore.sources import Source, source_of
-from ddbkeeper.restore.target import actions, check_import, count_check, given, missing, wanted_settings
+from ddbkeeper.restore.target import (
+    MANAGED_BY,
+    MARK,
+    actions,
+    changes,
+    check_import,
+    count_check,
+    given,
+    managed,
+    wanted_settings,
+)
 from ddbkeeper.settings import SETTINGS, SettingsRecords, TableSettings, settings_of
 from ddbkeeper.tables import TableSide, describe, is_ready, summarize
 
@@ -46,6 +57,7 @@ logger = Logger(child=True)
 _EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
 _IMPORT_ENDED = ("FAILED", "CANCELLED", "CANCELLING")
 COUNT_SEGMENTS = 4  # Verify Restore counts the new table with a parallel Scan of Select=COUNT
+TAG_SETTLE_SECONDS = 3  # after the stack's tag: DynamoDB's tags are eventually consistent (a few seconds)
 
 
 class RestoreService:
@@ -57,19 +69,24 @@ class RestoreService:
         table: TableSide,
         source: Source,
         *,
+        stack: str = "ddbkeeper",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.request = task.request
         self.execution = task.execution
         self.table = table  # the new table: created, described and updated through its account, counted by scans
         self.source = source  # where it comes from: a backup, a point in time, an export
+        self.stack = stack  # the stack's name: the new table's ddbkeeper:managed-by tag
         self._clock = clock
 
     @classmethod
     def for_task(cls, task: Task[RestoreRequest], env: Mapping[str, str]) -> RestoreService:
         """The service for one step: the new table through the target's role, the source table in its own region of
-        the same account, the export's folder and the settings records with the function's own access."""
+        the same account, the export's folder and the settings records with the function's own access. A region the
+        stack's policies do not cover is refused before anything is reached."""
         settings = parse_settings(RestoreSettings, env)
+        settings.check_region("source.region", task.request.source.region)
+        settings.check_region("target.region", task.request.target.region)
         factory = SessionFactory(session_name=task.execution.session_name())
         request = task.request
         stack = Account(factory, AccountAccess())
@@ -78,7 +95,7 @@ class RestoreService:
         source = source_of(
             request, target, source=target.in_region(request.source.region), stack=stack, records=records
         )
-        return cls(task, TableSide(target, request.target.table), source)
+        return cls(task, TableSide(target, request.target.table), source, stack=settings.STACK_NAME)
 
     @property
     def _name(self) -> str:
@@ -91,7 +108,7 @@ class RestoreService:
         if describe(self.table.control, self._name) is not None:
             raise TargetExists(f"target.table: {self._name} exists; a restore always creates a new table")
         origin = self.source.plan()
-        settings = wanted_settings(origin.recorded, self.request.target)
+        settings = managed(wanted_settings(origin.recorded, self.request.target), self.stack)
         plan = RestorePlan(
             kind=self.source.kind,
             source_arn=origin.source_arn,
@@ -154,20 +171,28 @@ class RestoreService:
     # --- Re-apply Settings -----------------------------------------------------------------------------------------
 
     def finalize(self, plan: RestorePlan, progress: SettingsProgress) -> SettingsProgress:
-        """Apply the next setting the table still lacks; `pending` says how many remain (0: done)."""
+        """Make the next change the table still needs; `pending` says how many remain (0: done).
+
+        The first is always the stack's tag (IAM lets the stack change only tables carrying it); the next turn waits a
+        few seconds after it, as DynamoDB's tags are eventually consistent, and tags again until the tag shows.
+        """
         table = describe(self.table.control, self._name)
         if table is None:
             raise TableNotFound(f"target.table: {self._name} disappeared during the restore")
-        lacking = missing(plan.settings, settings_of(self.table.control, table))
+        wanted = managed(plan.settings, self.stack)
+        lacking = changes(wanted, settings_of(self.table.control, table), self.stack)
         ready = table["TableStatus"] == "ACTIVE"
+        wait = 0 if ready else backoff(progress.polls, first=5, cap=60)  # ACTIVE: the next change at once
         if lacking and ready:
-            self._apply(table, lacking[0], plan.settings)
+            self._apply(table, lacking[0], wanted)
+            if lacking[0] == MARK:
+                wait = TAG_SETTLE_SECONDS
             lacking = lacking[1:]
         result = SettingsProgress(
             pending=len(lacking),
             polls=progress.polls + 1,
-            wait_seconds=0 if ready else backoff(progress.polls, first=5, cap=60),  # ACTIVE: the next change at once
-            applied=[setting for setting in SETTINGS if setting not in lacking],
+            wait_seconds=wait,
+            applied=[setting for setting in (MARK, *SETTINGS) if setting not in lacking],
             summary=f"{self._name} still lacks {', '.join(lacking)}" if lacking else f"{self._name} has every setting",
         )
         logger.info("settings re-applied", extra=result.model_dump())
@@ -178,7 +203,9 @@ class RestoreService:
         client = self.table.control
         logger.info("re-applying a setting the restore dropped", extra={"table": name, "setting": setting})
         with translate_errors(f"Apply {setting}", name):
-            if setting == "table_class":
+            if setting == MARK:
+                client.tag_resource(ResourceArn=table["TableArn"], Tags=[{"Key": MANAGED_BY, "Value": self.stack}])
+            elif setting == "table_class":
                 client.update_table(TableName=name, TableClass=cast("TableClassType", wanted.table_class))
             elif setting == "stream":
                 view = cast("StreamViewTypeType", wanted.stream)

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from aws_lambda_powertools import Logger
+
 from ddbkeeper.aws import Account, translate_errors
 from ddbkeeper.clock import as_utc, iso
-from ddbkeeper.errors import InvalidInput, TableNotFound
+from ddbkeeper.errors import DdbkeeperError, InvalidInput, TableNotFound
 from ddbkeeper.export_files import ExportLocation, data_folder
 from ddbkeeper.restore.models import RestorePlan, RestoreRequest, SourceKind
 from ddbkeeper.restore.target import overrides, sse, throughput
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
 
     from ddbkeeper.models import Execution
+
+logger = Logger(child=True)
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ class Source(ABC):
 
 class FromBackup(Source):
     """RestoreTableFromBackup. The settings come from the record Create Backup wrote beside the backup, else from the
-    live source table; what the backup itself kept (stream and TTL) wins over either."""
+    live source table; what the backup itself kept (stream and TTL) wins over either. A record naming another backup
+    or table counts as none, and one that cannot be read never stops the restore."""
 
     kind = "backup"
 
@@ -123,14 +128,35 @@ class FromBackup(Source):
         )
 
     def _recorded(self, arn: str, name: str) -> tuple[TableSettings, str]:
-        """The settings recorded with the backup (every one of them), else the live table as it is now."""
-        at_backup = self.records.load(arn) if self.records else None
-        if self.records and at_backup is not None:
-            return at_backup, f"recorded with the backup: {self.records.url(arn)}"
+        """The settings recorded with the backup (every one of them), else the live table as it is now.
+
+        Only a record naming this backup of this table is used: anything else at its key is ignored, and said so.
+        The record is secondary to the backup: one that cannot be read (no bucket, AccessDenied, KMS, throttling
+        past botocore's retries) never blocks the restore, which goes on with the live table and says why.
+        """
+        unreadable, ignored = "", ""
+        if self.records:
+            try:
+                found = self.records.find(arn)
+            except DdbkeeperError as error:
+                logger.warning(
+                    "settings record unreadable; the live source table instead",
+                    extra={"backup_arn": arn, "record": self.records.url(arn), "error": str(error)},
+                )
+                unreadable = f"settings record unreadable: {error}; "
+            else:
+                if found.record is not None:
+                    return found.record.settings, f"recorded with the backup: {self.records.url(arn)}"
+                if found.ignored:
+                    logger.warning("settings record ignored", extra={"backup_arn": arn, "why": found.ignored})
+                    ignored = f" ({found.ignored}: ignored)"
         table = describe(self.target.dynamodb, name)
         if table is None:
-            return TableSettings(), f"the request only: {name} is gone and no settings were recorded with the backup"
-        return settings_of(self.target.dynamodb, table), "the source table as it is now"
+            if unreadable:
+                return TableSettings(), f"{unreadable}the request only: {name} is gone"
+            gone = f"the request only: {name} is gone and no settings were recorded with the backup{ignored}"
+            return TableSettings(), gone
+        return settings_of(self.target.dynamodb, table), f"{unreadable}the source table as it is now{ignored}"
 
     def start(self, params: dict[str, Any], execution: Execution) -> str | None:
         self.target.dynamodb.restore_table_from_backup(**params)

@@ -18,6 +18,8 @@ from ddbkeeper.settings import SETTINGS, TableSettings
 logger = Logger(child=True)
 
 Index = Mapping[str, Any]  # a GSI or LSI as DescribeTable or DescribeBackup gives it
+MANAGED_BY = "ddbkeeper:managed-by"  # the tag naming the stack that made a table (template.yaml's IAM conditions)
+MARK = "managed_by"  # the first change Re-apply Settings makes: the stack's tag, before any setting
 _INDEX_KEYS = ("IndexName", "KeySchema", "Projection")
 
 
@@ -77,6 +79,21 @@ def wanted_settings(recorded: TableSettings, target: RestoreTarget) -> TableSett
             target.deletion_protection if target.deletion_protection is not None else recorded.deletion_protection
         ),
     )
+
+
+def managed(settings: TableSettings, stack: str) -> TableSettings:
+    """The settings with the stack's tag: every table a restore makes ends up carrying it, whatever else it has (the
+    source's own tag of that key, from another stack or an earlier restore, gives way; no other key is touched)."""
+    return settings.model_copy(update={"tags": settings.tags | {MANAGED_BY: stack}})
+
+
+def changes(wanted: TableSettings, current: TableSettings, stack: str) -> list[str]:
+    """The changes the new table still needs, in the order they are made: first the stack's tag, as IAM lets the stack
+    change only tables carrying it (MARK), then each setting it lacks. The settings still lacking are reckoned as
+    they will be once the tag is on, so the tag alone never counts as a second change."""
+    if current.tags.get(MANAGED_BY) == stack:
+        return missing(wanted, current)
+    return [MARK, *missing(wanted, managed(current, stack))]
 
 
 def missing(wanted: TableSettings, current: TableSettings) -> list[str]:
