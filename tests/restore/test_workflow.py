@@ -300,4 +300,4 @@ def test_a_region_the_stack_does_not_act_in_fails_the_first_step(
 
     assert result.error == "InvalidInput"
     assert "source.region: 'eu-west-1' is not a region this stack acts in (us-east-1)" in (result.cause_message() or "")
-    assert entered(history(runtime, result)) == ["Plan Restore", "Workflow Failed"]
+    assert entered(history(runtime, result)) == ["Read Input", "Plan Restore", "Workflow Failed"]
