@@ -187,6 +187,13 @@ def test_item_digest_ignores_set_and_map_order(item: dict[str, Any], rng: Any) -
     assert canonical(shuffled) == canonical(item)
 
 
+def test_an_attribute_named_like_a_type_is_still_an_attribute() -> None:
+    """An item whose one attribute is called M (or L, SS...) is not a map value: its sets are still sorted."""
+    item = {"M": {"L": [{"SS": ["", "0"]}]}}
+    assert canonical(item) == {"M": {"L": [{"SS": ["", "0"]}]}}
+    assert item_digest(item) == item_digest({"M": {"L": [{"SS": ["0", ""]}]}})
+
+
 def test_item_digest_sees_every_difference() -> None:
     base = {"pk": {"S": "a"}, "l": {"L": [{"N": "1"}, {"N": "2"}]}}
     assert item_digest(base) != item_digest({**base, "l": {"L": [{"N": "2"}, {"N": "1"}]}})  # lists keep order

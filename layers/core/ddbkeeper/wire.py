@@ -90,18 +90,25 @@ class WireTable:
 # -- checksums -------------------------------------------------------------------------------------------------------
 
 
-def canonical(value: Any) -> Any:
-    """An attribute value in a form equal for equal items: sets sorted, map keys sorted when dumped."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((kind, inner),) = value.items()
-            if kind in ("SS", "NS", "BS"):
-                return {kind: sorted(inner)}
-            if kind == "L":
-                return {kind: [canonical(v) for v in inner]}
-            if kind == "M":
-                return {kind: {k: canonical(v) for k, v in inner.items()}}
-        return {k: canonical(v) for k, v in value.items()}
+def canonical(item: WireItem) -> WireItem:
+    """An item in a form equal for equal items: sets sorted, map keys sorted when dumped.
+
+    An item is read as attributes, each a typed value: an item whose one attribute is named like a type ("M", "L",
+    "SS"...) is not taken for a value of that type.
+    """
+    return {name: _canonical_value(value) for name, value in item.items()}
+
+
+def _canonical_value(value: Any) -> Any:
+    if not isinstance(value, dict) or len(value) != 1:
+        return value  # not a typed value in wire form: nothing to normalise
+    ((kind, inner),) = value.items()
+    if kind in ("SS", "NS", "BS"):
+        return {kind: sorted(inner)}
+    if kind == "L":
+        return {kind: [_canonical_value(v) for v in inner]}
+    if kind == "M":
+        return {kind: canonical(inner)}
     return value
 
 
