@@ -15,6 +15,8 @@ import botocore.endpoint
 import ddbkeeper.copy.service as copy_service
 import pytest
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+from ddbkeeper.backup.models import BackupRequest, BackupTask
+from ddbkeeper.backup.service import BackupService
 from ddbkeeper.backup_names import own_backup_pattern
 from ddbkeeper.copy.engine import CopyTuning
 from ddbkeeper.copy.models import (
@@ -381,6 +383,13 @@ def test_recreate_backs_the_target_up_before_dropping_it(dynamodb: Client, recor
     assert own_backup_pattern("ddbkeeper", "orders-copy").match(backup.name)  # retention's own: kept by its rules
     record = records.record(backup.arn)  # and proven so: retention prunes only recorded backups
     assert record is not None and record.table == "orders-copy" and backup.record == records.url(backup.arn)
+    retention = BackupService(
+        BackupTask(request=parse(BackupRequest, {"tables": ["orders-copy"]}), execution=EXECUTION),
+        Account(SessionFactory(), AccountAccess()),
+        records,
+    )
+    assert [b.name for b in retention.own_backups("orders-copy")] == [BACKUP]  # the backup workflow sees it as its own
+    assert records.recorded([backup.arn]) == {backup.arn}
     assert [b["BackupArn"] for b in backups(dynamodb)] == [backup.arn]
     dynamodb.restore_table_from_backup(TargetTableName="orders-before", BackupArn=backup.arn)
     assert [item["pk"]["S"] for item in all_items(dynamodb, "orders-before")] == ["stale"]
