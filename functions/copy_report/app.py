@@ -10,7 +10,9 @@ from ddbkeeper.handler import LambdaContext, metrics, workflow_step
 
 @workflow_step
 def lambda_handler(task: CopyRun, context: LambdaContext) -> CopyReport:
-    report = CopyService.for_task(task, os.environ).report(task.segments, task.verification, task.finalized)
+    report = CopyService.for_task(task, os.environ).report(
+        task.segments, task.verification, task.finalized, task.prepare
+    )
     metrics.add_metric(name="CopiesCompleted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ItemsCopiedTotal", unit=MetricUnit.Count, value=report.totals.items)
     return report

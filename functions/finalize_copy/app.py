@@ -1,4 +1,5 @@
-"""Apply what must follow the data on the target: TTL and point-in-time recovery, as the source has them."""
+"""Apply what must follow the data on the target: TTL and point-in-time recovery, as the source has them (an append
+leaves the target's own)."""
 
 import os
 

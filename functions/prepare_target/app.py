@@ -1,4 +1,5 @@
-"""One step towards an ACTIVE target table (drop for recreate, create, wait); the state machine loops until READY."""
+"""One step towards an ACTIVE target table (for a recreate: back up, then drop; create, wait); the state machine loops
+until READY."""
 
 import os
 

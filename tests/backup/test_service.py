@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
 from ddbkeeper.backup.models import BackupRequest, BackupSettings, BackupState, BackupTask
-from ddbkeeper.backup.names import backup_name, own_backup_pattern
 from ddbkeeper.backup.service import BackupService
+from ddbkeeper.backup_names import backup_name, own_backup_pattern
 from ddbkeeper.errors import AccessDenied, InvalidInput, Misconfigured, TableNotFound, Throttled
 from ddbkeeper.models import Execution, parse
 from ddbkeeper.pacing import RateLimiter

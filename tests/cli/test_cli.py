@@ -7,12 +7,15 @@ from pathlib import Path
 
 import boto3
 import pytest
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+from ddbkeeper.backup_names import own_backup_pattern
 from ddbkeeper.cli import read_input
 from ddbkeeper.errors import InvalidInput
+from ddbkeeper.settings import SettingsRecords
 
 from tests.support import ROOT, STACK_BUCKET, Client, cli, moto_server
 from tests.support.dynalite import Dynalite, dynalite_available
-from tests.support.tables import KEYS, assert_identical, create_source
+from tests.support.tables import KEYS, all_items, assert_identical, create_source
 
 pytestmark = pytest.mark.endpoint
 
@@ -204,6 +207,58 @@ def test_run_local_export_and_restore_name_what_a_backend_without_pitr_lacks(end
         assert local.list_tables()["TableNames"] == ["plain"]
 
 
+def test_run_local_copy_refuses_an_append_without_confirmation(endpoint: str, remote: Client) -> None:
+    """`"mode": "append"` alone once overwrote a live table's items: now Plan Copy refuses it and nothing is written."""
+    create_source(remote, "cli-staging", items=20, pad=50)
+    create_source(remote, "cli-prod-orders", items=10, pad=50, seed=99)  # the same keys as the source's first ten
+    before = all_items(remote, "cli-prod-orders")
+    payload = {"source": {"table": "cli-staging"}, "target": {"table": "cli-prod-orders"}, "mode": "append"}
+
+    done = cli(endpoint, "run", "copy", "--local", "--input", json.dumps(payload))
+
+    assert done.returncode == 1
+    assert "InvalidInput" in done.stderr
+    assert "mode append needs confirm_append naming the target table" in done.stderr
+    assert all_items(remote, "cli-prod-orders") == before
+
+
+def test_run_local_copy_recreate_backs_the_old_target_up_first(endpoint: str, remote: Client) -> None:
+    """A dry run names the backup and changes nothing; the real run takes it (recorded in the stack's bucket, named as
+    retention recognises) before it drops the table, and the report names it."""
+    create_source(remote, "cli-copy-source", items=25, pad=50)
+    remote.create_table(TableName="cli-copy-staging", BillingMode="PAY_PER_REQUEST", **KEYS)
+    remote.put_item(TableName="cli-copy-staging", Item={"pk": {"S": "stale"}, "sk": {"N": "1"}})
+    payload = {
+        "source": {"table": "cli-copy-source"},
+        "target": {"table": "cli-copy-staging"},
+        "mode": "recreate",
+        "confirm_recreate": "cli-copy-staging",
+    }
+
+    wide = {"COLUMNS": "400"}  # the readable report on one line per fact
+    planned = cli(endpoint, "run", "copy", "--local", "--input", json.dumps({**payload, "dry_run": True}), **wide)
+
+    assert planned.returncode == 0, planned.stderr
+    assert "dry run" in planned.stderr and "first back it up as ddbkeeper-cli-copy-staging-" in planned.stderr
+    assert remote.list_backups(TableName="cli-copy-staging")["BackupSummaries"] == []
+    assert [item["pk"]["S"] for item in all_items(remote, "cli-copy-staging")] == ["stale"]
+
+    done = cli(endpoint, "run", "copy", "--local", "--input", json.dumps(payload), **wide)
+
+    assert done.returncode == 0, done.stderr
+    (backup,) = remote.list_backups(TableName="cli-copy-staging")["BackupSummaries"]
+    assert own_backup_pattern("ddbkeeper", "cli-copy-staging").match(backup["BackupName"])
+    assert f"backed up as {backup['BackupName']} (AVAILABLE; recorded at s3://{STACK_BUCKET}/" in done.stderr
+    stack = SettingsRecords(Account(SessionFactory(), AccountAccess()), STACK_BUCKET)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", endpoint)
+        assert stack.record(backup["BackupArn"]) is not None  # retention's proof that ddbkeeper made it
+    assert assert_identical(remote, "cli-copy-source", remote, "cli-copy-staging") == 25
+    restored = remote.restore_table_from_backup(TargetTableName="cli-copy-before", BackupArn=backup["BackupArn"])
+    assert restored["TableDescription"]["TableName"] == "cli-copy-before"
+    assert [item["pk"]["S"] for item in all_items(remote, "cli-copy-before")] == ["stale"]
+
+
 def test_run_local_bad_input_exits_non_zero_with_the_field(endpoint: str, remote: Client) -> None:
     before = remote.list_backups()["BackupSummaries"]
 
@@ -299,3 +354,45 @@ def test_bracketed_text_in_an_input_and_its_report_prints_as_text(endpoint: str,
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "x/[/x]/[bold]" in done.stderr  # printed as written, in the report's S3 folders
+
+
+def test_the_copy_report_names_the_pre_drop_backup_and_the_append_check() -> None:
+    from ddbkeeper.cli.report_view import copy_notes, copy_table, show_result
+    from ddbkeeper.executions import ExecutionResult
+    from rich.console import Console
+
+    report = json.loads((ROOT / "events" / "copy_report.json").read_text())
+    figures = {"items": 5, "bytes": 0, "read_units": 0, "write_units": 5, "throttles": 0, "retried_items": 0}
+    segment = {"segment": 0, **figures, "pages": 1, "invocations": 1, "seconds": 1.0, "credential_refreshes": 0}
+    totals = {**figures, "pages": 1, "invocations": 1, "credential_refreshes": 0, "segments": 1, "segment_seconds": 1}
+    backup = {
+        "name": "ddbkeeper-orders-20261122T030000123Z",
+        "arn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders/backup/01",
+        "status": "AVAILABLE",
+        "record": "s3://stack/ddbkeeper-settings/123456789012/us-east-1/orders/backup/01.json",
+    }
+    recreate = {"status": "SUCCEEDED", "source": "a", "target": "orders", "mode": "recreate", "totals": totals}
+    recreate |= {"verification": {"verify": "count", "items": 5}, "finalized": {}, "segments": [segment]}
+    appended = recreate | {"mode": "append", "finalized": {"skipped": "append: left as they are"}}
+    appended["verification"] = {"verify": "count", "items": 5, "append": {"checked": 5, "missing": 0, "different": 0}}
+    console = Console(record=True, width=300)
+
+    show_result(console, ExecutionResult("arn", "SUCCEEDED", recreate | {"pre_drop_backup": backup}, None, None, 1.0))
+    console.print(copy_table(appended))
+    show_result(
+        console,
+        ExecutionResult(
+            "arn", "SUCCEEDED", {"dry_run": True, "segments": [], "actions": ["drop table orders"]}, None, None, 1
+        ),
+    )
+
+    text = " ".join(console.export_text().split())  # a title wraps at its table's width
+    assert "verify count (5 items match)" in text
+    assert (
+        "before the drop, the old table was backed up as ddbkeeper-orders-20261122T030000123Z (AVAILABLE; recorded at "
+        "s3://stack/ddbkeeper-settings/123456789012/us-east-1/orders/backup/01.json)"
+    ) in text
+    assert "verify count (5 source items read back from the target as written)" in text
+    assert copy_notes(appended) == ["append: left as they are"]
+    assert copy_notes(report) == []  # a report from before the pre-drop backup reads as it did
+    assert "dry run: nothing was changed" in text  # a dry run's plan is no report: no table, no crash

@@ -105,6 +105,21 @@ COPY = [
     Case({"source": {"table": "orders", "region": "mars"}, "target": {"table": "t-1"}}, "source.region"),
     Case({"source": {"table": "orders"}, "target": {"table": "t-1"}, "dry_run": "no"}, "dry_run"),
     Case({"source": {"table": "orders"}, "target": {"table": "t-1"}, "pad": BIG}, "input: 300,"),
+    Case({"source": {"table": "orders"}, "target": {"table": "copy-target"}, "mode": "append"}, "confirm_append"),
+    Case(
+        {"source": {"table": "orders"}, "target": {"table": "t-1"}, "resume": [{"segment": "x"}], "mode": "append"},
+        "resume.0",
+    ),
+    RUNTIME(
+        {
+            "source": {"table": "orders"},
+            "target": {"table": "copy-target"},
+            "mode": "append",
+            "confirm_append": "other",
+        },
+        "confirm_append",
+    ),
+    RUNTIME({"source": {"table": "orders"}, "target": {"table": "t-1", "region": "eu-west-9"}}, "target.region"),
     RUNTIME({"source": {"table": "missing-table"}, "target": {"table": "t-1"}}, "source.table: missing-table does not"),
     RUNTIME({"source": {"table": "orders"}, "target": {"table": "orders"}}, "a copy never writes to its source"),
     RUNTIME({"source": {"table": "orders"}, "target": {"table": "copy-target"}}, "copy-target exists"),

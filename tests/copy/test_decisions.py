@@ -15,7 +15,7 @@ from ddbkeeper.copy.models import (
 )
 from ddbkeeper.copy.report import copy_report
 from ddbkeeper.copy.segments import choose_segments, segment_count, share_caps
-from ddbkeeper.copy.target import planned_actions, refuse_unsafe, target_spec
+from ddbkeeper.copy.target import EXECUTION, MANAGED_BY, marked, planned_actions, refuse_unsafe, target_spec
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, UnsafeOperation
 from ddbkeeper.models import TargetOverrides, parse
 from ddbkeeper.pacing import AdaptiveLimiter
@@ -187,6 +187,13 @@ def test_item_digest_ignores_set_and_map_order(item: dict[str, Any], rng: Any) -
     assert canonical(shuffled) == canonical(item)
 
 
+def test_an_attribute_named_like_a_type_is_still_an_attribute() -> None:
+    """An item whose one attribute is called M (or L, SS...) is not a map value: its sets are still sorted."""
+    item = {"M": {"L": [{"SS": ["", "0"]}]}}
+    assert canonical(item) == {"M": {"L": [{"SS": ["", "0"]}]}}
+    assert item_digest(item) == item_digest({"M": {"L": [{"SS": ["0", ""]}]}})
+
+
 def test_item_digest_sees_every_difference() -> None:
     base = {"pk": {"S": "a"}, "l": {"L": [{"N": "1"}, {"N": "2"}]}}
     assert item_digest(base) != item_digest({**base, "l": {"L": [{"N": "2"}, {"N": "1"}]}})  # lists keep order
@@ -211,7 +218,11 @@ def test_item_digest_sees_every_difference() -> None:
         ({"source": {"table": "a-table"}, "target": {"table": "b-table"}, "verify": "md5"}, "verify"),
         ({"source": {"table": "a-table", "external_id": "xx"}, "target": {"table": "b-table"}}, "needs role_arn"),
         (
-            {"source": {"table": "a-table"}, "target": {"table": "b-table"}, "resume": [{"segment": 0}]},
+            {
+                "source": {"table": "a-table"},
+                "target": {"table": "b-table"},
+                "resume": [{"segment": 0, "total_segments": 1}],
+            },
             "resume needs mode append",
         ),
         (
@@ -229,22 +240,107 @@ def test_copy_input_guardrails(payload: dict[str, Any], fragment: str) -> None:
         parse(CopyRequest, payload)
 
 
+BASE: dict[str, Any] = {"source": {"table": "a-table"}, "target": {"table": "b-table"}}
+CHECKPOINT: dict[str, Any] = {"segment": 0, "total_segments": 4}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"mode": "append"}, "input: mode append needs confirm_append naming the target table"),
+        ({"confirm_append": "b-table"}, "input: confirm_append goes with mode append"),
+        (
+            {"mode": "recreate", "confirm_recreate": "b-table", "allow_protected_target": True},
+            "input: allow_protected_target goes with mode append",
+        ),
+        ({"mode": "append", "confirm_append": "b-table", "allow_protected_target": "yes"}, "allow_protected_target"),
+    ],
+)
+def test_an_append_is_confirmed_like_a_recreate(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput, match=f"^{message}"):
+        parse(CopyRequest, {**BASE, **fields})
+
+
+@pytest.mark.parametrize(
+    ("resume", "segments", "message"),
+    [
+        ([1, "x", None], "auto", "resume.0: Input should be a valid dictionary or instance of SegmentCheckpoint"),
+        ([{"segment": "first"}], "auto", "resume.0.segment: Input should be a valid integer"),
+        ([{"segment": 0}], "auto", "resume.0.total_segments: Field required"),
+        (
+            [CHECKPOINT, {**CHECKPOINT, "segment": 1}, {**CHECKPOINT, "segment": 2, "total_segments": 8}],
+            "auto",
+            "resume.2.total_segments: 8, but resume.0.total_segments is 4",
+        ),
+        ([CHECKPOINT, {**CHECKPOINT, "segment": 4}], "auto", "resume.1.segment: 4 is not below total_segments 4"),
+        ([CHECKPOINT, {**CHECKPOINT, "items": 3}], "auto", r"resume.1.segment: segment 0 again \(resume.0\)"),
+        (
+            [{**CHECKPOINT, "exclusive_start_key": {"pk": {"S": 1}}}],
+            "auto",
+            "resume.0.exclusive_start_key: pk: expected a key attribute in wire form",
+        ),
+        (
+            [{**CHECKPOINT, "exclusive_start_key": {"pk": {"S": "a", "N": "1"}}}],
+            "auto",
+            "resume.0.exclusive_start_key: pk: expected a key attribute in wire form",
+        ),
+        ([CHECKPOINT], 8, "segments: 8, but the resume checkpoints cut the table into 4 segments"),
+    ],
+)
+def test_resume_checkpoints_are_refused_field_by_field(resume: Any, segments: Any, message: str) -> None:
+    """Garbage once ended in a TypeError, and a run's checkpoints that disagreed were taken as they came."""
+    payload = {**BASE, "mode": "append", "confirm_append": "b-table", "resume": resume, "segments": segments}
+    with pytest.raises(InvalidInput, match=f"^{message}"):
+        parse(CopyRequest, payload)
+
+
+def test_resume_checkpoints_of_one_run_are_taken() -> None:
+    resume = [{**CHECKPOINT, "segment": 3, "exclusive_start_key": {"pk": {"S": "a"}, "sk": {"N": "1"}}}, CHECKPOINT]
+    payload = {**BASE, "mode": "append", "confirm_append": "b-table", "resume": resume, "segments": 4}
+    parsed = parse(CopyRequest, payload).resume or []
+    assert [(c.segment, c.total_segments) for c in parsed] == [(3, 4), (0, 4)]
+
+
+def test_a_created_table_carries_the_stacks_marks_over_any_copied_ones() -> None:
+    spec = target_spec(
+        SOURCE, {"team": "payments", MANAGED_BY: "another-stack"}, TargetOverrides(tags={"env": "dr"}), "orders-copy"
+    )
+
+    tags = marked(spec, "ddbkeeper-prod", "copy-20261122")["Tags"]
+
+    assert tags == [
+        {"Key": EXECUTION, "Value": "copy-20261122"},
+        {"Key": MANAGED_BY, "Value": "ddbkeeper-prod"},
+        {"Key": "env", "Value": "dr"},
+        {"Key": "team", "Value": "payments"},
+    ]
+    assert spec["Tags"][0] == {"Key": MANAGED_BY, "Value": "another-stack"}  # the plan's spec itself is left alone
+    assert marked({**spec, "Tags": []}, "s", "e")["Tags"] == [
+        {"Key": EXECUTION, "Value": "e"},
+        {"Key": MANAGED_BY, "Value": "s"},
+    ]
+
+
 def request(**fields: Any) -> CopyRequest:
     return parse(CopyRequest, {"source": {"table": "orders"}, "target": {"table": "orders-copy"}, **fields})
 
 
 TARGET: dict[str, Any] = {**SOURCE, "TableName": "orders-copy", "TableArn": SOURCE["TableArn"] + "-copy"}
 OTHER_KEYS: dict[str, Any] = {**TARGET, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}
+UNPROTECTED_OTHER_KEYS: dict[str, Any] = {**OTHER_KEYS, "DeletionProtectionEnabled": False}
+APPEND: dict[str, Any] = {"mode": "append", "confirm_append": "orders-copy"}
 
 
 @pytest.mark.parametrize(
     ("fields", "target", "error", "fragment"),
     [
         ({"target": {"table": "orders"}}, None, UnsafeOperation, "the target is the source table"),
-        ({"mode": "append"}, SOURCE, UnsafeOperation, "the target is the source table"),
+        ({"mode": "append", "confirm_append": "orders"}, SOURCE, UnsafeOperation, "the target is the source table"),
         ({}, TARGET, TargetExists, "orders-copy exists; use mode append or recreate"),
-        ({"mode": "append"}, None, TableNotFound, "does not exist \\(mode append\\)"),
-        ({"mode": "append"}, OTHER_KEYS, UnsafeOperation, "key schema .* differs from the source's"),
+        ({**APPEND}, None, TableNotFound, "does not exist \\(mode append\\)"),
+        ({**APPEND}, UNPROTECTED_OTHER_KEYS, UnsafeOperation, "key schema .* differs from the source's"),
+        ({**APPEND, "confirm_append": "orders-cop"}, TARGET, UnsafeOperation, "confirm_append: must name the target"),
+        ({**APPEND}, TARGET, UnsafeOperation, "has deletion protection; appending .* allow_protected_target: true"),
         ({"mode": "recreate", "confirm_recreate": "orders-cop"}, TARGET, UnsafeOperation, "must name the target"),
         ({"mode": "recreate", "confirm_recreate": "orders-copy"}, TARGET, UnsafeOperation, "has deletion protection"),
     ],
@@ -258,7 +354,8 @@ def test_refusals(fields: dict[str, Any], target: dict[str, Any] | None, error: 
     ("fields", "target"),
     [
         ({}, None),
-        ({"mode": "append"}, TARGET),
+        ({**APPEND}, {**TARGET, "DeletionProtectionEnabled": False}),
+        ({**APPEND, "allow_protected_target": True}, TARGET),  # the request says so, in so many words
         ({"mode": "recreate", "confirm_recreate": "orders-copy"}, None),
         ({"mode": "recreate", "confirm_recreate": "orders-copy"}, {**TARGET, "DeletionProtectionEnabled": False}),
         ({"target": {"table": "orders", "region": "eu-west-1"}}, None),  # the same name in another region
@@ -288,8 +385,31 @@ def test_planned_actions_say_what_a_real_run_would_do() -> None:
         f"copy about 12,345 items (3.0 MiB) from {SOURCE['TableArn']} in 4 segments",
         "verify: count",
     ]
-    append = planned_actions(request(mode="append"), SOURCE, TARGET, spec, 1)
+    append = planned_actions(request(**APPEND), SOURCE, {**TARGET, "DeletionProtectionEnabled": False}, spec, 1)
     assert append[0] == "add to table orders-copy (items with the same keys are overwritten)"
+
+
+def test_planned_actions_name_the_backup_before_a_drop_and_what_an_append_checks() -> None:
+    recreate = request(mode="recreate", confirm_recreate="orders-copy")
+    spec = target_spec(SOURCE, {}, TargetOverrides(), "orders-copy")
+    target = {**TARGET, "ItemCount": 7}
+
+    actions = planned_actions(recreate, SOURCE, target, spec, 4, backup="ddbkeeper-orders-copy-20261122T030000000Z")
+
+    assert actions[0] == (
+        "drop table orders-copy (7 items) and create it again; first back it up as "
+        "ddbkeeper-orders-copy-20261122T030000000Z (kept and pruned by the backup workflow's retention)"
+    )
+    protected = request(**APPEND, allow_protected_target=True, verify="checksum")
+    actions = planned_actions(protected, SOURCE, TARGET, spec, 1)
+    assert actions[0].endswith("; it has deletion protection (allow_protected_target)")
+    assert actions[-1] == "verify: checksum, every source item read back from orders-copy and compared as written"
+    resumed = request(**APPEND, resume=[{"segment": 2, "total_segments": 4}, {"segment": 0, "total_segments": 4}])
+    actions = planned_actions(resumed, SOURCE, TARGET, spec, 4)
+    assert (
+        actions[-2]
+        == "resume 2 of 4 segments from their checkpoints; segments 1, 3 are not in resume and are not copied"
+    )
 
 
 def test_segments_and_caps_are_shared_out() -> None:

@@ -45,7 +45,7 @@ def test_plan_copy(home: Client) -> None:
     assert plan["target_spec"]["TableName"] == "orders-copy"
     assert [i["IndexName"] for i in plan["target_spec"]["GlobalSecondaryIndexes"]] == ["by_kind"]
     assert plan["target_spec"]["Tags"] == [{"Key": "team", "Value": "payments"}]
-    assert result["prepare"] == {"phase": "START", "deleted": False, "polls": 0}
+    assert result["prepare"] == {"phase": "START", "deleted": False, "polls": 0, "created": False, "backup": None}
 
 
 def test_plan_copy_refuses_before_touching_anything(home: Client) -> None:
@@ -64,7 +64,7 @@ def test_plan_copy_refuses_before_touching_anything(home: Client) -> None:
 def test_prepare_target(home: Client) -> None:
     result = invoke("prepare_target", load_event("prepare_target.json"))
 
-    assert result == {"phase": "READY", "deleted": False, "polls": 1}
+    assert result == {"phase": "READY", "deleted": False, "polls": 1, "created": True, "backup": None}
     assert home.describe_table(TableName="orders-copy")["Table"]["KeySchema"][0]["AttributeName"] == "pk"
 
 
@@ -85,7 +85,7 @@ def test_finalize_copy(home: Client) -> None:
 
     result = invoke("finalize_copy", load_event("finalize_copy.json"))
 
-    assert result == {"ttl_attribute": "expires_at", "pitr": True}
+    assert result == {"ttl_attribute": "expires_at", "pitr": True, "skipped": None}
     ttl = home.describe_time_to_live(TableName="orders-copy")["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expires_at"
     backups = home.describe_continuous_backups(TableName="orders-copy")["ContinuousBackupsDescription"]

@@ -3,19 +3,25 @@ refusals."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ddbkeeper.executions import ExecutionResult
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory
+from ddbkeeper.backup_names import own_backup_pattern
+from ddbkeeper.executions import ExecutionResult, follow
 from ddbkeeper.local.runtime import LocalRuntime
+from ddbkeeper.settings import SettingsRecords
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.support import Client, assumed_dynamodb, history, load_event
+from tests.support import Client, assumed_dynamodb, entered, history, load_event
 from tests.support import run as run_workflow
 from tests.support.faults import inject
 from tests.support.tables import KEYS, all_items, assert_identical, create_source
@@ -150,11 +156,49 @@ REFUSALS = {
         "confirm_recreate: must name",
     ),
     "recreate without confirmation": ({"mode": "recreate"}, "InvalidInput", "mode recreate needs confirm_recreate"),
-    "copy onto the source": ({"mode": "append", "onto_source": True}, "UnsafeOperation", "the target is the source"),
+    "copy onto the source": (
+        {"mode": "append", "onto_source": True, "confirm": "append"},
+        "UnsafeOperation",
+        "the target is the source",
+    ),
     "recreate a protected table": (
-        {"mode": "recreate", "confirm": True, "protected": True},
+        {"mode": "recreate", "confirm": "recreate", "protected": True},
         "UnsafeOperation",
         "has deletion protection",
+    ),
+    "append without confirmation": (
+        {"mode": "append"},
+        "InvalidInput",
+        "mode append needs confirm_append naming the target table",
+    ),
+    "append naming another table": (
+        {"mode": "append", "confirm_append": "wrong-name"},
+        "UnsafeOperation",
+        "confirm_append: must name",
+    ),
+    "append into a protected table": (
+        {"mode": "append", "confirm": "append", "protected": True},
+        "UnsafeOperation",
+        "has deletion protection; appending overwrites items with the same keys",
+    ),
+    "a region the stack does not act in": (
+        {"mode": "append", "confirm": "append", "target_region": "eu-west-1"},
+        "InvalidInput",
+        "target.region: 'eu-west-1' is not a region this stack acts in (us-east-1)",
+    ),
+    "garbage resume": (
+        {"mode": "append", "confirm": "append", "resume": [{"segment": 0, "total_segments": 2}, {"segment": "x"}]},
+        "InvalidInput",
+        "resume.1.segment: Input should be a valid integer",
+    ),
+    "checkpoints of different runs": (
+        {
+            "mode": "append",
+            "confirm": "append",
+            "resume": [{"segment": 0, "total_segments": 2}, {"segment": 1, "total_segments": 4}],
+        },
+        "InvalidInput",
+        "resume.1.total_segments: 4, but resume.0.total_segments is 2",
     ),
 }
 
@@ -172,10 +216,11 @@ def test_refusals_happen_before_anything_is_touched(
     dynamodb.put_item(TableName=target, Item={"pk": {"S": "keep-me"}, "sk": {"N": "1"}})
     if change.pop("onto_source", False):
         target = source
-    if change.pop("confirm", False):
-        change["confirm_recreate"] = target
+    if "confirm" in change:
+        change[f"confirm_{change.pop('confirm')}"] = target
+    where = {"region": change.pop("target_region")} if "target_region" in change else {}
 
-    result = run(runtime, {"source": {"table": source}, "target": {"table": target}, **change})
+    result = run(runtime, {"source": {"table": source}, "target": {"table": target, **where}, **change})
 
     assert result.status == "FAILED"
     assert result.error == error
@@ -229,6 +274,7 @@ def test_a_failed_copy_resumes_from_its_checkpoints(
             "source": {"table": source},
             "target": {"table": target},
             "mode": "append",
+            "confirm_append": target,
             "verify": "checksum",
             "resume": list(checkpoints.values()),
         },
@@ -293,3 +339,118 @@ def test_a_table_limit_on_create_table_is_retried_by_the_state_machine(
     assert "CreateTable" in details[0]["cause"]
     assert calls["n"] == 7
     assert assert_identical(dynamodb, source, dynamodb, target) == 30
+
+
+def test_a_confirmed_append_adds_to_a_live_table_and_checks_every_item_it_wrote(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    """The target has items of its own and deletion protection (allowed in so many words); the copy's items are read
+    back one by one, the target's own stay, and its TTL and PITR stay as its owner set them."""
+    source, target = names("staging"), names("prod-orders")
+    create_source(dynamodb, source, items=120, pad=500)
+    dynamodb.update_time_to_live(TableName=source, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", DeletionProtectionEnabled=True, **KEYS)
+    own = [{"pk": {"S": f"prod-{n}"}, "sk": {"N": str(n)}} for n in range(7)]
+    for item in own:
+        dynamodb.put_item(TableName=target, Item=item)
+    payload = {
+        "source": {"table": source},
+        "target": {"table": target},
+        "mode": "append",
+        "confirm_append": target,
+        "allow_protected_target": True,
+        "segments": 3,
+        "verify": "checksum",
+    }
+
+    result = run(runtime, payload)
+
+    assert result.succeeded, result.cause
+    report = result.output
+    assert report["verification"]["append"]["checked"] == 120
+    assert (report["verification"]["append"]["missing"], report["verification"]["append"]["different"]) == (0, 0)
+    assert report["verification"]["items"] == 120  # not the target's 127: those 7 are its own
+    assert report["finalized"]["skipped"].startswith("append: the target's TTL and PITR are its owner's")
+    assert report["pre_drop_backup"] is None
+    everything = all_items(dynamodb, target)
+    assert len(everything) == 127 and all(item in everything for item in own)
+    ttl = dynamodb.describe_time_to_live(TableName=target)["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "DISABLED"
+
+
+def test_a_target_item_changed_under_an_append_fails_verification(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    source, target = names("orders"), names("orders-live")
+    create_source(dynamodb, source, items=40, pad=100)
+    dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", **KEYS)
+    payload = {"source": {"table": source}, "target": {"table": target}, "mode": "append", "confirm_append": target}
+    victim = all_items(dynamodb, source)[3]
+
+    def someone_writes_meanwhile(function: str, result: Any) -> None:
+        if function == "FinalizeCopyFunction":  # after Copy Segments, before Verify Copy
+            dynamodb.put_item(TableName=target, Item={**victim, "pad": {"S": "overwritten by its owner"}})
+
+    result = runtime.run("copy", payload, on_result=someone_writes_meanwhile, timeout_seconds=300)
+
+    assert result.status == "FAILED"
+    assert result.error == "VerificationFailed"
+    message = result.cause_message() or ""
+    assert f"of 40 items of source {source}, 0 are missing from target {target} and 1 differ" in message
+    assert json.dumps({"pk": victim["pk"], "sk": victim["sk"]}, sort_keys=True) in message
+
+
+def test_recreate_backs_the_old_target_up_first_and_names_the_backup(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, names: Callable[[str], str]
+) -> None:
+    source, target = names("orders"), names("orders-staging")
+    create_source(dynamodb, source, items=30, pad=100)
+    dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", **KEYS)
+    dynamodb.put_item(TableName=target, Item={"pk": {"S": "stale"}, "sk": {"N": "1"}})
+    payload = {"source": {"table": source}, "target": {"table": target}, "mode": "recreate", "confirm_recreate": target}
+
+    result = run(runtime, payload)
+
+    assert result.succeeded, result.cause
+    backup = result.output["pre_drop_backup"]
+    assert own_backup_pattern(os.environ["BACKUP_NAME_PREFIX"], target).match(backup["name"])
+    assert backup["status"] == "AVAILABLE"
+    assert [s["BackupArn"] for s in dynamodb.list_backups(TableName=target)["BackupSummaries"]] == [backup["arn"]]
+    records = SettingsRecords(Account(SessionFactory(), AccountAccess()), os.environ["SETTINGS_BUCKET"])
+    assert backup["record"] == records.url(backup["arn"]) and records.record(backup["arn"]) is not None
+    assert assert_identical(dynamodb, source, dynamodb, target) == 30  # the stale item went with the old table...
+    restored = names("orders-before")
+    dynamodb.restore_table_from_backup(TargetTableName=restored, BackupArn=backup["arn"])
+    assert [item["pk"]["S"] for item in all_items(dynamodb, restored)] == ["stale"]  # ...and is in the backup
+    tags = dynamodb.list_tags_of_resource(ResourceArn=dynamodb.describe_table(TableName=target)["Table"]["TableArn"])
+    assert {"Key": "ddbkeeper:managed-by", "Value": os.environ["STACK_NAME"]} in tags["Tags"]
+
+
+def test_two_create_copies_into_one_new_table_the_second_writes_nothing(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    """Both plans pass (the table does not exist yet); Prepare Target lets only the execution that made it go on."""
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=50, pad=100)
+    planned = threading.Barrier(2, timeout=60)
+
+    def plan_together(function: str, result: Any) -> None:
+        if function == "PlanCopyFunction":
+            planned.wait()
+
+    payload = {"source": {"table": source}, "target": {"table": target}}
+    runtime.on_result = plan_together
+    try:
+        arns = [runtime.start_execution("copy", payload) for _ in range(2)]
+        results = [follow(runtime.client("stepfunctions"), arn, poll_seconds=0.05, timeout_seconds=300) for arn in arns]
+    finally:
+        runtime.on_result = None
+
+    assert sorted(result.status for result in results) == ["FAILED", "SUCCEEDED"]
+    (won,) = [result for result in results if result.succeeded]
+    (lost,) = [result for result in results if not result.succeeded]
+    assert lost.error == "TargetExists"
+    assert "was created after this copy was planned, and not by this execution" in (lost.cause_message() or "")
+    assert "Copy Segments" not in entered(history(runtime, lost))  # it wrote nothing
+    assert won.output["totals"]["items"] == 50
+    assert assert_identical(dynamodb, source, dynamodb, target) == 50

@@ -121,20 +121,33 @@ def test_only_the_retention_function_may_delete_backups_and_only_backups_it_can_
     assert (deny["Effect"], deny["Action"]) == ("Deny", "dynamodb:DeleteBackup")
 
 
-def test_nobody_but_the_backup_function_writes_settings_records() -> None:
-    writers = [(f, s["Resource"]) for f, _, s in grants("s3:PutObject") if f == "CreateBackupFunction"]
-    assert writers == [("CreateBackupFunction", {"Fn::Sub": "${ExportBucket.Arn}/ddbkeeper-settings/*"})]
+RECORD_WRITERS = ("CreateBackupFunction", "PrepareTargetFunction")
+
+
+def test_nobody_but_the_functions_that_take_backups_writes_settings_records() -> None:
+    """A record is retention's proof that ddbkeeper made a backup, so only the functions that take backups write them:
+    Create Backup, and Prepare Target for the backup a copy's recreate takes of the target before dropping it (named
+    and recorded like the backup workflow's own, so retention keeps it by its rules and may prune it later)."""
+    records = {"Fn::Sub": "${ExportBucket.Arn}/ddbkeeper-settings/*"}
+    writers = [(f, s["Resource"]) for f, _, s in grants("s3:PutObject") if f in RECORD_WRITERS]
+    assert writers == [(function, records) for function in RECORD_WRITERS]
     policy = TEMPLATE.resources["ExportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     (deny,) = [
-        s for s in policy if isinstance(s, dict) and s.get("Sid") == "OnlyTheBackupFunctionWritesSettingsRecords"
+        s
+        for s in policy
+        if isinstance(s, dict) and s.get("Sid") == "OnlyTheFunctionsThatTakeBackupsWriteSettingsRecords"
     ]
     assert deny["Effect"] == "Deny" and "s3:PutObject" in deny["Action"]
     assert deny["Condition"] == {
-        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["CreateBackupFunctionRole", "Arn"]}}
+        "ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [f"{f}Role", "Arn"]} for f in RECORD_WRITERS]}
     }
+    for function in RECORD_WRITERS:  # and both find their records where retention and restores look
+        assert TEMPLATE.resources[function]["Properties"]["Environment"]["Variables"]["SETTINGS_BUCKET"] == {
+            "Ref": "ExportBucket"
+        }
     # Every other function's writes into the bucket stop short of the records (exports, ledger).
     for logical_id, _, statement in grants("s3:PutObject"):
-        if logical_id != "CreateBackupFunction":
+        if logical_id not in RECORD_WRITERS:
             assert "ddbkeeper-settings" not in str(statement["Resource"]), logical_id
 
 
@@ -144,6 +157,17 @@ def test_other_accounts_reach_only_their_own_prefix_of_the_export_bucket() -> No
     objects, listing = allowed
     assert objects["Resource"] == {"Fn::Sub": "${ExportBucket.Arn}/${!aws:PrincipalAccount}/*"}
     assert listing["Condition"] == {"StringLike": {"s3:prefix": "${aws:PrincipalAccount}/*"}}
+
+
+def test_an_append_is_verified_by_reading_back_and_never_changes_anything() -> None:
+    """Verify Copy reads the target item by item after an append (BatchGetItem); reads are all it may do."""
+    (statement,) = [s for f, _, s in grants("dynamodb:BatchGetItem") if f == "VerifyCopyFunction"]
+    assert set(statement["Action"]) == {"dynamodb:Scan", "dynamodb:BatchGetItem"}
+    roles = read_cfn(ROOT / "roles" / "cross-account-roles.yaml")
+    actions = roles["Resources"]["CopyRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"]
+    source, target = actions["Fn::If"][1], actions["Fn::If"][2]
+    assert "dynamodb:BatchGetItem" in target and "dynamodb:BatchGetItem" not in source
+    assert "dynamodb:CreateBackup" in target  # a recreate in that account backs the target up before the drop
 
 
 PROTECTION = read_cfn(ROOT / "roles" / "protection-role.yaml")

@@ -34,14 +34,15 @@ ERRORS = {
 
 
 class Faults:
-    """Scripts per operation: each call takes the next action; 'ok' passes; ('partial', k) keeps k items per batch.
+    """Scripts per operation: each call takes the next action; 'ok' passes; ('partial', k) keeps k items per batch
+    (BatchGetItem: answers k keys and hands the rest back as UnprocessedKeys).
 
     `storm` makes every BatchWriteItem accept a random share of its items (at least `minimum`), as a table at
     capacity would.
     """
 
     def __init__(self) -> None:
-        self.scripts: dict[str, list[Any]] = {"BatchWriteItem": [], "Scan": []}
+        self.scripts: dict[str, list[Any]] = {"BatchWriteItem": [], "Scan": [], "BatchGetItem": []}
         self.calls: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
         self.storm: tuple[random.Random, int] | None = None
@@ -60,6 +61,7 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
     faults = Faults()
     original_write = DynamoHandler.batch_write_item
     original_scan = DynamoHandler.scan
+    original_get = DynamoHandler.batch_get_item
 
     def batch_write_item(self: DynamoHandler) -> Any:
         action = faults.next("BatchWriteItem")
@@ -92,8 +94,28 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
             raise ERRORS[action]()
         return original_scan(self)
 
+    def batch_get_item(self: DynamoHandler) -> Any:
+        action = faults.next("BatchGetItem")
+        if action in ERRORS:
+            faults.injected[action] += 1
+            raise ERRORS[action]()
+        if not (isinstance(action, tuple) and action[0] == "partial"):
+            return original_get(self)
+        ((table, request),) = self.body["RequestItems"].items()
+        keys, keep = request["Keys"], action[1]
+        self.body = {**self.body, "RequestItems": {table: {**request, "Keys": keys[:keep]}}}
+        if keep == 0:
+            result = ActionResult({"Responses": {table: []}, "UnprocessedKeys": {}, "ConsumedCapacity": []})
+        else:
+            result = original_get(self)
+        if keys[keep:]:
+            result.result["UnprocessedKeys"] = {table: {**request, "Keys": keys[keep:]}}
+        faults.injected["unprocessed keys"] += len(keys) - keep
+        return result
+
     monkeypatch.setattr(DynamoHandler, "batch_write_item", batch_write_item)
     monkeypatch.setattr(DynamoHandler, "scan", scan)
+    monkeypatch.setattr(DynamoHandler, "batch_get_item", batch_get_item)
     yield faults
 
 

@@ -28,7 +28,7 @@ AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 BucketName = Annotated[str, StringConstraints(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")]
 KmsKey = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 ExportFormat = Literal["DYNAMODB_JSON", "ION"]
-RESERVED_FOLDERS = ("ddbkeeper-settings",)  # written only by the backup function: no request may point into them
+RESERVED_FOLDERS = ("ddbkeeper-settings",)  # written only by the functions that back up: no request may point there
 
 
 def _plain_prefix(value: str) -> str:

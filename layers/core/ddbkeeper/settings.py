@@ -69,9 +69,10 @@ def settings_of(client: DynamoDBClient, table: TableDescriptionTypeDef) -> Table
 
 
 class SettingsRecord(StepModel):
-    """What Create Backup wrote beside a backup: which backup of which table, and the table's settings then.
+    """What Create Backup (or Prepare Target, for the backup a copy takes before dropping its target) wrote beside a
+    backup: which backup of which table, and the table's settings then.
 
-    Only the backup function's role may write under ddbkeeper-settings/ (IAM and the bucket policy), so a record whose
+    Only those two functions' roles may write under ddbkeeper-settings/ (IAM and the bucket policy), so a record whose
     backup and table match is also the proof that ddbkeeper made the backup: retention deletes nothing without one.
     """
 

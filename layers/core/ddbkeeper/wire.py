@@ -1,4 +1,5 @@
-"""DynamoDB items in wire form: Scan pages and BatchWriteItem bodies pass through without botocore's shape walk.
+"""DynamoDB items in wire form: Scan pages, BatchWriteItem and BatchGetItem bodies pass through without botocore's
+shape walk.
 
 botocore parses every attribute of every item into Python types, and the serializer walks them again on the way out;
 for a copy that is most of the CPU. These hooks keep botocore's endpoints, credentials, signing and error handling, but:
@@ -6,6 +7,8 @@ for a copy that is most of the CPU. These hooks keep botocore's endpoints, crede
   them back as they came over the wire (binary values stay base64 strings);
 - BatchWriteItem: `before-sign` replaces the request body with the caller's already-encoded JSON, and `before-parse`
   hands `UnprocessedItems` back in wire form so they can be re-sent as they are;
+- BatchGetItem: the same, keys in and `Responses` and `UnprocessedKeys` out in wire form (an append's verification
+  compares what it reads back with what Scan read, byte for byte);
 - Scan's ExclusiveStartKey is put into the body in wire form too, so a checkpoint (JSON) can be resumed from.
 Anything that inspects items (checksums, sizes) must read this form. orjson does the little (de)serialising left.
 """
@@ -42,6 +45,8 @@ class WireTable:
         events.register("before-parse.dynamodb.Scan", _scan_page, unique_id="ddbkeeper-wire-scan-page")
         events.register("before-sign.dynamodb.BatchWriteItem", _write_body, unique_id="ddbkeeper-wire-write-body")
         events.register("before-parse.dynamodb.BatchWriteItem", _unprocessed, unique_id="ddbkeeper-wire-unprocessed")
+        events.register("before-sign.dynamodb.BatchGetItem", _write_body, unique_id="ddbkeeper-wire-get-body")
+        events.register("before-parse.dynamodb.BatchGetItem", _responses, unique_id="ddbkeeper-wire-responses")
 
     def scan_page(
         self,
@@ -86,22 +91,52 @@ class WireTable:
         consumed = sum(c.get("CapacityUnits", 0.0) for c in response.get("ConsumedCapacity", []) or [])
         return unprocessed, float(consumed)
 
+    def batch_get(self, keys: list[WireItem], *, consistent: bool = True) -> tuple[list[WireItem], list[WireItem]]:
+        """Read up to 100 items by key (wire form); returns the items found and the keys left unprocessed (wire form).
+
+        A key with no item is simply not among the items found."""
+        body = {
+            "RequestItems": {self.table: {"Keys": keys, "ConsistentRead": consistent}},
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        _pending.body = orjson.dumps(body)
+        try:
+            # Responses and UnprocessedKeys come back in wire form (the hooks below), not as the stubs describe them.
+            response = cast(
+                dict[str, Any],
+                self.client.batch_get_item(
+                    RequestItems={self.table: {"Keys": [_PLACEHOLDER_ITEM]}}, ReturnConsumedCapacity="TOTAL"
+                ),
+            )
+        finally:
+            _pending.body = None
+        found: list[WireItem] = response.get("Responses", {}).get(self.table, [])
+        unprocessed: list[WireItem] = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+        return found, unprocessed
+
 
 # -- checksums -------------------------------------------------------------------------------------------------------
 
 
-def canonical(value: Any) -> Any:
-    """An attribute value in a form equal for equal items: sets sorted, map keys sorted when dumped."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((kind, inner),) = value.items()
-            if kind in ("SS", "NS", "BS"):
-                return {kind: sorted(inner)}
-            if kind == "L":
-                return {kind: [canonical(v) for v in inner]}
-            if kind == "M":
-                return {kind: {k: canonical(v) for k, v in inner.items()}}
-        return {k: canonical(v) for k, v in value.items()}
+def canonical(item: WireItem) -> WireItem:
+    """An item in a form equal for equal items: sets sorted, map keys sorted when dumped.
+
+    An item is read as attributes, each a typed value: an item whose one attribute is named like a type ("M", "L",
+    "SS"...) is not taken for a value of that type.
+    """
+    return {name: _canonical_value(value) for name, value in item.items()}
+
+
+def _canonical_value(value: Any) -> Any:
+    if not isinstance(value, dict) or len(value) != 1:
+        return value  # not a typed value in wire form: nothing to normalise
+    ((kind, inner),) = value.items()
+    if kind in ("SS", "NS", "BS"):
+        return {kind: sorted(inner)}
+    if kind == "L":
+        return {kind: [_canonical_value(v) for v in inner]}
+    if kind == "M":
+        return {kind: canonical(inner)}
     return value
 
 
@@ -136,6 +171,10 @@ def _scan_page(response_dict: dict[str, Any], customized_response_dict: dict[str
 
 def _unprocessed(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
     _take_raw(response_dict, customized_response_dict, ("UnprocessedItems",))
+
+
+def _responses(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    _take_raw(response_dict, customized_response_dict, ("Responses", "UnprocessedKeys"))
 
 
 def _take_raw(response: dict[str, Any], custom: dict[str, Any], keys: tuple[str, ...]) -> None:

@@ -27,9 +27,9 @@ from ddbkeeper.backup.models import (
     Selector,
     TableResult,
 )
-from ddbkeeper.backup.names import backup_name, own_backup_pattern
 from ddbkeeper.backup.report import backup_report
 from ddbkeeper.backup.retention import AVAILABLE, BackupInfo
+from ddbkeeper.backup_names import backup_name, own_backup_pattern
 from ddbkeeper.errors import DdbkeeperError, TableNotFound
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.pacing import RateLimiter

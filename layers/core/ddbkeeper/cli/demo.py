@@ -1,7 +1,8 @@
 """`ddbkeeper demo`: the service end to end on the embedded runtime, with two fake accounts and no AWS account at all.
 
 Backups with retention in two accounts, an export to S3 and two restores (from the export onto a new key, and from a
-backup with its settings), then a cross-account copy, each verified item for item.
+backup with its settings), then a cross-account copy and its refresh (the old replica backed up before the drop), each
+verified item for item, and the copies a request must confirm refused.
 The handlers reach DynamoDB through AWS_ENDPOINT_URL, which the demo points at the embedded moto server: the same
 standard resolution a user's run relies on. The demo checks what it shows and exits non-zero if anything is off.
 """
@@ -191,8 +192,24 @@ class Demo:
         self._check(len(source) == 2000 and source == target, "the replica differs from the source")
         self.console.print(f"compared item for item: {len(target)} items identical in account {OTHER_ACCOUNT}")
 
+        self._title("Refresh the replica: a recreate backs the old replica up before it drops it")
+        replica = {"table": "orders-replica", "role_arn": copy_role, "external_id": "ddbkeeper-demo"}
+        recreate = {"mode": "recreate", "confirm_recreate": "orders-replica", "segments": 4, "verify": "count"}
+        result = self._run("copy", {"source": {"table": "orders"}, "target": replica, **recreate})
+        self._check(result.succeeded, f"recreate failed: {result.cause_message()}")
+        backup = result.output["pre_drop_backup"]
+        replica_backups = self.other.list_backups(TableName="orders-replica")["BackupSummaries"]
+        self._check([b["BackupArn"] for b in replica_backups] == [backup["arn"]], "no backup before the drop")
+        self._check(backup.get("record") is not None, f"the backup was not recorded: {backup.get('record_error')}")
+        self.console.print(f"the old replica is kept as {backup['name']} in account {OTHER_ACCOUNT}, under retention")
+
+        self._title("An append must name its target: without confirm_append nothing is touched")
+        result = self._run("copy", {"source": {"table": "customers"}, "target": {"table": "orders"}, "mode": "append"})
+        self._check(result.error == "InvalidInput", "an unconfirmed append was not refused")
+
         self._title("A copy onto its own source is refused before anything is touched")
-        result = self._run("copy", {"source": {"table": "orders"}, "target": {"table": "orders"}, "mode": "append"})
+        onto_source = {"mode": "append", "confirm_append": "orders"}
+        result = self._run("copy", {"source": {"table": "orders"}, "target": {"table": "orders"}, **onto_source})
         self._check(result.error == "UnsafeOperation", "copy onto the source was not refused")
 
     def _run(self, workflow: str, payload: dict[str, Any]) -> ExecutionResult:

@@ -17,8 +17,14 @@ def show_result(console: Console, result: ExecutionResult) -> None:
     console.print(f"[bold {style}]{result.status}[/] in {result.seconds:.1f} s  [dim]{escape(result.arn)}[/]")
     if isinstance(result.output, dict) and isinstance(result.output.get("tables"), list):
         console.print(backup_table(result.output))
-    if isinstance(result.output, dict) and isinstance(result.output.get("segments"), list):
-        console.print(copy_table(result.output))
+    if (
+        isinstance(result.output, dict)
+        and isinstance(result.output.get("segments"), list)
+        and "totals" in result.output
+    ):
+        console.print(copy_table(result.output))  # a copy's report (a dry run's plan has segments, no totals)
+        for note in copy_notes(result.output):
+            console.print(note, soft_wrap=True, highlight=False)
     if isinstance(result.output, dict) and "export_type" in result.output:
         console.print(export_table(result.output))
     if isinstance(result.output, dict) and "verification" in result.output and "kind" in result.output:
@@ -61,10 +67,14 @@ def copy_table(report: dict[str, Any]) -> Table:
     totals = report["totals"]
     verification = report.get("verification", {})
     checked = verification.get("verify", "none")
+    appended = verification.get("append")
+    if appended:
+        matched = f" ({appended['checked']:,} source items read back from the target as written)"
+    else:
+        matched = f" ({verification.get('items', 0):,} items match)" if checked != "none" else ""
     title = (
         f"copy {report['source']} -> {report['target']} ({report['mode']}): {totals['items']:,} items, "
-        f"{totals['bytes'] / 1024**2:,.1f} MiB, verify {checked}"
-        + (f" ({verification.get('items', 0):,} items match)" if checked != "none" else "")
+        f"{totals['bytes'] / 1024**2:,.1f} MiB, verify {checked}{matched}"
     )
     table = Table(title=title, title_justify="left")
     columns = ("segment", "items", "MiB", "RCU", "WCU", "throttles", "re-sent", "turns", "seconds")
@@ -84,6 +94,20 @@ def copy_table(report: dict[str, Any]) -> Table:
             f"{row['seconds']:,.1f}",
         )
     return table
+
+
+def copy_notes(report: dict[str, Any]) -> list[str]:
+    """What a copy's report says besides its figures: the backup a recreate took before the drop (the way back to the
+    old table), and what an append left to the target's owner."""
+    notes = []
+    backup = report.get("pre_drop_backup")
+    if backup:
+        kept = f"recorded at {backup['record']}" if backup.get("record") else f"not recorded: {backup['record_error']}"
+        notes.append(f"before the drop, the old table was backed up as {backup['name']} ({backup['status']}; {kept})")
+        notes.append(f"  {backup['arn']}")
+    if (report.get("finalized") or {}).get("skipped"):
+        notes.append(report["finalized"]["skipped"])
+    return notes
 
 
 def _facts(title: str, rows: list[tuple[str, Any]]) -> Table:

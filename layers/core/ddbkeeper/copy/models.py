@@ -10,11 +10,23 @@ Copy Report      CopyRun       -> CopyReport         ($.report)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ddbkeeper.models import Count, Settings, StepModel, StrictModel, TableLocation, TableName, TargetOverrides, Task
+from ddbkeeper.models import (
+    BackupArn,
+    Count,
+    NamePrefix,
+    Settings,
+    StepModel,
+    StrictModel,
+    TableLocation,
+    TableName,
+    TargetOverrides,
+    Task,
+)
 from ddbkeeper.wire import WireItem
 
 if TYPE_CHECKING:
@@ -31,6 +43,42 @@ MAX_SEGMENTS = 500
 Units = Annotated[float, Field(ge=0)]
 
 
+class SegmentFigures(StepModel):
+    """What one segment has done so far: the report's line for it."""
+
+    segment: Annotated[int, Field(ge=0, lt=MAX_SEGMENTS)]
+    items: Count = 0
+    bytes: Count = 0
+    pages: Count = 0
+    read_units: Units = 0.0
+    write_units: Units = 0.0
+    throttles: Count = 0
+    retried_items: Count = 0
+    invocations: Count = 0
+    seconds: Annotated[float, Field(ge=0)] = 0.0
+    credential_refreshes: Count = 0
+
+
+def _key_values(key: WireItem | None) -> WireItem | None:
+    """A key as Scan returns it: each attribute one S, N or B string (a key attribute can be nothing else)."""
+    for name, value in (key or {}).items():
+        ((kind, inner),) = value.items() if len(value) == 1 else [("?", None)]
+        if kind not in ("S", "N", "B") or not isinstance(inner, str):
+            raise ValueError(f"{name}: expected a key attribute in wire form (one of S, N, B: a string), got {value}")
+    return key
+
+
+class SegmentCheckpoint(SegmentFigures):
+    """Where a segment stands: the state machine hands it back to Copy Segment until `done`.
+
+    `exclusive_start_key` is in wire form, as Scan returned it: the next page starts after it.
+    """
+
+    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
+    exclusive_start_key: Annotated[WireItem | None, AfterValidator(_key_values)] = None
+    done: bool = False
+
+
 class CopyRequest(StrictModel):
     """Input of the copy workflow (see README: Copy workflow)."""
 
@@ -38,13 +86,15 @@ class CopyRequest(StrictModel):
     target: TableLocation
     mode: Literal["create", "recreate", "append"] = "create"
     confirm_recreate: TableName | None = None
+    confirm_append: TableName | None = None
+    allow_protected_target: bool = False  # append into a table with deletion protection (it is somebody's keeper)
     segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] | Literal["auto"] = "auto"
     max_read_units: Annotated[float, Field(gt=0)] | None = None
     max_write_units: Annotated[float, Field(gt=0)] | None = None
     verify: Literal["count", "checksum", "none"] = "count"
     target_overrides: TargetOverrides = TargetOverrides()
-    # The final checkpoints of a failed run (its Map's results): the plan reads them as SegmentCheckpoints.
-    resume: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_SEGMENTS)] | None = None
+    # The final checkpoints of a failed run (its Map's results): each segment starts where it stopped.
+    resume: Annotated[list[SegmentCheckpoint], Field(min_length=1, max_length=MAX_SEGMENTS)] | None = None
     dry_run: bool = False
 
     @model_validator(mode="after")
@@ -53,9 +103,50 @@ class CopyRequest(StrictModel):
             raise ValueError("mode recreate needs confirm_recreate naming the target table")
         if self.mode != "recreate" and self.confirm_recreate is not None:
             raise ValueError("confirm_recreate goes with mode recreate")
+        if self.mode == "append" and self.confirm_append is None:
+            raise ValueError(
+                "mode append needs confirm_append naming the target table (items with the same keys are overwritten)"
+            )
+        if self.mode != "append" and self.confirm_append is not None:
+            raise ValueError("confirm_append goes with mode append")
+        if self.allow_protected_target and self.mode != "append":
+            raise ValueError("allow_protected_target goes with mode append (a protected table is never dropped)")
         if self.resume is not None and self.mode != "append":
             raise ValueError("resume needs mode append (the target already holds the copied pages)")
+        if self.resume is not None:
+            _check_resume(self.resume, self.segments)
         return self
+
+
+def _check_resume(resume: list[SegmentCheckpoint], segments: int | Literal["auto"]) -> None:
+    """The checkpoints of one run: one total_segments, each segment once and within it, the request's count if given."""
+    total = resume[0].total_segments
+    seen: dict[int, int] = {}
+    for n, checkpoint in enumerate(resume):
+        if checkpoint.total_segments != total:
+            _invalid(
+                ("resume", n, "total_segments"),
+                f"{checkpoint.total_segments}, but resume.0.total_segments is {total}: checkpoints of one run agree",
+            )
+        if checkpoint.segment >= total:
+            _invalid(("resume", n, "segment"), f"{checkpoint.segment} is not below total_segments {total}")
+        if checkpoint.segment in seen:
+            _invalid(
+                ("resume", n, "segment"), f"segment {checkpoint.segment} again (resume.{seen[checkpoint.segment]})"
+            )
+        seen[checkpoint.segment] = n
+    if segments not in ("auto", total):
+        _invalid(
+            ("segments",),
+            f"{segments}, but the resume checkpoints cut the table into {total} segments "
+            f"(resume.0.total_segments); leave segments out or give {total}",
+        )
+
+
+def _invalid(loc: tuple[str | int, ...], message: str) -> NoReturn:
+    """Fail validation at `loc` (the field the message is about), not at the request as a whole."""
+    error = PydanticCustomError("value_error", "{reason}", {"reason": message})
+    raise ValidationError.from_exception_data("CopyRequest", [InitErrorDetails(type=error, loc=loc, input=message)])
 
 
 class CopySettings(Settings):
@@ -63,6 +154,11 @@ class CopySettings(Settings):
 
     # A Copy Segment invocation returns its checkpoint after this long (or sooner, when Lambda's time runs short).
     COPY_TIME_BUDGET_SECONDS: Annotated[float, Field(ge=0)] = 780.0
+    # Tables the stack creates carry ddbkeeper:managed-by=<stack name>: IAM lets the stack change only those.
+    STACK_NAME: Annotated[str, Field(min_length=1, max_length=256)] = "ddbkeeper"
+    # The backup a recreate takes before the drop is named as the backup workflow names its own, so retention keeps it.
+    BACKUP_NAME_PREFIX: NamePrefix = "ddbkeeper"
+    SETTINGS_BUCKET: str | None = None  # the stack's bucket: the pre-drop backup's record (settings, proof of making)
 
 
 class CopyTask(Task[CopyRequest]):
@@ -85,33 +181,7 @@ class FinalSettings(StepModel):
 
     ttl_attribute: str | None = None
     pitr: bool = False
-
-
-class SegmentFigures(StepModel):
-    """What one segment has done so far: the report's line for it."""
-
-    segment: Annotated[int, Field(ge=0, lt=MAX_SEGMENTS)]
-    items: Count = 0
-    bytes: Count = 0
-    pages: Count = 0
-    read_units: Units = 0.0
-    write_units: Units = 0.0
-    throttles: Count = 0
-    retried_items: Count = 0
-    invocations: Count = 0
-    seconds: Annotated[float, Field(ge=0)] = 0.0
-    credential_refreshes: Count = 0
-
-
-class SegmentCheckpoint(SegmentFigures):
-    """Where a segment stands: the state machine hands it back to Copy Segment until `done`.
-
-    `exclusive_start_key` is in wire form, as Scan returned it: the next page starts after it.
-    """
-
-    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
-    exclusive_start_key: WireItem | None = None
-    done: bool = False
+    skipped: str | None = None  # why nothing was applied (an append leaves the target's settings to its owner)
 
 
 class CopyPlan(StepModel):
@@ -127,15 +197,35 @@ class CopyPlan(StepModel):
     caps: Caps
     target_spec: TableSpec  # CreateTable's parameters (ddbkeeper.copy.target.target_spec)
     finalize: FinalSettings
+    key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Copy reads an append back by
+    pre_drop_backup: str | None = None  # recreate: the name of the backup taken of the target before it is dropped
+
+
+class PreDropBackup(StepModel):
+    """The on-demand backup a recreate takes of the target before dropping it, named and recorded as the backup
+    workflow's own (so its retention rules keep and eventually prune it)."""
+
+    name: str
+    arn: BackupArn
+    status: str  # CREATING, then AVAILABLE: only then is the table dropped
+    record: str | None = None  # where its record is (the table's settings, and the proof ddbkeeper made it)
+    record_error: str | None = None  # why it was not written: the backup stands regardless, but retention skips it
 
 
 class PrepareState(StepModel):
-    """Where the target stands: `phase` is READY once it and its indexes are ACTIVE, else the table's status (START
-    before the first step). `deleted`: the old target was dropped for a recreate, so it is never dropped again."""
+    """Where the target stands: `phase` is READY once it and its indexes are ACTIVE, BACKING_UP while a recreate's
+    pre-drop backup is being made, else the table's status (START before the first step).
+
+    `deleted`: the old target was dropped for a recreate, so it is never dropped again. `created`: this execution's
+    CreateTable made the table, so later turns may use it; any other existing table is used only if its
+    ddbkeeper:execution tag names this execution (a retried step whose reply was lost).
+    """
 
     phase: str = "START"
     deleted: bool = False
     polls: Count = 0
+    created: bool = False
+    backup: PreDropBackup | None = None
 
 
 class PlannedCopy(CopyTask):
@@ -169,17 +259,37 @@ class FinalizeTask(CopyTask):
 
 
 class VerifyTask(CopyTask):
-    """Verify Copy's input: the segments of the copy, which the verifying scans use too (at most 8)."""
+    """Verify Copy's input: the segments of the copy, which the verifying scans use too (at most 8), and the source's
+    key (an append is checked item by item, read back by key)."""
 
     total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
+    key_attributes: list[str] = []
+
+
+class AppendCheck(StepModel):
+    """An append's verification: every source item read back from the target by its key and compared as written.
+
+    The target's own other items do not count; `missing` and `different` name a few keys (wire form) as examples.
+    """
+
+    checked: Count = 0
+    missing: Count = 0
+    different: Count = 0
+    missing_keys: list[WireItem] = []
+    different_keys: list[WireItem] = []
+
+    def failed(self) -> bool:
+        return bool(self.missing or self.different)
 
 
 class Verification(StepModel):
-    """Source and target agreed: on the count of items, or on the count and the digest of every item."""
+    """Source and target agreed: on the count of items, or on the count and the digest of every item; after an
+    append, on every source item being in the target as written (`append`)."""
 
     verify: Literal["count", "checksum", "none"]
     items: Count | None = None
     digest: str | None = None  # 64 hex digits: the order-free sum of the items' SHA-256 (checksum only)
+    append: AppendCheck | None = None
 
 
 class CopyRun(CopyTask):
@@ -188,6 +298,7 @@ class CopyRun(CopyTask):
     segments: list[SegmentCheckpoint]
     verification: Verification
     finalized: FinalSettings
+    prepare: PrepareState = PrepareState()  # where Prepare Target left the target: the pre-drop backup, if any
 
 
 # --- the report --------------------------------------------------------------------------------------------------
@@ -218,3 +329,4 @@ class CopyReport(StepModel):
     verification: Verification
     finalized: FinalSettings
     segments: list[SegmentFigures]
+    pre_drop_backup: PreDropBackup | None = None  # recreate: the backup of the old target, taken before the drop

@@ -7,6 +7,7 @@ from ddbkeeper.copy.models import (
     CopyRequest,
     CopyTotals,
     FinalSettings,
+    PreDropBackup,
     SegmentCheckpoint,
     SegmentFigures,
     Verification,
@@ -14,7 +15,12 @@ from ddbkeeper.copy.models import (
 
 
 def copy_report(
-    request: CopyRequest, segments: list[SegmentCheckpoint], verification: Verification, finalized: FinalSettings
+    request: CopyRequest,
+    segments: list[SegmentCheckpoint],
+    verification: Verification,
+    finalized: FinalSettings,
+    *,
+    pre_drop_backup: PreDropBackup | None = None,
 ) -> CopyReport:
     totals = CopyTotals(
         items=sum(s.items for s in segments),
@@ -41,4 +47,5 @@ def copy_report(
             SegmentFigures.model_validate(s.model_dump(include=set(SegmentFigures.model_fields)))
             for s in sorted(segments, key=lambda s: s.segment)
         ],
+        pre_drop_backup=pre_drop_backup,
     )

@@ -2,16 +2,29 @@
 checkpoint, apply the settings that follow the data, verify, report. One method per Task of statemachines/copy.asl.json.
 
 A dry run stops after the plan: every check is made and nothing is changed.
+
+What keeps a copy from harming what it does not own:
+- append and recreate each need the target named twice (`confirm_append`, `confirm_recreate`); an append never goes
+  into a table with deletion protection unless the request says so, and a recreate never drops one;
+- a recreate backs the target up (on-demand, named and recorded as the backup workflow's own) and waits for the backup
+  to be AVAILABLE before it drops the table;
+- a table the copy creates is marked as the stack's and this execution's, and an existing target is used only when
+  that mark names this execution: two copies planned at once into one new table cannot both write into it;
+- an append changes the target's items only: its TTL and PITR stay as its owner set them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 
-from ddbkeeper.aws import Account, SessionFactory, translate_errors
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, translate_errors
+from ddbkeeper.backup_names import backup_name
 from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
 from ddbkeeper.copy.models import (
     Caps,
@@ -21,6 +34,7 @@ from ddbkeeper.copy.models import (
     CopySettings,
     FinalSettings,
     PlannedCopy,
+    PreDropBackup,
     PrepareState,
     SegmentCheckpoint,
     TableSpec,
@@ -28,10 +42,21 @@ from ddbkeeper.copy.models import (
 )
 from ddbkeeper.copy.report import copy_report
 from ddbkeeper.copy.segments import segment_count, share_caps
-from ddbkeeper.copy.target import planned_actions, refuse_unsafe, target_spec
-from ddbkeeper.errors import AwsError, TableNotFound, VerificationFailed
-from ddbkeeper.models import Task, parse, parse_settings
-from ddbkeeper.settings import tags_of
+from ddbkeeper.copy.target import EXECUTION, MANAGED_BY, marked, planned_actions, refuse_unsafe, target_spec
+from ddbkeeper.copy.verify import check_appended
+from ddbkeeper.errors import (
+    AccessDenied,
+    AwsError,
+    DdbkeeperError,
+    InvalidInput,
+    TableNotFound,
+    TargetExists,
+    TransientAwsError,
+    UnsafeOperation,
+    VerificationFailed,
+)
+from ddbkeeper.models import Task, parse_settings
+from ddbkeeper.settings import SettingsRecords, settings_of, tags_of
 from ddbkeeper.tables import (
     TableSide,
     describe,
@@ -44,9 +69,15 @@ from ddbkeeper.tables import (
     ttl_attribute,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
+
 logger = Logger(child=True)
 
 MAX_VERIFY_SEGMENTS = 8  # the verifying scans run in one Lambda: a few threads per table
+AVAILABLE = "AVAILABLE"
+BACKING_UP = "BACKING_UP"  # Prepare Target's phase while a recreate's pre-drop backup is being made
+DELETING = "DELETING"
 
 
 class CopyService:
@@ -58,27 +89,38 @@ class CopyService:
         source: TableSide,
         target: TableSide,
         *,
-        time_budget: float = CopySettings().COPY_TIME_BUDGET_SECONDS,
+        settings: CopySettings | None = None,
+        records: SettingsRecords | None = None,
         tuning: CopyTuning | None = None,
     ) -> None:
         self.request = task.request
         self.execution = task.execution
+        self.settings = settings or CopySettings()
+        self.settings.check_region("source.region", self.request.source.region)
+        self.settings.check_region("target.region", self.request.target.region)
         self.source = source
         self.target = target
-        self.time_budget = time_budget  # seconds a Copy Segment invocation copies before it returns its checkpoint
+        # Seconds a Copy Segment invocation copies before it returns its checkpoint.
+        self.time_budget = self.settings.COPY_TIME_BUDGET_SECONDS
+        self.records = records  # the pre-drop backup's record, in the stack's bucket: proof for retention
         self.tuning = tuning or CopyTuning()
 
     @classmethod
     def for_task(cls, task: Task[CopyRequest], env: Mapping[str, str]) -> CopyService:
-        """The service for one step: each side through its own role, with STS sessions named after the execution."""
+        """The service for one step: each side through its own role, with STS sessions named after the execution;
+        the records with the function's own credentials."""
         settings = parse_settings(CopySettings, env)
         factory = SessionFactory(session_name=task.execution.session_name())
         source, target = task.request.source, task.request.target
+        records = None
+        if settings.SETTINGS_BUCKET:
+            records = SettingsRecords(Account(factory, AccountAccess()), settings.SETTINGS_BUCKET)
         return cls(
             task,
             TableSide(Account(factory, source.access()), source.table),
             TableSide(Account(factory, target.access()), target.table),
-            time_budget=settings.COPY_TIME_BUDGET_SECONDS,
+            settings=settings,
+            records=records,
         )
 
     # --- Plan Copy -------------------------------------------------------------------------------------------------
@@ -92,6 +134,12 @@ class CopyService:
         target = describe(self.target.control, self.target.name)
         refuse_unsafe(request, source, target)
         request.target_overrides.check_indexes(index_names(source))
+        keys = [key["AttributeName"] for key in sorted(source["KeySchema"], key=lambda key: key["KeyType"])]
+        self._check_resume_keys(keys)
+        backup = None
+        if request.mode == "recreate":
+            name = self._backup_name()  # a name too long for DynamoDB fails here, before anything is changed
+            backup = name if target is not None else None
         tags = tags_of(self.source.control, source["TableArn"])
         spec = target_spec(source, tags, request.target_overrides, self.target.name)
         size, count = source.get("TableSizeBytes", 0), source.get("ItemCount", 0)
@@ -99,7 +147,7 @@ class CopyService:
         total = segments[0].total_segments
         plan = CopyPlan(
             dry_run=request.dry_run,
-            actions=planned_actions(request, source, target, spec, total),
+            actions=planned_actions(request, source, target, spec, total, backup=backup),
             source_arn=source["TableArn"],
             source_items_estimate=count,
             source_bytes_estimate=size,
@@ -108,15 +156,32 @@ class CopyService:
             caps=share_caps(request, total),
             target_spec=spec,
             finalize=self._settings_after_data(),
+            key_attributes=keys,
+            pre_drop_backup=backup,
         )
         logger.info("copy planned", extra={"segments": total, "source": plan.source_arn})
         return PlannedCopy(request=request, execution=self.execution, plan=plan, prepare=PrepareState())
 
     def _starts(self, total: int) -> list[SegmentCheckpoint]:
-        """Where each segment starts: at the beginning, or where the run being resumed left it."""
+        """Where each segment starts: at the beginning, or where the run being resumed left it (the request model has
+        checked that its checkpoints belong together)."""
         if self.request.resume:
-            return [parse(SegmentCheckpoint, cp, root=f"resume.{n}") for n, cp in enumerate(self.request.resume)]
+            return list(self.request.resume)
         return [SegmentCheckpoint(segment=segment, total_segments=total) for segment in range(total)]
+
+    def _check_resume_keys(self, keys: list[str]) -> None:
+        """A checkpoint's key is a key of the source: anything else would be refused mid-copy by Scan, or worse."""
+        for n, checkpoint in enumerate(self.request.resume or []):
+            start = checkpoint.exclusive_start_key
+            if start is not None and set(start) != set(keys):
+                raise InvalidInput(
+                    f"resume.{n}.exclusive_start_key: expected the key of {self.source.name} ({', '.join(keys)}), "
+                    f"got {', '.join(sorted(start)) or 'nothing'}"
+                )
+
+    def _backup_name(self) -> str:
+        """The pre-drop backup's name: the backup workflow's form, so retention recognises it as the stack's own."""
+        return backup_name(self.settings.BACKUP_NAME_PREFIX, self.target.name, self.execution.stamp(), "target.table")
 
     def _settings_after_data(self) -> FinalSettings:
         """The source's TTL and PITR, which Finalize Target applies once the data is in."""
@@ -134,28 +199,169 @@ class CopyService:
     def prepare_target(self, spec: TableSpec, state: PrepareState) -> PrepareState:
         """One step towards an ACTIVE target; the state machine calls it again (after a wait) until phase is READY.
 
-        `state` is the previous step's result: once the target was dropped for a recreate it is never dropped again.
+        `state` is the previous step's result: once the target was dropped for a recreate it is never dropped again,
+        and a table this execution created is used without asking again. A recreate first backs the target up and
+        waits (phase BACKING_UP) until the backup is AVAILABLE. The table is created with the stack's marks.
         """
         client, name = self.target.control, self.target.name
-        deleted = state.deleted
+        step = state.model_copy(update={"polls": state.polls + 1, "phase": "START"})  # the phase is this turn's
         current = describe(client, name)
-        if self.request.mode == "recreate" and not deleted:
-            if current is not None and current.get("TableStatus") != "DELETING":
-                drop_table(client, current)
-            deleted = True
-            current = describe(client, name)
-        if current is None:
-            if self.request.mode == "append":
+        if self.request.mode == "recreate" and not step.deleted:
+            step, current = self._clear_the_way(step, current)
+            if step.phase == BACKING_UP:
+                return step
+        if current is not None and current.get("TableStatus") == DELETING:
+            return step.model_copy(update={"phase": DELETING})  # dropped (by us or someone): create once it is gone
+        if self.request.mode == "append":
+            if current is None:
                 raise TableNotFound(f"target.table: {name} disappeared")
-            with translate_errors("CreateTable", name):
-                client.create_table(**spec)
-            logger.info("target created", extra={"table": name})
-            current = describe(client, name)
+        elif current is None:
+            current = self._create(spec)
+            step = step.model_copy(update={"created": True})
+        elif not step.created:
+            self._refuse_unless_made_here(current)
+            step = step.model_copy(update={"created": True})
         if current is None:  # created, not yet described
             phase = "CREATING"
         else:
             phase = "READY" if is_ready(current) else current.get("TableStatus", "CREATING")
-        return PrepareState(phase=phase, deleted=deleted, polls=state.polls + 1)
+        return step.model_copy(update={"phase": phase})
+
+    def _clear_the_way(
+        self, step: PrepareState, current: TableDescriptionTypeDef | None
+    ) -> tuple[PrepareState, TableDescriptionTypeDef | None]:
+        """A recreate's turn before the drop: back the target up, wait for the backup, then drop the table."""
+        client = self.target.control
+        if current is not None and current.get("TableStatus") != DELETING and self._made_here(current):
+            # An earlier attempt of this step dropped the old table and created this one; only its reply was lost.
+            return step.model_copy(update={"deleted": True, "created": True}), current
+        if current is not None and current.get("DeletionProtectionEnabled"):
+            raise UnsafeOperation(f"target.table: {self.target.name} has deletion protection; not dropping it")
+        backup = self._pre_drop_backup(current, step.backup)
+        step = step.model_copy(update={"backup": backup})
+        if backup is not None and backup.status != AVAILABLE:
+            return step.model_copy(update={"phase": BACKING_UP}), current
+        if current is not None and current.get("TableStatus") != DELETING:
+            try:
+                drop_table(client, current)
+            except AccessDenied as error:
+                raise AccessDenied(f"{error}; {self._ownership_hint()}") from error
+        return step.model_copy(update={"deleted": True}), describe(client, self.target.name)
+
+    def _pre_drop_backup(
+        self, current: TableDescriptionTypeDef | None, known: PreDropBackup | None
+    ) -> PreDropBackup | None:
+        """The target's backup before the drop: started once (a retried step finds it by name), recorded, polled.
+
+        None when there is nothing to back up: the table was gone before this copy first reached it.
+        """
+        if known is not None:
+            if known.status == AVAILABLE:
+                return known
+            return known.model_copy(update={"status": self._backup_status(known)})
+        name = self._backup_name()
+        found = self._find_backup(name)
+        if found is None:
+            if current is None or current.get("TableStatus") == DELETING:
+                return None
+            found = self._start_backup(name)
+        else:
+            logger.info("pre-drop backup already started by an earlier attempt", extra={"backup_arn": found[0]})
+        arn, status = found
+        return self._record(PreDropBackup(name=name, arn=arn, status=status), current)
+
+    def _start_backup(self, name: str) -> tuple[str, str]:
+        table = self.target.name
+        try:
+            with translate_errors("CreateBackup", table):
+                details = self.target.control.create_backup(TableName=table, BackupName=name)["BackupDetails"]
+        except AccessDenied as error:
+            raise AccessDenied(f"{error}; {self._ownership_hint()}") from error
+        logger.info("pre-drop backup started", extra={"table": table, "backup_arn": details["BackupArn"]})
+        return details["BackupArn"], details["BackupStatus"]
+
+    def _find_backup(self, name: str) -> tuple[str, str] | None:
+        """The backup of the target with this name (an earlier attempt's), filtered on the client: some servers
+        ignore ListBackups' filters."""
+        table = self.target.name
+        with translate_errors("ListBackups", table):
+            pages = self.target.control.get_paginator("list_backups").paginate(TableName=table, BackupType="USER")
+            summaries = [summary for page in pages for summary in page.get("BackupSummaries", [])]
+        for summary in summaries:
+            if (
+                summary.get("TableName") == table
+                and summary.get("BackupName") == name
+                and summary.get("BackupStatus") != "DELETED"
+            ):
+                return summary["BackupArn"], summary.get("BackupStatus", "CREATING")
+        return None
+
+    def _backup_status(self, backup: PreDropBackup) -> str:
+        with translate_errors("DescribeBackup", backup.arn):
+            described = self.target.control.describe_backup(BackupArn=backup.arn)["BackupDescription"]
+        status = described["BackupDetails"]["BackupStatus"]
+        if status == "DELETED":
+            raise UnsafeOperation(
+                f"target.table: the backup taken before the drop ({backup.name}) was deleted before it was "
+                f"{AVAILABLE}; not dropping {self.target.name}"
+            )
+        return status
+
+    def _record(self, backup: PreDropBackup, current: TableDescriptionTypeDef | None) -> PreDropBackup:
+        """Record the backup as the backup workflow records its own: the table's settings (a restore re-applies them)
+        and the proof retention needs. The backup is what matters: a record that cannot be written is reported."""
+        if self.records is None:
+            return backup.model_copy(update={"record_error": "no SETTINGS_BUCKET configured"})
+        if current is None:
+            return backup.model_copy(update={"record_error": f"{self.target.name} was gone before it was recorded"})
+        try:
+            where = self.records.save(backup.arn, current, settings_of(self.target.control, current))
+        except DdbkeeperError as error:
+            logger.warning("pre-drop backup not recorded", extra={"backup_arn": backup.arn, "error": str(error)})
+            return backup.model_copy(update={"record_error": str(error)})
+        return backup.model_copy(update={"record": where})
+
+    def _create(self, spec: TableSpec) -> TableDescriptionTypeDef | None:
+        """Create the target with the stack's marks; a table created meanwhile is used only if this execution made it
+        (a retried step whose reply was lost), else TargetExists."""
+        client, name = self.target.control, self.target.name
+        with translate_errors("CreateTable", name):
+            try:
+                client.create_table(**marked(spec, self.settings.STACK_NAME, self.execution.name))
+                logger.info("target created", extra={"table": name})
+                return describe(client, name)
+            except ClientError as error:
+                if error_code(error) != "ResourceInUseException":
+                    raise
+        current = describe(client, name)
+        if current is None or current.get("TableStatus") == DELETING:
+            raise TransientAwsError(f"CreateTable {name}: ResourceInUseException while the table is being dropped")
+        self._refuse_unless_made_here(current)
+        return current
+
+    def _made_here(self, table: TableDescriptionTypeDef) -> bool:
+        """Whether this execution created the table (its ddbkeeper:execution tag says so)."""
+        try:
+            tags = tags_of(self.target.control, table["TableArn"])
+        except TableNotFound as error:
+            if table.get("TableStatus") != "CREATING":
+                raise
+            # A table still being created may not answer for its tags yet: ask again once it may.
+            raise TransientAwsError(f"{error} (the table is still CREATING)") from error
+        return tags.get(EXECUTION) == self.execution.name
+
+    def _refuse_unless_made_here(self, table: TableDescriptionTypeDef) -> None:
+        if not self._made_here(table):
+            raise TargetExists(
+                f"target.table: {self.target.name} was created after this copy was planned, and not by this "
+                f"execution ({self.execution.name}): another copy or a person made it; not writing into it"
+            )
+
+    def _ownership_hint(self) -> str:
+        return (
+            f"the stack drops (and backs up first) only tables it created (tag {MANAGED_BY}="
+            f"{self.settings.STACK_NAME}) or those its RecreateTableNamePattern parameter names"
+        )
 
     # --- Copy Segment ----------------------------------------------------------------------------------------------
 
@@ -180,8 +386,13 @@ class CopyService:
     # --- Finalize Target -------------------------------------------------------------------------------------------
 
     def finalize_target(self, settings: FinalSettings) -> FinalSettings:
-        """Turn on TTL and PITR on the target as the source has them; returns what was applied (all of it)."""
+        """Turn on TTL and PITR on the target as the source has them; returns what was applied (all of it).
+
+        An append applies nothing: the target is somebody's table, and its TTL and PITR are theirs."""
         client, table = self.target.control, self.target.name
+        if self.request.mode == "append":
+            logger.info("append: the target's settings left as they are", extra={"table": table})
+            return FinalSettings(skipped="append: the target's TTL and PITR are its owner's; left as they are")
         if settings.ttl_attribute:
             with translate_errors("UpdateTimeToLive", table):
                 client.update_time_to_live(
@@ -196,13 +407,18 @@ class CopyService:
 
     # --- Verify Copy -----------------------------------------------------------------------------------------------
 
-    def verify(self, total_segments: int) -> Verification:
-        """Count (or checksum) both tables with parallel scans, side by side; a mismatch is VerificationFailed."""
+    def verify(self, total_segments: int, key_attributes: list[str] | None = None) -> Verification:
+        """Count (or checksum) both tables with parallel scans, side by side; a mismatch is VerificationFailed.
+
+        After an append the tables differ by design: every source item is read back from the target by its key
+        (`key_attributes`, the source's) and must be there as written."""
         how = self.request.verify
         if how == "none":
             return Verification(verify="none")
         checksum = how == "checksum"
         parallel = max(1, min(total_segments, MAX_VERIFY_SEGMENTS))
+        if self.request.mode == "append":
+            return self._verify_append(parallel, key_attributes or [])
         with ThreadPoolExecutor(max_workers=2) as pool:
             source_future = pool.submit(summarize, self.source, parallel, checksum, self.tuning)
             target_future = pool.submit(summarize, self.target, parallel, checksum, self.tuning)
@@ -217,11 +433,39 @@ class CopyService:
         logger.info("copy verified", extra=verification.model_dump())
         return verification
 
+    def _verify_append(self, parallel: int, key_attributes: list[str]) -> Verification:
+        if not key_attributes:
+            raise InvalidInput("key_attributes: an append is verified by reading each source item back by its key")
+        check, digest = check_appended(self.source, self.target, key_attributes, parallel, self.tuning)
+        if check.failed():
+            examples = [
+                f"{kind} e.g. {', '.join(json.dumps(key, sort_keys=True) for key in keys)}"
+                for kind, keys in (("missing", check.missing_keys), ("different", check.different_keys))
+                if keys
+            ]
+            raise VerificationFailed(
+                f"append check: of {check.checked} items of source {self.source.name}, {check.missing} are missing "
+                f"from target {self.target.name} and {check.different} differ from the source; {'; '.join(examples)}"
+            )
+        verification = Verification(
+            verify=self.request.verify,
+            items=check.checked,
+            digest=f"{digest:064x}" if self.request.verify == "checksum" else None,
+            append=check,
+        )
+        logger.info("append verified", extra={"items": check.checked})
+        return verification
+
     # --- Copy Report -----------------------------------------------------------------------------------------------
 
     def report(
-        self, segments: list[SegmentCheckpoint], verification: Verification, finalized: FinalSettings
+        self,
+        segments: list[SegmentCheckpoint],
+        verification: Verification,
+        finalized: FinalSettings,
+        prepare: PrepareState | None = None,
     ) -> CopyReport:
-        report = copy_report(self.request, segments, verification, finalized)
+        backup = prepare.backup if prepare is not None else None
+        report = copy_report(self.request, segments, verification, finalized, pre_drop_backup=backup)
         logger.info("copy finished", extra={"totals": report.totals.model_dump()})
         return report

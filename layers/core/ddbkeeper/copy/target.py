@@ -1,5 +1,5 @@
-"""What the copy's target is, decided from table descriptions before anything is changed: its CreateTable spec, what
-the copy refuses to do, and what it will do, in words."""
+"""What the copy's target is, decided from table descriptions before anything is changed: its CreateTable spec (and
+the marks a table the stack creates carries), what the copy refuses to do, and what it will do, in words."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from ddbkeeper.copy.models import CopyRequest, TableSpec
 from ddbkeeper.errors import TableNotFound, TargetExists, UnsafeOperation
 from ddbkeeper.models import TargetOverrides
 from ddbkeeper.tables import key_schema
+
+# Every table the stack creates carries MANAGED_BY=<stack name>: IAM lets the stack drop, write and change only those
+# (template.yaml). EXECUTION names the execution that created it: a later step uses an existing target only if it says
+# this execution, so a copy never writes into a table another copy (or a person) created after its plan.
+MANAGED_BY = "ddbkeeper:managed-by"
+EXECUTION = "ddbkeeper:execution"
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import (
@@ -91,6 +97,14 @@ def target_spec(
     return spec
 
 
+def marked(spec: TableSpec, stack_name: str, execution_name: str) -> TableSpec:
+    """The spec with the stack's marks added to its tags: they replace a source's tags of the same keys (a table
+    copied from one the stack made), never a tag of another key."""
+    tags = {tag["Key"]: tag["Value"] for tag in spec.get("Tags", [])}
+    tags |= {MANAGED_BY: stack_name, EXECUTION: execution_name}
+    return {**spec, "Tags": [{"Key": key, "Value": value} for key, value in sorted(tags.items())]}
+
+
 def refuse_unsafe(
     request: CopyRequest, source: TableDescriptionTypeDef, target: TableDescriptionTypeDef | None
 ) -> None:
@@ -103,8 +117,18 @@ def refuse_unsafe(
     if request.mode == "create" and target is not None:
         raise TargetExists(f"target.table: {request.target.table} exists; use mode append or recreate")
     if request.mode == "append":
+        if request.confirm_append != request.target.table:
+            raise UnsafeOperation(
+                f"confirm_append: must name the target table {request.target.table!r} to write into it "
+                "(items with the same keys are overwritten)"
+            )
         if target is None:
             raise TableNotFound(f"target.table: {request.target.table} does not exist (mode append)")
+        if target.get("DeletionProtectionEnabled") and not request.allow_protected_target:
+            raise UnsafeOperation(
+                f"target.table: {request.target.table} has deletion protection; appending overwrites items with the "
+                "same keys, so it needs allow_protected_target: true"
+            )
         if key_schema(target) != key_schema(source):
             raise UnsafeOperation(
                 f"target.table: key schema {key_schema(target)} differs from the source's {key_schema(source)}"
@@ -124,20 +148,40 @@ def planned_actions(
     target: TableDescriptionTypeDef | None,
     spec: TableSpec,
     segments: int,
+    *,
+    backup: str | None = None,
 ) -> list[str]:
-    """What the copy will do, in words: the whole output of a dry run, and the first lines of a real one's plan."""
+    """What the copy will do, in words: the whole output of a dry run, and the first lines of a real one's plan.
+
+    `backup`: the name of the backup a recreate takes of the existing target before dropping it."""
     name = request.target.table
     actions = []
     if request.mode == "recreate" and target is not None:
-        actions.append(f"drop table {name} ({target.get('ItemCount', 0):,} items) and create it again")
+        drop = f"drop table {name} ({target.get('ItemCount', 0):,} items) and create it again"
+        if backup is not None:
+            drop += f"; first back it up as {backup} (kept and pruned by the backup workflow's retention)"
+        actions.append(drop)
     if request.mode in ("create", "recreate"):
         indexes = len(spec.get("GlobalSecondaryIndexes", [])), len(spec.get("LocalSecondaryIndexes", []))
         actions.append(f"create table {name}: {spec['BillingMode']}, {indexes[0]} GSI, {indexes[1]} LSI")
     else:
-        actions.append(f"add to table {name} (items with the same keys are overwritten)")
+        add = f"add to table {name} (items with the same keys are overwritten)"
+        if target is not None and target.get("DeletionProtectionEnabled"):
+            add += "; it has deletion protection (allow_protected_target)"
+        actions.append(add)
     actions.append(
         f"copy about {source.get('ItemCount', 0):,} items ({source.get('TableSizeBytes', 0) / 1024**2:,.1f} MiB) "
         f"from {source['TableArn']} in {segments} segments"
     )
-    actions.append(f"verify: {request.verify}")
+    if request.resume:
+        given = {checkpoint.segment for checkpoint in request.resume}
+        resumed = f"resume {len(given)} of {segments} segments from their checkpoints"
+        absent = [str(segment) for segment in range(segments) if segment not in given]
+        if absent:
+            resumed += f"; segments {', '.join(absent)} are not in resume and are not copied"
+        actions.append(resumed)
+    if request.mode == "append" and request.verify != "none":
+        actions.append(f"verify: {request.verify}, every source item read back from {name} and compared as written")
+    else:
+        actions.append(f"verify: {request.verify}")
     return actions

@@ -1,7 +1,8 @@
 """How this service names its backups, and how retention recognises them: <prefix>-<table>-<yyyymmddThhmmssfffZ>.
 
 The stamp is the execution's start in UTC to the millisecond, so a retried step finds the backup it already started
-and two runs never share a name; DynamoDB allows 255 characters.
+and two runs never share a name; DynamoDB allows 255 characters. Shared: the backup workflow names its backups so, and
+the copy names the backup it takes of a target before dropping it so, which puts that backup under retention's rules.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from ddbkeeper.errors import InvalidInput
 BACKUP_NAME_MAX = 255
 
 
-def backup_name(prefix: str, table: str, stamp: str) -> str:
+def backup_name(prefix: str, table: str, stamp: str, field: str = "backup_name_prefix") -> str:
+    """The name; too long for DynamoDB is InvalidInput naming `field`, the request's part that made it so."""
     name = f"{prefix}-{table}-{stamp}"
     if len(name) > BACKUP_NAME_MAX:
         raise InvalidInput(
-            f"backup_name_prefix: '{name}' is longer than {BACKUP_NAME_MAX} characters; use a shorter prefix"
+            f"{field}: the backup name '{name}' would be longer than {BACKUP_NAME_MAX} characters; "
+            "use a shorter prefix or table name"
         )
     return name
 
