@@ -32,7 +32,19 @@ def statements(resources: dict[str, Any]) -> Iterator[tuple[str, str | None, dic
         for declared in props.get("Policies", []):
             guard, policy = (declared["Fn::If"][0], declared["Fn::If"][1]) if "Fn::If" in declared else (None, declared)
             for statement in policy.get("PolicyDocument", policy).get("Statement", []):
-                yield logical_id, guard, statement
+                for branch_guard, branch in _branches(guard, statement):
+                    yield logical_id, branch_guard, branch
+
+
+def _branches(guard: str | None, statement: dict[str, Any]) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """A statement, or the branches of a statement-level !If that are statements (not AWS::NoValue)."""
+    if "Fn::If" not in statement:
+        yield guard, statement
+        return
+    condition, when_true, when_false = statement["Fn::If"]
+    for branch_guard, branch in ((condition, when_true), (f"not {condition}", when_false)):
+        if isinstance(branch, dict) and "Effect" in branch:
+            yield branch_guard, branch
 
 
 def grants(action: str, resources: dict[str, Any] | None = None) -> list[tuple[str, str | None, dict[str, Any]]]:
@@ -163,11 +175,13 @@ def test_an_append_is_verified_by_reading_back_and_never_changes_anything() -> N
     """Verify Copy reads the target item by item after an append (BatchGetItem); reads are all it may do."""
     (statement,) = [s for f, _, s in grants("dynamodb:BatchGetItem") if f == "VerifyCopyFunction"]
     assert set(statement["Action"]) == {"dynamodb:Scan", "dynamodb:BatchGetItem"}
-    roles = read_cfn(ROOT / "roles" / "cross-account-roles.yaml")
-    actions = roles["Resources"]["CopyRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"]
-    source, target = actions["Fn::If"][1], actions["Fn::If"][2]
-    assert "dynamodb:BatchGetItem" in target and "dynamodb:BatchGetItem" not in source
-    assert "dynamodb:CreateBackup" in target  # a recreate in that account backs the target up before the drop
+    roles = read_cfn(ROOT / "roles" / "cross-account-roles.yaml")["Resources"]
+    assert [s["Sid"] for _, _, s in grants("dynamodb:BatchGetItem", roles)] == ["Read"]  # reads, on either side
+    # A recreate in that account backs the target up before the drop: on the target side only, where it may drop.
+    assert [(g, s["Sid"]) for _, g, s in grants("dynamodb:CreateBackup", roles)] == [
+        ("not IsSource", "ChangeOnlyTablesTheStackCreated"),
+        ("HasRecreatePattern", "AndTheTablesTheRecreateParameterNames"),
+    ]
 
 
 PROTECTION = read_cfn(ROOT / "roles" / "protection-role.yaml")
@@ -230,3 +244,15 @@ def test_the_failure_topic_is_encrypted_and_the_export_bucket_logs_access() -> N
     assert TEMPLATE.resources["FailureTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
     logging = TEMPLATE.resources["ExportBucket"]["Properties"]["LoggingConfiguration"]
     assert logging["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
+
+
+def test_the_copy_target_role_in_another_account_changes_only_tables_the_stack_created() -> None:
+    roles = read_cfn(ROOT / "roles" / "cross-account-roles.yaml")["Resources"]
+    managed = {"StringEquals": {"aws:ResourceTag/ddbkeeper:managed-by": {"Ref": "StackName"}}}
+    for action in ("dynamodb:DeleteTable", "dynamodb:BatchWriteItem", "dynamodb:UpdateTimeToLive"):
+        for _, guard, statement in grants(action, roles):
+            assert statement.get("Condition") == managed or guard in ("HasRecreatePattern", "HasAppendPattern"), action
+    creates = [s for _, _, s in grants("dynamodb:CreateTable", roles)]
+    assert [s["Condition"] for s in creates] == [
+        {"StringEquals": {"aws:RequestTag/ddbkeeper:managed-by": {"Ref": "StackName"}}}
+    ]
