@@ -264,7 +264,7 @@ def test_an_append_is_confirmed_like_a_recreate(fields: dict[str, Any], message:
 @pytest.mark.parametrize(
     ("resume", "segments", "message"),
     [
-        ([1, "x", None], "auto", "resume.0: Input should be a valid dictionary or instance of SegmentCheckpoint"),
+        ([1, "x", None], "auto", "resume.0: expected a JSON object, got int"),
         ([{"segment": "first"}], "auto", "resume.0.segment: Input should be a valid integer"),
         ([{"segment": 0}], "auto", "resume.0.total_segments: Field required"),
         (
