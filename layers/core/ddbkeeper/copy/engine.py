@@ -13,16 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ddbkeeper.copy.models import SegmentCheckpoint
-from ddbkeeper.errors import Throttled, TransientAwsError
-from ddbkeeper.pacing import AdaptiveLimiter, PartialProgress, Tuning, with_retries
+from ddbkeeper.pacing import AdaptiveLimiter, Tuning, with_retries
 from ddbkeeper.tables import TableSide
 from ddbkeeper.wire import WireItem, WireTable
-
-BATCH_SIZE = 25  # BatchWriteItem's limit
-
-
-class UnprocessedItemsRemain(PartialProgress):
-    """DynamoDB handed back part of a batch; the retry loop re-sends it."""
+from ddbkeeper.writes import BatchWriter, Written, puts
 
 
 @dataclass
@@ -49,7 +43,7 @@ class SegmentCopier:
         self.tuning = tuning or CopyTuning()
         self.reads = AdaptiveLimiter(read_cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
         self.writes = AdaptiveLimiter(write_cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
-        self._units_per_item = 1.0
+        self.batches = BatchWriter(target, self.writes, self.tuning)
 
     def run(self, checkpoint: SegmentCheckpoint, time_left: Callable[[], float]) -> SegmentCheckpoint:
         """Copy pages from `checkpoint` until the segment is done or `time_left()` (seconds) runs short."""
@@ -65,20 +59,20 @@ class SegmentCopier:
             page_started = clock()
             throttled_before = self.reads.throttle_events + self.writes.throttle_events
             page = self._read(state)
-            written, units, retried = self._write_all(page["Items"], state)
+            written = self._write_all(page["Items"], state)
             key = page.get("LastEvaluatedKey")
             throttled = self.reads.throttle_events + self.writes.throttle_events - throttled_before
             state = state.model_copy(
                 update={
                     "exclusive_start_key": key,
                     "done": key is None,
-                    "items": state.items + written,
+                    "items": state.items + written.items,
                     "bytes": state.bytes + int(page.get("ResponseBytes", 0)),
                     "pages": state.pages + 1,
                     "read_units": state.read_units + _units(page),
-                    "write_units": state.write_units + units,
+                    "write_units": state.write_units + written.units,
                     "throttles": state.throttles + throttled,
-                    "retried_items": state.retried_items + retried,
+                    "retried_items": state.retried_items + written.retried,
                 }
             )
             slowest_page = max(slowest_page, clock() - page_started)
@@ -101,59 +95,10 @@ class SegmentCopier:
             self.tuning.fault("page-read", state)
         return page
 
-    def _write_all(self, items: list[WireItem], state: SegmentCheckpoint) -> tuple[int, float, int]:
-        """Write a page in batches of 25; returns items written, units consumed and items re-sent."""
-        units = 0.0
-        retried = 0
-        for start in range(0, len(items), BATCH_SIZE):
-            batch_units, batch_retried = self._write_batch(
-                [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_SIZE]]
-            )
-            units += batch_units
-            retried += batch_retried
-            if self.tuning.fault is not None:
-                self.tuning.fault("batch-written", state)
-        return len(items), units, retried
-
-    def _write_batch(self, batch: list[dict[str, Any]]) -> tuple[float, int]:
-        """Write every request of the batch, re-sending UnprocessedItems and retrying throttles with full jitter."""
-        pending = batch
-        units = 0.0
-        retried = 0
-        stalls = 0
-
-        def attempt() -> None:
-            nonlocal pending, units, retried, stalls
-            self.writes.acquire(self._units_per_item * len(pending))
-            try:
-                unprocessed, consumed = self.target.call("BatchWriteItem", lambda wire: wire.batch_write(pending))
-            except (Throttled, TransientAwsError):
-                stalls += 1
-                self.writes.throttled()
-                raise
-            accepted = len(pending) - len(unprocessed)
-            # Every written item costs at least one unit; some servers report less (or nothing) than DynamoDB would.
-            consumed = max(consumed, float(accepted))
-            units += consumed
-            if accepted:
-                self._units_per_item = max(1.0, consumed / accepted)
-                self.writes.record(consumed)
-            if unprocessed:
-                retried += len(unprocessed)
-                stalls = 0 if accepted else stalls + 1
-                self.writes.throttled()
-                pending = unprocessed
-                raise UnprocessedItemsRemain(f"{len(unprocessed)} of {len(pending)} items unprocessed")
-            pending = []
-
-        try:
-            with_retries(attempt, self.tuning, self.writes, stalled=lambda: stalls)
-        except UnprocessedItemsRemain as error:
-            raise Throttled(
-                f"BatchWriteItem {self.target.name}: {len(pending)} items still unprocessed after "
-                f"{self.tuning.max_stalls} attempts without progress; the segment stops at its last checkpoint"
-            ) from error
-        return units, retried
+    def _write_all(self, items: list[WireItem], state: SegmentCheckpoint) -> Written:
+        """Write a page in batches of 25: items written, units consumed and items re-sent."""
+        fault = self.tuning.fault
+        return self.batches.write(puts(items), after_batch=(lambda: fault("batch-written", state)) if fault else None)
 
 
 def _units(page: dict[str, Any]) -> float:
