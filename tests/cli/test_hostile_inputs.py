@@ -29,6 +29,12 @@ OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-backup"
 BIG = "x" * 300_000  # over Step Functions' 256 KiB input
 PROVISIONED = {"billing_mode": "PROVISIONED"}
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+CHAIN = {"table": "orders", "bucket": "exports", "prefix": "p"}  # no ledger there: no export recorded
+MANIFEST = "s3://exports/p/AWSDynamoDB/01-a/manifest-summary.json"  # no such object
+KEYED = {
+    "key_schema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "attribute_definitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+}
 
 
 @dataclass(frozen=True)
@@ -204,7 +210,50 @@ RESTORE = [
         "source.export.compression",
     ),
     Case({"source": {"table": "orders", "point_in_time": "latest"}, "target": {"table": "t-1"}, "pad": BIG}, "input:"),
+    Case(
+        {
+            "source": {"export_chain": {"table": "orders", "bucket": "exports", "prefix": "p"}},
+            "target": {"table": "t-1"},
+        },
+        "export_chain and to go together",
+    ),
+    Case(
+        {"source": {"export_chain": CHAIN, "to": "yesterday"}, "target": {"table": "t-1"}},
+        "source.to: expected 'latest' or an ISO time with a time zone",
+    ),
+    Case(
+        {"source": {"export_chain": CHAIN | {"prefix": "../x"}, "to": "latest"}, "target": {"table": "t-1"}},
+        "source.export_chain.prefix: expected a key prefix without . or .. segments",
+    ),
+    Case(
+        {"source": {"exports": ["s3://exports/AWSDynamoDB/1/data/x.json.gz"]}, "target": {"table": "t-1", **KEYED}},
+        "source.exports.0: expected a string matching",
+    ),
+    Case({"source": {"exports": [MANIFEST]}, "target": {"table": "t-1"}}, "an import needs target.key_schema"),
+    Case(
+        {"source": {"exports": [MANIFEST, MANIFEST]}, "target": {"table": "t-1", **KEYED}}, "exports: each export once"
+    ),
+    Case(
+        {"source": {"backup_arn": ORDERS_BACKUP, "bucket_owner": "111111111111"}, "target": {"table": "t-1"}},
+        "bucket_owner goes with exports",
+    ),
+    Case(
+        {"source": {"backup_arn": ORDERS_BACKUP}, "target": {"table": "t-1"}, "max_write_units": 100.0},
+        "max_write_units: only exports applied item by item",
+    ),
+    Case(
+        {"source": {"exports": [MANIFEST]}, "target": {"table": "t-1", **KEYED}, "max_write_units": 0},
+        "max_write_units: Input should be greater than 0",
+    ),
     RUNTIME({"source": {"backup_arn": ORDERS_BACKUP}, "target": {"table": "orders"}}, "target.table: orders exists"),
+    RUNTIME(
+        {"source": {"export_chain": CHAIN, "to": "latest"}, "target": {"table": "t-1", **KEYED}},
+        "source.to: the ledger records no FULL export",
+    ),
+    RUNTIME(
+        {"source": {"exports": [MANIFEST]}, "target": {"table": "t-1", **KEYED}},
+        "source.exports[0]: no object s3://exports/p/AWSDynamoDB/01-a/manifest-summary.json",
+    ),
     RUNTIME(
         {"source": {"table": "nopitr", "point_in_time": "latest"}, "target": {"table": "t-1"}},
         "source.table: nopitr has point-in-time recovery off",

@@ -9,10 +9,12 @@ from typing import Any
 import boto3
 import pytest
 from ddbkeeper.errors import TargetExists
+from ddbkeeper.export_files import read_manifest
 from moto import mock_aws
 
 from tests.support import Client, invoke, load_event
-from tests.support.tables import assert_identical, create_source
+from tests.support.chain import ChainWriter, History, build_chain, ordered
+from tests.support.tables import all_items, assert_identical, create_source
 
 
 @pytest.fixture
@@ -106,3 +108,21 @@ def test_verify_restore(dynamodb: Client) -> None:
     assert report["status"] == "SUCCEEDED"
     assert report["verification"]["result"] == "MATCH"
     assert assert_identical(dynamodb, "orders", dynamodb, "orders-restored") == 60
+
+
+def test_apply_exports(dynamodb: Client) -> None:
+    """The sample event's exports, written in the real layout where it names them; one turn applies them all."""
+    event = load_event("apply_exports.json")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="my-exports")
+    writer = ChainWriter(s3, "my-exports", "ddbkeeper/orders", "orders")
+    snapshots = build_chain(writer, History(12), 1, record=False)
+    event["request"]["source"]["exports"] = writer.exports
+    event["plan"]["exports"] = [read_manifest(s3, url).model_dump(mode="json") for url in writer.exports]
+    dynamodb.create_table(**event["plan"]["params"])  # what Start Restore does with the plan
+
+    result = invoke("apply_exports", event)
+
+    assert (result["done"], result["export"], result["exports_applied"], result["invocations"]) == (True, 2, 2, 1)
+    assert result["inserted"] - result["removed"] == len(snapshots[1]) - 12
+    assert all_items(dynamodb, "orders-restored") == ordered(snapshots[1].values())

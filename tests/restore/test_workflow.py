@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ddbkeeper.local.runtime import LocalRuntime
+from ddbkeeper.errors import TransientAwsError
+from ddbkeeper.local.runtime import LocalContext, LocalRuntime
+from ddbkeeper.writes import BatchWriter
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.support import Client, entered, history, load_event, run
-from tests.support.faults import ServerError, deny_s3_reads
+from tests.support.chain import ChainWriter, History, build_chain, ordered
+from tests.support.faults import ServerError, deny_s3_reads, inject
 from tests.support.tables import (
     KEYS,
     all_items,
@@ -301,3 +305,96 @@ def test_a_region_the_stack_does_not_act_in_fails_the_first_step(
     assert result.error == "InvalidInput"
     assert "source.region: 'eu-west-1' is not a region this stack acts in (us-east-1)" in (result.cause_message() or "")
     assert entered(history(runtime, result)) == ["Read Input", "Plan Restore", "Workflow Failed"]
+
+
+# --- the export chain: exports in DynamoDB's real layout, applied item by item ------------------------------------
+
+
+def chain_payload(bucket: str, table: str, target: str) -> dict[str, Any]:
+    payload = load_event("workflow-restore-export-chain.json")
+    payload["source"]["export_chain"] |= {"table": table, "bucket": bucket}
+    payload["target"]["table"] = target
+    return payload
+
+
+def test_an_export_chain_restores_the_table_as_it_was_at_the_window_before_to(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, bucket: str, names: Callable[[str], str]
+) -> None:
+    table, target = names("orders"), names("orders-0901")
+    writer = ChainWriter(s3, bucket, "ddbkeeper/orders", table)
+    snapshots = build_chain(writer, History(90), 4)
+
+    result = run(runtime, "restore", chain_payload(bucket, table, target))
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, target) == ordered(snapshots[2].values())
+    report = result.output
+    assert (report["restored_to"], report["behind_seconds"]) == ("2026-09-01T02:00:00Z", 1800.0)
+    assert report["verification"]["result"] == "MATCH"
+    assert report["applied"]["files"] == 6
+    assert settings_of(dynamodb, target)["pitr"] == "ENABLED"
+    states = entered(history(runtime, result))
+    assert states.count("Apply Exports") == 1
+    assert states.index("Apply Exports") < states.index("Re-apply Settings")
+
+
+def test_a_throttled_apply_is_paced_and_loses_nothing(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    s3: Client,
+    bucket: str,
+    names: Callable[[str], str],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table, target = names("orders"), names("orders-0901")
+    snapshots = build_chain(ChainWriter(s3, bucket, "ddbkeeper/orders", table), History(80, seed=2), 3)
+
+    with inject(monkeypatch) as faults:
+        faults.storm = (random.Random(5), 2)
+        faults.script("BatchWriteItem", "throttle", "throttling", "5xx", "limit")
+        result = run(runtime, "restore", chain_payload(bucket, table, target))
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, target) == ordered(snapshots[2].values())
+    applied = result.output["applied"]
+    assert applied["retried_items"] == faults.injected["unprocessed"] > 0
+    assert applied["throttles"] >= 4
+
+
+def test_a_crash_mid_file_is_retried_from_the_last_position_returned(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    s3: Client,
+    bucket: str,
+    names: Callable[[str], str],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ten items a turn (no Lambda time left after the first chunk); one turn dies after writing: Step Functions
+    invokes it again with the position it still holds, and the table and the counts come out exact."""
+    table, target = names("orders"), names("orders-0901")
+    snapshots = build_chain(ChainWriter(s3, bucket, "ddbkeeper/orders", table), History(40, seed=4), 3)
+    monkeypatch.setattr("ddbkeeper.restore.apply.CHUNK", 10)
+    monkeypatch.setattr(LocalContext, "get_remaining_time_in_millis", lambda self: 0)
+    original = BatchWriter.write
+    calls = {"n": 0}
+
+    def dies_after_the_fifth_chunk(self: BatchWriter, requests: Any, after_batch: Any = None) -> Any:
+        written = original(self, requests, after_batch)
+        calls["n"] += 1
+        if calls["n"] == 5:  # written, but the invocation dies before it returns its position
+            raise TransientAwsError("connection reset after the batch was written")
+        return written
+
+    monkeypatch.setattr(BatchWriter, "write", dies_after_the_fifth_chunk)
+
+    result = run(runtime, "restore", chain_payload(bucket, table, target))
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, target) == ordered(snapshots[2].values())
+    assert result.output["verification"]["result"] == "MATCH"
+    events = history(runtime, result)
+    assert entered(events).count("Apply Exports") == result.output["applied"]["invocations"] > 5
+    failed = [e for e in events if e["type"] in ("LambdaFunctionFailed", "TaskFailed")]
+    assert len(failed) == 1  # the turn that died, retried from the position the state machine still held

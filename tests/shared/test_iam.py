@@ -77,15 +77,17 @@ def test_only_prepare_target_drops_tables_and_only_its_own_or_those_a_parameter_
 
 
 def test_every_table_the_stack_creates_is_marked_as_its_own() -> None:
-    assert who("dynamodb:CreateTable") == {"PrepareTargetFunction"}
+    assert who("dynamodb:CreateTable") == {"PrepareTargetFunction", "StartRestoreFunction"}  # a chain's new table
     for _, _, statement in grants("dynamodb:CreateTable"):
         assert statement["Condition"] == MARKS_NEW
 
 
 def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> None:
-    assert who("dynamodb:BatchWriteItem") == {"CopySegmentFunction", "StartRestoreFunction"}
+    assert who("dynamodb:BatchWriteItem") == {"CopySegmentFunction", "StartRestoreFunction", "ApplyExportsFunction"}
     for logical_id, guard, statement in grants("dynamodb:BatchWriteItem"):
-        if logical_id == "CopySegmentFunction":
+        if logical_id == "ApplyExportsFunction":
+            assert statement.get("Condition") == MANAGED, statement  # the table the restore created, tagged at birth
+        elif logical_id == "CopySegmentFunction":
             assert statement.get("Condition") == MANAGED or guard == "HasAppendPattern", statement
         else:
             assert_restore_target(statement)

@@ -150,6 +150,8 @@ def restore_table(report: dict[str, Any]) -> Table:
         [
             ("source", report.get("source")),
             ("point in time", report.get("point_in_time")),
+            ("restored to", _restored_to(report)),
+            ("applied", _applied(report.get("applied"))),
             ("table", report.get("table_arn")),
             ("items", f"{report['items']:,}" if report.get("items") is not None else None),
             ("verified", f"{checked}" + (f" (expected {expected:,})" if expected is not None else "")),
@@ -157,6 +159,25 @@ def restore_table(report: dict[str, Any]) -> Table:
             ("settings from", report.get("settings_from")),
             ("duration", f"{report.get('duration_seconds', 0):,.1f} s"),
         ],
+    )
+
+
+def _restored_to(report: dict[str, Any]) -> str | None:
+    """An export chain's exact point, and how far it is before the time asked for."""
+    point = report.get("restored_to")
+    if point is None:
+        return None
+    behind = report.get("behind_seconds")
+    return point if not behind else f"{point} ({behind:,.0f} s before the time asked for)"
+
+
+def _applied(applied: dict[str, Any] | None) -> str | None:
+    if not applied:
+        return None
+    return (
+        f"{applied.get('exports_applied', 0)} exports, {applied.get('files', 0)} data files (MD5 checked), "
+        f"{applied.get('puts', 0):,} puts, {applied.get('deletes', 0):,} deletes, "
+        f"{applied.get('write_units', 0):,.0f} write units, {applied.get('throttles', 0)} throttles"
     )
 
 

@@ -20,9 +20,11 @@ from botocore.exceptions import ClientError
 
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory, domain_error, error_code, translate_errors
 from ddbkeeper.clock import backoff, iso
-from ddbkeeper.errors import TableNotFound, TargetExists
+from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists
 from ddbkeeper.models import Task, parse_settings
+from ddbkeeper.restore.apply import ApplyTuning, ExportApplier
 from ddbkeeper.restore.models import (
+    ApplyProgress,
     ImportCounts,
     PlannedRestore,
     RestorePlan,
@@ -51,6 +53,7 @@ from ddbkeeper.tables import TableSide, describe, is_ready, summarize
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.literals import StreamViewTypeType, TableClassType
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
+    from mypy_boto3_s3 import S3Client
 
 logger = Logger(child=True)
 
@@ -70,6 +73,8 @@ class RestoreService:
         source: Source,
         *,
         stack: str = "ddbkeeper",
+        exports: S3Client | None = None,
+        tuning: ApplyTuning | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.request = task.request
@@ -77,6 +82,8 @@ class RestoreService:
         self.table = table  # the new table: created, described and updated through its account, counted by scans
         self.source = source  # where it comes from: a backup, a point in time, an export
         self.stack = stack  # the stack's name: the new table's ddbkeeper:managed-by tag
+        self.exports = exports  # reads the exports applied item by item (the function's own access)
+        self.tuning = tuning
         self._clock = clock
 
     @classmethod
@@ -95,7 +102,7 @@ class RestoreService:
         source = source_of(
             request, target, source=target.in_region(request.source.region), stack=stack, records=records
         )
-        return cls(task, TableSide(target, request.target.table), source, stack=settings.STACK_NAME)
+        return cls(task, TableSide(target, request.target.table), source, stack=settings.STACK_NAME, exports=stack.s3)
 
     @property
     def _name(self) -> str:
@@ -109,6 +116,9 @@ class RestoreService:
             raise TargetExists(f"target.table: {self._name} exists; a restore always creates a new table")
         origin = self.source.plan()
         settings = managed(wanted_settings(origin.recorded, self.request.target), self.stack)
+        params = origin.params
+        if origin.exports:  # a table the restore creates itself: the stack's tag from the start
+            params = params | {"Tags": [{"Key": MANAGED_BY, "Value": self.stack}]}
         plan = RestorePlan(
             kind=self.source.kind,
             source_arn=origin.source_arn,
@@ -117,9 +127,21 @@ class RestoreService:
             expected_is_exact=origin.expected_is_exact,
             settings=settings,
             settings_from=origin.settings_from,
-            params=origin.params,
+            params=params,
             dry_run=self.request.dry_run,
-            actions=actions(origin.action, origin.params, settings, origin.expected_items, self.request.verify),
+            actions=actions(
+                origin.action,
+                params,
+                settings,
+                origin.expected_items,
+                self.request.verify,
+                applied=bool(origin.exports),
+            ),
+            apply=bool(origin.exports),
+            exports=origin.exports,
+            key_names=origin.key_names,
+            restored_to=origin.restored_to,
+            behind_seconds=origin.behind_seconds,
         )
         logger.info("restore planned", extra={"kind": plan.kind, "source": plan.source_arn})
         return PlannedRestore(request=self.request, execution=self.execution, plan=plan)
@@ -167,6 +189,22 @@ class RestoreService:
         in_progress = table.get("RestoreSummary", {}).get("RestoreInProgress", False)
         done = is_ready(table) and not in_progress
         return result.model_copy(update={"status": "ACTIVE" if done else "CREATING", "table_arn": table["TableArn"]})
+
+    # --- Apply Exports ---------------------------------------------------------------------------------------------
+
+    def apply(self, plan: RestorePlan, progress: ApplyProgress, time_left: Callable[[], float]) -> ApplyProgress:
+        """Apply the plan's exports from `progress` until done or `time_left()` (seconds) runs short."""
+        if self.exports is None:
+            raise InvalidInput("plan: exports to apply, but no access to read them")
+        owner = self.request.source.bucket_owner
+        if self.request.source.export_chain is not None:
+            owner = self.request.source.export_chain.bucket_owner
+        applier = ExportApplier(
+            self.table, self.exports, plan.key_names, owner=owner, cap=self.request.max_write_units, tuning=self.tuning
+        )
+        result = applier.run(plan.exports, progress, time_left)
+        logger.info("exports applied", extra=result.model_dump(mode="json"))
+        return result
 
     # --- Re-apply Settings -----------------------------------------------------------------------------------------
 
@@ -229,15 +267,24 @@ class RestoreService:
 
     # --- Verify Restore --------------------------------------------------------------------------------------------
 
-    def verify(self, plan: RestorePlan, progress: RestoreProgress) -> RestoreReport:
-        """Count the new table and hold it against the count the source recorded; report what was restored."""
+    def verify(
+        self, plan: RestorePlan, progress: RestoreProgress, applied: ApplyProgress | None = None
+    ) -> RestoreReport:
+        """Count the new table and hold it against the count the source recorded (exports applied: the FULL export's
+        items plus the inserts, minus the deletes, counted while applying); report what was restored."""
         table = describe(self.table.control, self._name) or {}
         verification = Verification(verify=self.request.verify)
+        expected, exact = plan.expected_items, plan.expected_is_exact
+        if plan.apply:
+            if applied is None or not applied.done:
+                raise InvalidInput("apply: the exports are not all applied yet")
+            expected = applied.expected(plan.expected_items or 0)
+            exact = expected is not None
         if self.request.verify == "count":
             items = summarize(self.table, segments=COUNT_SEGMENTS, checksum=False).items
             check_import(self._name, items, progress.imported)
-            result = count_check(self._name, items, plan.expected_items, plan.expected_is_exact)
-            verification = Verification(verify="count", items=items, expected=plan.expected_items, result=result)
+            result = count_check(self._name, items, expected, exact)
+            verification = Verification(verify="count", items=items, expected=expected, result=result)
         now = self._clock()
         report = RestoreReport(
             status="SUCCEEDED",
@@ -250,6 +297,9 @@ class RestoreService:
             verification=verification,
             settings=given(plan.settings),
             settings_from=plan.settings_from,
+            restored_to=plan.restored_to,
+            behind_seconds=plan.behind_seconds,
+            applied=applied if plan.apply else None,
             started_at=str(iso(self.execution.started_at)),
             finished_at=str(iso(now)),
             duration_seconds=round((now - self.execution.started_at).total_seconds(), 1),
