@@ -245,7 +245,32 @@ RESTORE = [
         {"source": {"exports": [MANIFEST]}, "target": {"table": "t-1", **KEYED}, "max_write_units": 0},
         "max_write_units: Input should be greater than 0",
     ),
+    Case(
+        {"source": {"revert": MANIFEST}, "target": {"table": "orders", "existing": True}},
+        "target.existing needs confirm_apply naming the target table",
+    ),
+    Case({"source": {"revert": MANIFEST}, "target": {"table": "orders"}}, "source.revert: a window is undone in a"),
+    Case(
+        {
+            "source": {"backup_arn": ORDERS_BACKUP},
+            "target": {"table": "orders", "existing": True},
+            "confirm_apply": "orders",
+        },
+        "target.existing: only exports applied item by item",
+    ),
+    Case(
+        {"source": {"revert": MANIFEST}, "target": {"table": "orders", "existing": True}, "confirm_apply": "order"},
+        "confirm_apply: names order, the target table is orders",
+    ),
     RUNTIME({"source": {"backup_arn": ORDERS_BACKUP}, "target": {"table": "orders"}}, "target.table: orders exists"),
+    RUNTIME(
+        {"source": {"revert": MANIFEST}, "target": {"table": "t-9", "existing": True}, "confirm_apply": "t-9"},
+        "target.table: t-9 does not exist; target.existing applies to a table that exists",
+    ),
+    RUNTIME(
+        {"source": {"revert": MANIFEST}, "target": {"table": "orders", "existing": True}, "confirm_apply": "orders"},
+        "source.revert: no object s3://exports/p/AWSDynamoDB/01-a/manifest-summary.json",
+    ),
     RUNTIME(
         {"source": {"export_chain": CHAIN, "to": "latest"}, "target": {"table": "t-1", **KEYED}},
         "source.to: the ledger records no FULL export",

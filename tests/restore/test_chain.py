@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.errors import InvalidInput, TargetExists, VerificationFailed
+from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, VerificationFailed
 from ddbkeeper.export_files import ChainEntry, read_files, read_manifest
 from ddbkeeper.models import Execution, parse
 from ddbkeeper.restore.apply import ApplyTuning
@@ -142,7 +142,7 @@ def restore(steps: RestoreService, time_left: float = 1000.0) -> tuple[RestoreRe
     while not turns[-1].done and len(turns) < 500:
         turns.append(through_json(steps.apply(plan, turns[-1], lambda: time_left)))
     settings = SettingsProgress(pending=-1)
-    for _ in range(len(SETTINGS) + 1):
+    for _ in range(0 if plan.existing else len(SETTINGS) + 1):  # Into An Existing Table? skips Re-apply Settings
         settings = through_json(steps.finalize(plan, settings))
         if settings.pending == 0:
             break
@@ -376,3 +376,89 @@ def test_a_chain_without_keys_takes_the_live_tables_and_refuses_when_it_is_gone(
     restore(service(payload))
 
     assert all_items(dynamodb, "orders-restored") == expected(snapshots[1])
+
+
+# --- into an existing table: apply, revert ------------------------------------------------------------------------
+
+
+def into(table: str, source: dict[str, Any]) -> dict[str, Any]:
+    return {"source": source, "target": {"table": table, "existing": True}, "confirm_apply": table}
+
+
+def test_incremental_exports_bring_an_existing_table_forward(aws: tuple[Client, Any]) -> None:
+    """A table restored to one window, then the next windows applied to it: the table at the last one's end."""
+    dynamodb, s3 = aws
+    writer = ChainWriter(s3, BUCKET, PREFIX, "orders")
+    snapshots = build_chain(writer, History(50), 3)
+    restore(service(chain_request((T0 + HOUR).isoformat(), target="orders-live")))
+    assert all_items(dynamodb, "orders-live") == expected(snapshots[1])
+
+    report, turns = restore(service(into("orders-live", {"exports": writer.exports[2:]})))
+
+    assert all_items(dynamodb, "orders-live") == expected(snapshots[3])
+    assert report.verification.result == "COUNTED (no recorded count to compare)"  # the table had its own items
+    assert (turns[-1].exports_applied, report.restored_to) == (2, "2026-09-01T03:00:00Z")
+
+
+def test_a_window_is_reverted_from_its_old_images_and_nothing_else_changes(aws: tuple[Client, Any]) -> None:
+    dynamodb, s3 = aws
+    writer = ChainWriter(s3, BUCKET, PREFIX, "orders")
+    snapshots = build_chain(writer, History(50, seed=8), 3)
+    restore(service(chain_request("latest", target="orders-live")))
+    arn = dynamodb.describe_table(TableName="orders-live")["Table"]["TableArn"]
+    dynamodb.untag_resource(ResourceArn=arn, TagKeys=["ddbkeeper:managed-by"])  # a table the stack did not make
+    dry = service(into("orders-live", {"revert": writer.exports[3]}) | {"dry_run": True}).plan().plan
+    assert dry.actions[0].startswith("into the existing table orders-live: undo the INCREMENTAL export of orders")
+    assert all_items(dynamodb, "orders-live") == expected(snapshots[3])  # the plan changed nothing
+
+    steps = service(into("orders-live", {"revert": writer.exports[3]}))
+    report, turns = restore(steps)
+
+    assert steps.finalize(dry, SettingsProgress(pending=-1)).pending == 0  # even if asked: nothing to re-apply
+    assert all_items(dynamodb, "orders-live") == expected(snapshots[2])
+    assert report.kind == "revert"
+    assert turns[-1].inserted - turns[-1].removed == len(snapshots[2]) - len(snapshots[3])
+    assert dynamodb.list_tags_of_resource(ResourceArn=arn)["Tags"] == []  # no setting, no tag: only items
+
+
+def test_what_cannot_be_reverted_or_applied_is_refused_before_anything_is_touched(aws: tuple[Client, Any]) -> None:
+    dynamodb, s3 = aws
+    writer = ChainWriter(s3, BUCKET, PREFIX, "orders")
+    build_chain(writer, History(10), 1, record=False)
+    images = ChainWriter(s3, BUCKET, "exports/new-images", "orders")
+    build_chain(images, History(10), 1, view="NEW_IMAGE", record=False)
+    with pytest.raises(TableNotFound, match=r"target.table: gone does not exist; target.existing applies"):
+        service(into("gone", {"revert": writer.exports[1]})).plan()
+    dynamodb.create_table(
+        TableName="live", BillingMode="PAY_PER_REQUEST", KeySchema=KEY_SCHEMA, AttributeDefinitions=KEY_ATTRIBUTES
+    )
+    with pytest.raises(InvalidInput, match="is a NEW_IMAGE export: it holds what the items became, not what they"):
+        service(into("live", {"revert": images.exports[1]})).plan()
+    with pytest.raises(InvalidInput, match="is a FULL export: it holds a table, not the changes"):
+        service(into("live", {"revert": writer.exports[0]})).plan()
+    assert dynamodb.scan(TableName="live")["Count"] == 0
+
+
+@pytest.mark.pure
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"confirm_apply": None}, "target.existing needs confirm_apply naming the target table"),
+        ({"confirm_apply": "other"}, "confirm_apply: names other, the target table is live"),
+        ({"target": {"table": "live", "existing": True, "billing_mode": "PAY_PER_REQUEST"}}, "target.billing_mode: an"),
+        ({"target": {"table": "live", "existing": True, **KEYS}}, "target.attribute_definitions: an existing table"),
+        (
+            {"source": {"backup_arn": "arn:aws:dynamodb:us-east-1:123456789012:table/o/backup/1"}},
+            "target.existing: only",
+        ),
+        ({"target": {"table": "live"}, "confirm_apply": None}, "source.revert: a window is undone in a table that"),
+        ({"target": {"table": "live"}}, "source.revert: a window is undone"),
+    ],
+)
+def test_writing_into_an_existing_table_needs_its_name_and_changes_only_items(
+    change: dict[str, Any], message: str
+) -> None:
+    payload = into("live", {"revert": f"s3://{BUCKET}/p/AWSDynamoDB/1-a/manifest-summary.json"}) | change
+    payload = {key: value for key, value in payload.items() if value is not None}
+    with pytest.raises(InvalidInput, match=message):
+        parse(RestoreRequest, payload)

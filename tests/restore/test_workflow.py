@@ -16,7 +16,7 @@ from ddbkeeper.writes import BatchWriter
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.support import Client, entered, history, load_event, run
-from tests.support.chain import ChainWriter, History, build_chain, ordered
+from tests.support.chain import KEY_ATTRIBUTES, KEY_SCHEMA, ChainWriter, History, build_chain, ordered
 from tests.support.faults import ServerError, deny_s3_reads, inject
 from tests.support.tables import (
     KEYS,
@@ -398,3 +398,35 @@ def test_a_crash_mid_file_is_retried_from_the_last_position_returned(
     assert entered(events).count("Apply Exports") == result.output["applied"]["invocations"] > 5
     failed = [e for e in events if e["type"] in ("LambdaFunctionFailed", "TaskFailed")]
     assert len(failed) == 1  # the turn that died, retried from the position the state machine still held
+
+
+def test_a_window_is_undone_in_a_live_table_the_stack_did_not_make(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, bucket: str, names: Callable[[str], str]
+) -> None:
+    """The last hour's changes undone from its OldImages; the table's settings and tags are left as they are."""
+    table = names("orders")
+    writer = ChainWriter(s3, bucket, "ddbkeeper/orders", table)
+    snapshots = build_chain(writer, History(60, seed=9), 2)
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=KEY_SCHEMA,
+        AttributeDefinitions=KEY_ATTRIBUTES,
+        Tags=[{"Key": "team", "Value": "orders"}],
+    )
+    for item in snapshots[2].values():
+        dynamodb.put_item(TableName=table, Item=item)
+    payload = {"source": {"revert": writer.exports[2]}, "target": {"table": table, "existing": True}}
+
+    unconfirmed = run(runtime, "restore", payload)
+    result = run(runtime, "restore", payload | {"confirm_apply": table})
+
+    assert unconfirmed.error == "InvalidInput"
+    assert "target.existing needs confirm_apply naming the target table" in (unconfirmed.cause_message() or "")
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, table) == ordered(snapshots[1].values())
+    assert settings_of(dynamodb, table)["tags"] == {"team": "orders"}
+    states = entered(history(runtime, result))
+    assert "Apply Exports" in states
+    assert "Re-apply Settings" not in states
+    assert result.output["kind"] == "revert"

@@ -86,12 +86,35 @@ def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> No
     assert who("dynamodb:BatchWriteItem") == {"CopySegmentFunction", "StartRestoreFunction", "ApplyExportsFunction"}
     for logical_id, guard, statement in grants("dynamodb:BatchWriteItem"):
         if logical_id == "ApplyExportsFunction":
-            assert statement.get("Condition") == MANAGED, statement  # the table the restore created, tagged at birth
+            # The table the restore created (tagged at birth), or an existing one the parameter names.
+            assert statement.get("Condition") == MANAGED or guard == "HasApplyPattern", statement
         elif logical_id == "CopySegmentFunction":
             assert statement.get("Condition") == MANAGED or guard == "HasAppendPattern", statement
         else:
             assert_restore_target(statement)
     assert TEMPLATE.parameter("AppendTableNamePattern") == ""
+
+
+def test_exports_go_into_an_existing_table_only_when_a_parameter_names_it() -> None:
+    """target.existing writes a table the stack did not create: only those ApplyTableNamePattern names (default
+    none), and only by BatchWriteItem; the restore never changes such a table's settings."""
+    assert TEMPLATE.parameter("ApplyTableNamePattern") == ""
+    named = [(f, s) for f, g, s in grants("dynamodb:BatchWriteItem") if g == "HasApplyPattern"]
+    assert named == [
+        (
+            "ApplyExportsFunction",
+            {
+                "Sid": "AndTheTablesTheApplyParameterNames",
+                "Effect": "Allow",
+                "Action": "dynamodb:BatchWriteItem",
+                "Resource": {
+                    "Fn::Sub": "arn:${AWS::Partition}:dynamodb:*:${AWS::AccountId}:table/${ApplyTableNamePattern}"
+                },
+            },
+        )
+    ]
+    for action in ("dynamodb:UpdateTable", "dynamodb:TagResource", "dynamodb:UpdateContinuousBackups"):
+        assert all(g != "HasApplyPattern" for _, g, _ in grants(action))
 
 
 def assert_restore_target(statement: dict[str, Any]) -> None:

@@ -59,12 +59,14 @@ class ExportApplier:
         *,
         owner: str | None = None,
         cap: float | None = None,
+        revert: bool = False,
         tuning: ApplyTuning | None = None,
     ) -> None:
         self.target = target
         self.s3 = s3  # reads the exports (the function's own access)
         self.key_names = key_names
         self.owner = owner
+        self.revert = revert  # undo the changes: OldImages put back, inserted items deleted
         self.tuning = tuning or ApplyTuning()
         self.limiter = AdaptiveLimiter(cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
         self.writer = BatchWriter(target, self.limiter, self.tuning)
@@ -158,14 +160,18 @@ class ExportApplier:
                     f"{', '.join(sorted(names))}; incremental exports apply only to a table with the same keys"
                 )
             request: dict[str, Any]
-            if change.new is not None:
-                request = {"PutRequest": {"Item": change.new}}
-                effect = 0 if change.old is not None else 1
+            if self.revert:
+                before, after = change.new, change.old  # undoing: from what the window made back to what it found
+            else:
+                before, after = change.old, change.new
+            if after is not None:
+                request = {"PutRequest": {"Item": after}}
+                effect = 0 if before is not None else 1
             else:
                 request = {"DeleteRequest": {"Key": change.keys}}
-                effect = -1 if change.old is not None else 0
+                effect = -1 if before is not None else 0
             counted.requests.append(request)
-            counted.puts.append(change.new is not None)
+            counted.puts.append(after is not None)
             counted.effect.append(effect)
             counted.known.append(known)
         return counted

@@ -58,11 +58,12 @@ def pick(entries: Sequence[ChainEntry], to: datetime | None, field: str = "sourc
     return ChainPick(chosen)
 
 
-def check_order(manifests: Sequence[ExportManifest], field: str = "source.exports") -> None:
+def check_order(manifests: Sequence[ExportManifest], field: str = "source.exports", *, full_first: bool = True) -> None:
     """Exports named by their manifests: one FULL, then incrementals of the same table, each starting where the one
-    before ended (exportFromTime equals the previous end)."""
+    before ended (exportFromTime equals the previous end). Into an existing table (`full_first` False) the chain may
+    start with an incremental export: it brings the table forward from where it is."""
     first = manifests[0]
-    if not first.full:
+    if not first.full and full_first:
         raise InvalidInput(
             f"{field}[0]: {first.url} is an incremental export; a chain starts with a FULL export (the incremental "
             "exports hold changes, not a table)"

@@ -39,8 +39,8 @@ ExportArn = Annotated[
     str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/(export|import)/.+$")
 ]
 KeySchema = Annotated[list[dict[str, str]], Field(min_length=1, max_length=2)]
-SourceKind = Literal["backup", "point_in_time", "export", "export_chain", "exports"]
-APPLIED: tuple[SourceKind, ...] = ("export_chain", "exports")  # the kinds Apply Exports writes, file by file
+SourceKind = Literal["backup", "point_in_time", "export", "export_chain", "exports", "revert"]
+APPLIED: tuple[SourceKind, ...] = ("export_chain", "exports", "revert")  # the kinds Apply Exports writes, file by file
 # A DynamoDB export's manifest-summary.json, wherever it was copied: s3://bucket/.../AWSDynamoDB/<id>/manifest-summary.json
 ManifestUrl = Annotated[
     str,
@@ -100,7 +100,8 @@ class RestoreSource(StrictModel):
     export_chain: ChainLocation | None = None  # the chain the export workflow recorded in its ledger...
     to: str | None = None  # ...restored to this time (an ISO time with a time zone) or "latest"
     exports: Annotated[list[ManifestUrl], Field(min_length=1, max_length=MAX_EXPORTS)] | None = None
-    bucket_owner: AccountId | None = None  # the account that owns the bucket of `exports`
+    revert: ManifestUrl | None = None  # one incremental export (NEW_AND_OLD_IMAGES) undone from its OldImages
+    bucket_owner: AccountId | None = None  # the account that owns the bucket of `exports` or `revert`
 
     _point_in_time = field_validator("point_in_time")(_iso_or_latest)
     _to = field_validator("to")(_iso_or_latest)
@@ -113,10 +114,12 @@ class RestoreSource(StrictModel):
             self.export,
             self.export_chain,
             self.exports,
+            self.revert,
         ]
         if sum(bool(g) for g in given) != 1:
             raise ValueError(
-                "give exactly one of backup_arn, table with point_in_time, export, export_chain with to, or exports"
+                "give exactly one of backup_arn, table with point_in_time, export, export_chain with to, exports, "
+                "or revert"
             )
         if (self.table is None) != (self.point_in_time is None):
             raise ValueError("table and point_in_time go together")
@@ -124,8 +127,8 @@ class RestoreSource(StrictModel):
             raise ValueError("region goes with table and point_in_time (a backup's region is in its ARN)")
         if (self.export_chain is None) != (self.to is None):
             raise ValueError("export_chain and to go together: the chain restores to a time or 'latest'")
-        if self.bucket_owner is not None and self.exports is None:
-            raise ValueError("bucket_owner goes with exports (export_chain and export name their own)")
+        if self.bucket_owner is not None and self.exports is None and self.revert is None:
+            raise ValueError("bucket_owner goes with exports or revert (export_chain and export name their own)")
         if self.exports is not None and len(set(self.exports)) != len(self.exports):
             raise ValueError("exports: each export once")
         return self
@@ -138,6 +141,8 @@ class RestoreSource(StrictModel):
             return "export_chain"
         if self.exports:
             return "exports"
+        if self.revert:
+            return "revert"
         return "export" if self.export else "point_in_time"
 
     def moment(self) -> datetime | None:
@@ -157,6 +162,13 @@ class RestoreTarget(TableLocation, TargetOverrides):
     key_schema: KeySchema | None = None
     attribute_definitions: Annotated[list[dict[str, str]], Field(min_length=1)] | None = None
     global_secondary_indexes: list[dict[str, Any]] = []
+    # Apply the exports to this table as it is (it must exist) rather than create it: needs confirm_apply.
+    existing: bool = False
+
+    def changes_settings(self) -> list[str]:
+        """The fields that would change the table's settings or shape: none may go with an existing table."""
+        fields = set(self.model_fields_set) - {"table", "region", "role_arn", "external_id", "existing"}
+        return sorted(name for name in fields if getattr(self, name) not in (None, [], {}))
 
 
 class RestoreRequest(StrictModel):
@@ -167,17 +179,21 @@ class RestoreRequest(StrictModel):
     verify: Literal["count", "none"] = "count"
     dry_run: bool = False  # plan and report what the restore would do; create nothing
     max_write_units: Annotated[float, Field(gt=0)] | None = None  # applying exports: a cap in write units a second
+    confirm_apply: TableName | None = None  # target.existing: the table's name, as a confirmation
 
     @model_validator(mode="after")
     def _fits_the_source(self) -> RestoreRequest:
         target = self.target
         kind = self.source.kind
+        self._fits_an_existing_table()
         if kind in ("export", "exports", "export_chain"):
-            if (target.key_schema is None or target.attribute_definitions is None) and kind != "export_chain":
+            if target.existing:
+                pass  # the table's own keys (_fits_an_existing_table refused any given)
+            elif (target.key_schema is None or target.attribute_definitions is None) and kind != "export_chain":
                 raise ValueError(f"an import needs target.key_schema and target.attribute_definitions ({kind})")
-            if (target.key_schema is None) != (target.attribute_definitions is None):
+            elif (target.key_schema is None) != (target.attribute_definitions is None):
                 raise ValueError("target.key_schema and target.attribute_definitions go together")
-            if target.drop_indexes:
+            elif target.drop_indexes:
                 raise ValueError("target.drop_indexes: an import creates just target.global_secondary_indexes")
         elif target.key_schema or target.attribute_definitions or target.global_secondary_indexes:
             raise ValueError(
@@ -185,12 +201,41 @@ class RestoreRequest(StrictModel):
                 "can change the keys; a backup or point-in-time restore keeps the source's"
             )
         if self.max_write_units is not None and kind not in APPLIED:
-            raise ValueError("max_write_units: only exports applied item by item (export_chain, exports) write units")
+            raise ValueError(
+                "max_write_units: only exports applied item by item (export_chain, exports, revert) write units"
+            )
         if self.source.kind == "backup" and target.region and f":{target.region}:" not in str(self.source.backup_arn):
             raise ValueError(
                 "target.region: a backup restores in its own region; export and import to restore in another region"
             )
         return self
+
+    def _fits_an_existing_table(self) -> None:
+        """Writing into a table that exists overwrites and deletes items: only exports applied item by item do it,
+        only with a confirmation naming the table, and they change nothing but items."""
+        target, kind = self.target, self.source.kind
+        if kind == "revert" and not target.existing:
+            raise ValueError(
+                "source.revert: a window is undone in a table that exists; give target.existing true and confirm_apply"
+            )
+        if not target.existing:
+            if self.confirm_apply is not None:
+                raise ValueError("confirm_apply goes with target.existing")
+            return
+        if kind not in APPLIED:
+            raise ValueError(
+                "target.existing: only exports applied item by item (export_chain, exports, revert) go into an "
+                "existing table; a restore from a backup, a point in time or an import always creates one"
+            )
+        if self.confirm_apply is None:
+            raise ValueError(
+                "target.existing needs confirm_apply naming the target table (items with the same keys are "
+                "overwritten, deleted items are deleted)"
+            )
+        if self.confirm_apply != target.table:
+            raise ValueError(f"confirm_apply: names {self.confirm_apply}, the target table is {target.table}")
+        if changed := target.changes_settings():
+            raise ValueError(f"target.{changed[0]}: an existing table keeps its own keys and settings")
 
 
 class RestoreSettings(Settings):
@@ -224,6 +269,8 @@ class RestorePlan(StepModel):
     apply: bool = False  # Apply Exports runs after the table is ACTIVE
     exports: list[ExportManifest] = []
     key_names: list[str] = []  # the table's key attributes: what a delete names
+    existing: bool = False  # into a table that exists: nothing created, no setting changed
+    revert: bool = False  # undo the one export: OldImages put back, inserted items deleted
     restored_to: str | None = None  # the point the table will be at: the last applied export's end
     behind_seconds: float | None = None  # how far that is before the requested `to` (0: exactly it)
 
@@ -278,7 +325,7 @@ class ApplyProgress(StepModel):
     puts: Count = 0
     deletes: Count = 0
     inserted: Count = 0  # incremental puts of keys that did not exist (no OldImage, NEW_AND_OLD_IMAGES)
-    removed: Count = 0  # deletes of keys that existed (an OldImage)
+    removed: Count = 0  # deletes of keys that existed (an OldImage; reverting: an insert undone)
     uncounted: Count = 0  # changes of a NEW_IMAGE export: insert or update, delete of what, unknown
     write_units: float = 0.0
     throttles: Count = 0

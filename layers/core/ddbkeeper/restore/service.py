@@ -112,12 +112,16 @@ class RestoreService:
 
     def plan(self) -> PlannedRestore:
         """Check the source and the target and decide everything; nothing is created or changed here."""
-        if describe(self.table.control, self._name) is not None:
-            raise TargetExists(f"target.table: {self._name} exists; a restore always creates a new table")
+        existing = self.request.target.existing
+        if not existing and describe(self.table.control, self._name) is not None:
+            raise TargetExists(
+                f"target.table: {self._name} exists; a restore creates a new table (exports applied item by item may "
+                "go into an existing one: target.existing with confirm_apply)"
+            )
         origin = self.source.plan()
         settings = managed(wanted_settings(origin.recorded, self.request.target), self.stack)
         params = origin.params
-        if origin.exports:  # a table the restore creates itself: the stack's tag from the start
+        if origin.exports and not existing:  # a table the restore creates itself: the stack's tag from the start
             params = params | {"Tags": [{"Key": MANAGED_BY, "Value": self.stack}]}
         plan = RestorePlan(
             kind=self.source.kind,
@@ -140,6 +144,8 @@ class RestoreService:
             apply=bool(origin.exports),
             exports=origin.exports,
             key_names=origin.key_names,
+            existing=existing,
+            revert=self.source.kind == "revert",
             restored_to=origin.restored_to,
             behind_seconds=origin.behind_seconds,
         )
@@ -150,6 +156,11 @@ class RestoreService:
 
     def start(self, plan: RestorePlan) -> RestoreProgress:
         """Start the restore; a retried step finds the table it already started restoring instead of failing."""
+        if plan.existing:  # nothing to create: the table is there, as Plan Restore found it
+            table = describe(self.table.control, self._name)
+            if table is None:
+                raise TableNotFound(f"target.table: {self._name} disappeared since the plan")
+            return RestoreProgress(status="ACTIVE", polls=0, wait_seconds=0, table_arn=table["TableArn"])
         import_arn = None
         try:
             import_arn = self.source.start(dict(plan.params), self.execution)
@@ -200,7 +211,13 @@ class RestoreService:
         if self.request.source.export_chain is not None:
             owner = self.request.source.export_chain.bucket_owner
         applier = ExportApplier(
-            self.table, self.exports, plan.key_names, owner=owner, cap=self.request.max_write_units, tuning=self.tuning
+            self.table,
+            self.exports,
+            plan.key_names,
+            owner=owner,
+            cap=self.request.max_write_units,
+            revert=plan.revert,
+            tuning=self.tuning,
         )
         result = applier.run(plan.exports, progress, time_left)
         logger.info("exports applied", extra=result.model_dump(mode="json"))
@@ -214,6 +231,8 @@ class RestoreService:
         The first is always the stack's tag (IAM lets the stack change only tables carrying it); the next turn waits a
         few seconds after it, as DynamoDB's tags are eventually consistent, and tags again until the tag shows.
         """
+        if plan.existing:  # never a change to a table the restore did not create (the state machine skips this step)
+            return SettingsProgress(pending=0, polls=progress.polls + 1, summary=f"{self._name} keeps its own settings")
         table = describe(self.table.control, self._name)
         if table is None:
             raise TableNotFound(f"target.table: {self._name} disappeared during the restore")
@@ -278,7 +297,7 @@ class RestoreService:
         if plan.apply:
             if applied is None or not applied.done:
                 raise InvalidInput("apply: the exports are not all applied yet")
-            expected = applied.expected(plan.expected_items or 0)
+            expected = None if plan.existing else applied.expected(plan.expected_items or 0)
             exact = expected is not None
         if self.request.verify == "count":
             items = summarize(self.table, segments=COUNT_SEGMENTS, checksum=False).items

@@ -315,7 +315,7 @@ class FromExports(Source):
         manifests = [
             read_manifest(self.stack.s3, url, source.bucket_owner, f"source.exports[{n}]") for n, url in enumerate(urls)
         ]
-        check_order(manifests)
+        check_order(manifests, full_first=not self.request.target.existing)
         return manifests, manifests[0].table_arn, None, None
 
     def key_schema(self, manifests: list[ExportManifest]) -> tuple[list[Any], list[Any]]:
@@ -324,8 +324,55 @@ class FromExports(Source):
         return target.key_schema, target.attribute_definitions
 
     def plan(self) -> Origin:
+        target = self.request.target
+        existing = self._existing() if target.existing else None  # the table first: the cheapest refusal
         manifests, source_arn, to, behind = self.chain()
-        key_schema, definitions = self.key_schema(manifests)
+        if existing is not None:
+            key_schema, params, into = existing
+        else:
+            key_schema, definitions = self.key_schema(manifests)
+            params = self._creation(key_schema, definitions)
+            keys = ", ".join(f"{key['AttributeName']} ({key['KeyType']})" for key in key_schema)
+            into = f"create a new table {target.table} keyed on {keys}, then"
+        full = manifests[0]
+        changes = manifests[1:] if full.full else manifests
+        point = manifests[-1].end
+        if self.kind == "revert":
+            action = f"{into} undo the {full.describe()} ({full.item_count:,} changes) from its OldImages"
+        elif full.full:
+            action = f"{into} apply the {full.describe()} ({full.item_count:,} items)"
+            if changes:
+                action += f" and {len(changes)} incremental exports to {iso(point)}"
+        else:
+            action = f"{into} apply {len(changes)} incremental exports from {iso(full.from_time)} to {iso(point)}"
+        if to is not None:
+            action += f": the table as of {iso(point)}, {behind or 0:,.0f} s before {to}"
+        counted = [m for m in manifests if not m.full]
+        return Origin(
+            source_arn=source_arn,
+            expected_items=None if target.existing else full.item_count,
+            expected_is_exact=not target.existing and all(m.output_view != "NEW_IMAGE" for m in counted),
+            recorded=TableSettings(),
+            settings_from="none: an existing table keeps its own"
+            if target.existing
+            else "the request (an export records no table settings)",
+            params=params,
+            action=action,
+            exports=manifests,
+            key_names=[key["AttributeName"] for key in key_schema],
+            restored_to=None if self.kind == "revert" else iso(point),
+            behind_seconds=behind,
+        )
+
+    def _existing(self) -> tuple[list[Any], dict[str, Any], str]:
+        """The table to apply to, as it is: its keys; nothing to create."""
+        name = self.request.target.table
+        table = describe(self.target.dynamodb, name)
+        if table is None:
+            raise TableNotFound(f"target.table: {name} does not exist; target.existing applies to a table that exists")
+        return [dict(key) for key in table["KeySchema"]], {"TableName": name}, f"into the existing table {name}:"
+
+    def _creation(self, key_schema: list[Any], definitions: list[Any]) -> dict[str, Any]:
         target = self.request.target
         creation: dict[str, Any] = {
             "TableName": target.table,
@@ -339,31 +386,11 @@ class FromExports(Source):
             creation["GlobalSecondaryIndexes"] = target.global_secondary_indexes
         if (spec := sse(target)) is not None:
             creation["SSESpecification"] = spec
-        full, changes = manifests[0], manifests[1:]
-        point = manifests[-1].end
-        keys = ", ".join(f"{key['AttributeName']} ({key['KeyType']})" for key in key_schema)
-        action = f"create a new table {target.table} keyed on {keys}, then apply the {full.describe()} "
-        action += f"({full.item_count:,} items)"
-        if changes:
-            action += f" and {len(changes)} incremental exports to {iso(point)}"
-        if to is not None:
-            action += f": the table as of {iso(point)}, {behind or 0:,.0f} s before {to}"
-        return Origin(
-            source_arn=source_arn,
-            expected_items=full.item_count,
-            expected_is_exact=all(m.output_view != "NEW_IMAGE" for m in changes),
-            recorded=TableSettings(),
-            settings_from="the request (an export records no table settings)",
-            params=creation,
-            action=action,
-            exports=manifests,
-            key_names=[key["AttributeName"] for key in key_schema],
-            restored_to=iso(point),
-            behind_seconds=behind,
-        )
+        return creation
 
     def start(self, params: dict[str, Any], execution: Execution) -> str | None:
-        self.target.dynamodb.create_table(**params)
+        if not self.request.target.existing:
+            self.target.dynamodb.create_table(**params)
         return None
 
     def restored_from(self, plan: RestorePlan) -> str | None:
@@ -437,6 +464,26 @@ class FromChain(FromExports):
         return keys, definitions
 
 
+class FromRevert(FromExports):
+    """One incremental export undone in the table it happened to: each changed item put back as its OldImage, each
+    item the window inserted deleted. Only a NEW_AND_OLD_IMAGES export holds what the items were before."""
+
+    kind: ClassVar[SourceKind] = "revert"
+
+    def chain(self) -> tuple[list[ExportManifest], str, str | None, float | None]:
+        source = self.request.source
+        url = str(source.revert)
+        manifest = read_manifest(self.stack.s3, url, source.bucket_owner, "source.revert")
+        if manifest.full:
+            raise InvalidInput(f"source.revert: {url} is a FULL export: it holds a table, not the changes of a window")
+        if manifest.output_view != "NEW_AND_OLD_IMAGES":
+            raise InvalidInput(
+                f"source.revert: {url} is a NEW_IMAGE export: it holds what the items became, not what they were "
+                "before the window (no OldImage), so it cannot be undone; export the window with NEW_AND_OLD_IMAGES"
+            )
+        return [manifest], manifest.table_arn, None, None
+
+
 def source_of(
     request: RestoreRequest, target: Account, *, source: Account, stack: Account, records: SettingsRecords | None
 ) -> Source:
@@ -451,4 +498,6 @@ def source_of(
         return FromChain(request, target, stack)
     if kind == "exports":
         return FromExports(request, target, stack)
+    if kind == "revert":
+        return FromRevert(request, target, stack)
     return FromExport(request, target, stack)
