@@ -417,6 +417,7 @@ def test_a_window_is_reverted_from_its_old_images_and_nothing_else_changes(aws: 
     assert steps.finalize(dry, SettingsProgress(pending=-1)).pending == 0  # even if asked: nothing to re-apply
     assert all_items(dynamodb, "orders-live") == expected(snapshots[2])
     assert report.kind == "revert"
+    assert (report.settings, report.settings_from) == ({}, "none: an existing table keeps its own")
     assert turns[-1].inserted - turns[-1].removed == len(snapshots[2]) - len(snapshots[3])
     assert dynamodb.list_tags_of_resource(ResourceArn=arn)["Tags"] == []  # no setting, no tag: only items
 

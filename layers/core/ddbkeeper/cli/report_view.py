@@ -175,10 +175,15 @@ def _applied(applied: dict[str, Any] | None) -> str | None:
     if not applied:
         return None
     return (
-        f"{applied.get('exports_applied', 0)} exports, {applied.get('files', 0)} data files (MD5 checked), "
+        f"{_count(applied.get('exports_applied', 0), 'export')}, "
+        f"{_count(applied.get('files', 0), 'data file')} (MD5 checked), "
         f"{applied.get('puts', 0):,} puts, {applied.get('deletes', 0):,} deletes, "
         f"{applied.get('write_units', 0):,.0f} write units, {applied.get('throttles', 0)} throttles"
     )
+
+
+def _count(number: int, what: str) -> str:
+    return f"{number:,} {what}" + ("" if number == 1 else "s")
 
 
 def _windows(exports: list[dict[str, Any]]) -> str | None:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 Item = dict[str, Any]  # as boto3's client reads and writes items (binary as bytes)
-Table = Mapping[Hashable, Item]  # a table's items by key, at one moment
+Table = Mapping[Any, Item]  # a table's items by key (any hashable, sortable as text), at one moment
 
 
 def to_wire(value: Any) -> Any:

@@ -120,6 +120,8 @@ class RestoreService:
             )
         origin = self.source.plan()
         settings = managed(wanted_settings(origin.recorded, self.request.target), self.stack)
+        if existing:  # a table the restore did not create: no setting, no tag
+            settings = TableSettings()
         params = origin.params
         if origin.exports and not existing:  # a table the restore creates itself: the stack's tag from the start
             params = params | {"Tags": [{"Key": MANAGED_BY, "Value": self.stack}]}
