@@ -31,6 +31,8 @@ PROVISIONED = {"billing_mode": "PROVISIONED"}
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 CHAIN = {"table": "orders", "bucket": "exports", "prefix": "p"}  # no ledger there: no export recorded
 MANIFEST = "s3://exports/p/AWSDynamoDB/01-a/manifest-summary.json"  # no such object
+EXISTING = {"table": "orders", "existing": True}
+REPAIR = {"keys": [{"pk": {"S": "customer-001"}, "sk": {"N": "1"}}]}
 KEYED = {
     "key_schema": [{"AttributeName": "pk", "KeyType": "HASH"}],
     "attribute_definitions": [{"AttributeName": "pk", "AttributeType": "S"}],
@@ -262,7 +264,24 @@ RESTORE = [
         {"source": {"revert": MANIFEST}, "target": {"table": "orders", "existing": True}, "confirm_apply": "order"},
         "confirm_apply: names order, the target table is orders",
     ),
+    Case(
+        {"source": {"backup_arn": ORDERS_BACKUP}, "target": EXISTING, "confirm_apply": "orders", "repair": {}},
+        "repair: give exactly one of keys, partition or filter",
+    ),
+    Case(
+        {"source": {"exports": [MANIFEST]}, "target": EXISTING, "confirm_apply": "orders", "repair": REPAIR},
+        "repair: items are repaired from a backup or a point in time",
+    ),
     RUNTIME({"source": {"backup_arn": ORDERS_BACKUP}, "target": {"table": "orders"}}, "target.table: orders exists"),
+    RUNTIME(
+        {
+            "source": {"backup_arn": ORDERS_BACKUP},
+            "target": {"table": "t-8", "existing": True},
+            "confirm_apply": "t-8",
+            "repair": REPAIR,
+        },
+        "target.table: t-8 does not exist; a repair writes into a table that exists",
+    ),
     RUNTIME(
         {"source": {"revert": MANIFEST}, "target": {"table": "t-9", "existing": True}, "confirm_apply": "t-9"},
         "target.table: t-9 does not exist; target.existing applies to a table that exists",

@@ -126,3 +126,36 @@ def test_apply_exports(dynamodb: Client) -> None:
     assert (result["done"], result["export"], result["exports_applied"], result["invocations"]) == (True, 2, 2, 1)
     assert result["inserted"] - result["removed"] == len(snapshots[1]) - 12
     assert all_items(dynamodb, "orders-restored") == ordered(snapshots[1].values())
+
+
+def test_repair_items(dynamodb: Client) -> None:
+    """The scratch table restored from the backup; one item of the partition deleted and one changed since: both
+    come back, the others are left as they are."""
+    event = restored(dynamodb, with_backup(dynamodb, load_event("repair_items.json")))
+    partition = [i for i in all_items(dynamodb, "orders") if i["pk"] == {"S": "customer-003"}]
+    dynamodb.delete_item(TableName="orders", Key={"pk": partition[0]["pk"], "sk": partition[0]["sk"]})
+    dynamodb.put_item(TableName="orders", Item=partition[1] | {"kind": {"S": "damaged"}})
+
+    result = invoke("repair_items", event)
+
+    assert (result["done"], result["chosen"], result["added"], result["overwritten"]) == (True, len(partition), 1, 1)
+    assert result["left"] == len(partition) - 2
+    assert [i for i in all_items(dynamodb, "orders") if i["pk"] == {"S": "customer-003"}] == partition
+
+
+def test_drop_scratch(dynamodb: Client) -> None:
+    event = restored(dynamodb, with_backup(dynamodb, load_event("drop_scratch.json")))
+    scratch = event["plan"]["params"]["TargetTableName"]
+    arn = dynamodb.describe_table(TableName=scratch)["Table"]["TableArn"]
+    dynamodb.tag_resource(  # what Re-apply Settings put on it
+        ResourceArn=arn,
+        Tags=[
+            {"Key": "ddbkeeper:managed-by", "Value": os.environ.get("STACK_NAME", "ddbkeeper")},
+            {"Key": "ddbkeeper:scratch", "Value": event["execution"]["name"]},
+        ],
+    )
+
+    report = invoke("drop_scratch", event)
+
+    assert (report["table"], report["scratch"], report["repaired"]["added"]) == ("orders", scratch, 1)
+    assert scratch not in dynamodb.list_tables()["TableNames"]

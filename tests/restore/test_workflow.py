@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ddbkeeper.errors import TransientAwsError
+from ddbkeeper.errors import TransientAwsError, VerificationFailed
 from ddbkeeper.local.runtime import LocalContext, LocalRuntime
+from ddbkeeper.restore.repair import ItemRepairer
 from ddbkeeper.writes import BatchWriter
 from moto.dynamodb.responses import DynamoHandler
 
@@ -430,3 +431,60 @@ def test_a_window_is_undone_in_a_live_table_the_stack_did_not_make(
     assert "Apply Exports" in states
     assert "Re-apply Settings" not in states
     assert result.output["kind"] == "revert"
+
+
+# --- repairing items in a live table through a scratch table ---------------------------------------------------------
+
+
+def test_items_are_repaired_in_the_live_table_from_a_backup_and_the_scratch_table_dropped(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    table = names("orders")
+    create_source(dynamodb, table, items=40, pad=0)
+    before = all_items(dynamodb, table)
+    backup = dynamodb.create_backup(TableName=table, BackupName="nightly")["BackupDetails"]["BackupArn"]
+    partition = before[0]["pk"]
+    for item in [i for i in before if i["pk"] == partition][:2]:
+        dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    payload = {
+        "source": {"backup_arn": backup},
+        "target": {"table": table, "existing": True},
+        "confirm_apply": table,
+        "repair": {"partition": {"pk": partition}},
+    }
+
+    result = run(runtime, "restore", payload)
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, table) == before
+    assert result.output["repaired"]["added"] == 2
+    assert dynamodb.list_tables()["TableNames"].count(result.output["scratch"]) == 0
+    states = entered(history(runtime, result))
+    assert states[-3:] == ["Items Repaired?", "Drop Scratch Table", "Restored"]
+    assert "Verify Restore" not in states
+
+
+def test_a_failed_repair_still_drops_its_scratch_table(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = names("orders")
+    create_source(dynamodb, table, items=10, pad=0)
+    backup = dynamodb.create_backup(TableName=table, BackupName="nightly")["BackupDetails"]["BackupArn"]
+
+    def fails(self: Any, chosen: Any, state: Any) -> Any:
+        raise VerificationFailed("the live table answered something unexpected")
+
+    monkeypatch.setattr(ItemRepairer, "_repair", fails)
+    payload = {
+        "source": {"backup_arn": backup},
+        "target": {"table": table, "existing": True},
+        "confirm_apply": table,
+        "repair": {"keys": [{"pk": {"S": "customer-001"}, "sk": {"N": "1"}}]},
+    }
+
+    result = run(runtime, "restore", payload)
+
+    assert (result.status, result.error) == ("FAILED", "VerificationFailed")  # the failure's own error
+    states = entered(history(runtime, result))
+    assert states[-3:] == ["Failure Cleanup?", "Drop Scratch After Failure", "Workflow Failed"]
+    assert [name for name in dynamodb.list_tables()["TableNames"] if name.startswith(f"{table}-repair-")] == []

@@ -60,14 +60,22 @@ def who(action: str) -> set[str]:
 
 
 def test_only_prepare_target_drops_tables_and_only_its_own_or_those_a_parameter_names() -> None:
-    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction"}
-    for _, guard, statement in grants("dynamodb:DeleteTable"):
+    # and a repair's scratch table, which the restore made and tagged: Drop Scratch Table, on the tag alone.
+    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction", "DropScratchFunction"}
+    for function, guard, statement in grants("dynamodb:DeleteTable"):
+        if function == "DropScratchFunction":
+            assert (guard, statement.get("Condition")) == (None, MANAGED), statement
+            continue
         assert statement.get("Condition") == MANAGED or (
             guard == "HasRecreatePattern" and "${RecreateTableNamePattern}" in statement["Resource"]["Fn::Sub"]
         ), statement
     assert TEMPLATE.parameter("RecreateTableNamePattern") == ""  # by default no table the stack did not create
     # The backup taken before a drop: allowed exactly where the drop is.
-    drops = [(g, s["Resource"], s.get("Condition")) for _, g, s in grants("dynamodb:DeleteTable")]
+    drops = [
+        (g, s["Resource"], s.get("Condition"))
+        for f, g, s in grants("dynamodb:DeleteTable")
+        if f == "PrepareTargetFunction"
+    ]
     backups = [
         (g, s["Resource"], s.get("Condition"))
         for f, g, s in grants("dynamodb:CreateBackup")
@@ -83,9 +91,10 @@ def test_every_table_the_stack_creates_is_marked_as_its_own() -> None:
 
 
 def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> None:
-    assert who("dynamodb:BatchWriteItem") == {"CopySegmentFunction", "StartRestoreFunction", "ApplyExportsFunction"}
+    writers = {"CopySegmentFunction", "StartRestoreFunction", "ApplyExportsFunction", "RepairItemsFunction"}
+    assert who("dynamodb:BatchWriteItem") == writers
     for logical_id, guard, statement in grants("dynamodb:BatchWriteItem"):
-        if logical_id == "ApplyExportsFunction":
+        if logical_id in ("ApplyExportsFunction", "RepairItemsFunction"):
             # The table the restore created (tagged at birth), or an existing one the parameter names.
             assert statement.get("Condition") == MANAGED or guard == "HasApplyPattern", statement
         elif logical_id == "CopySegmentFunction":
@@ -99,20 +108,15 @@ def test_exports_go_into_an_existing_table_only_when_a_parameter_names_it() -> N
     """target.existing writes a table the stack did not create: only those ApplyTableNamePattern names (default
     none), and only by BatchWriteItem; the restore never changes such a table's settings."""
     assert TEMPLATE.parameter("ApplyTableNamePattern") == ""
-    named = [(f, s) for f, g, s in grants("dynamodb:BatchWriteItem") if g == "HasApplyPattern"]
-    assert named == [
-        (
-            "ApplyExportsFunction",
-            {
-                "Sid": "AndTheTablesTheApplyParameterNames",
-                "Effect": "Allow",
-                "Action": "dynamodb:BatchWriteItem",
-                "Resource": {
-                    "Fn::Sub": "arn:${AWS::Partition}:dynamodb:*:${AWS::AccountId}:table/${ApplyTableNamePattern}"
-                },
-            },
-        )
-    ]
+    pattern = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:*:${AWS::AccountId}:table/${ApplyTableNamePattern}"}
+    named = {(f, str(s["Action"])) for f, g, s in grants("dynamodb:BatchWriteItem") if g == "HasApplyPattern"}
+    assert named == {
+        ("ApplyExportsFunction", "dynamodb:BatchWriteItem"),  # exports applied or reverted
+        ("RepairItemsFunction", "['dynamodb:BatchWriteItem', 'dynamodb:PutItem']"),  # items repaired
+    }
+    for _, guard, statement in grants("dynamodb:BatchWriteItem"):
+        if guard == "HasApplyPattern":
+            assert statement["Resource"] == pattern
     for action in ("dynamodb:UpdateTable", "dynamodb:TagResource", "dynamodb:UpdateContinuousBackups"):
         assert all(g != "HasApplyPattern" for _, g, _ in grants(action))
 
@@ -130,10 +134,12 @@ def assert_restore_target(statement: dict[str, Any]) -> None:
     "action", ["dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive", "dynamodb:DeleteItem", "dynamodb:PutItem"]
 )
 def test_tables_are_changed_only_when_the_stack_made_them(action: str) -> None:
-    for logical_id, _, statement in grants(action):
+    for logical_id, guard, statement in grants(action):
         if logical_id == "StartRestoreFunction":
             assert_restore_target(statement)
             continue
+        if logical_id == "RepairItemsFunction" and guard == "HasApplyPattern":
+            continue  # a repair's conditional puts into the live tables the parameter names (default none)
         assert statement.get("Condition") == MANAGED, (logical_id, statement)
 
 

@@ -171,6 +171,32 @@ class RestoreTarget(TableLocation, TargetOverrides):
         return sorted(name for name in fields if getattr(self, name) not in (None, [], {}))
 
 
+WireKey = Annotated[dict[str, dict[str, Any]], Field(min_length=1, max_length=2)]  # {"pk": {"S": "a"}}, wire form
+
+
+class RepairFilter(StrictModel):
+    """A DynamoDB filter expression (as Scan takes it): the items of the scratch table it keeps are repaired."""
+
+    expression: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    names: dict[Annotated[str, StringConstraints(pattern=r"^#\w+$")], str] = {}
+    values: dict[Annotated[str, StringConstraints(pattern=r"^:\w+$")], dict[str, Any]] = {}  # wire form
+
+
+class RepairSelection(StrictModel):
+    """Which items to repair (exactly one way) and what to do when the live table holds one already."""
+
+    keys: Annotated[list[WireKey], Field(min_length=1, max_length=10_000)] | None = None
+    partition: Annotated[dict[str, dict[str, Any]], Field(min_length=1, max_length=1)] | None = None
+    filter: RepairFilter | None = None
+    conflict: Literal["overwrite", "missing_only"] = "overwrite"
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> RepairSelection:
+        if sum(selector is not None for selector in (self.keys, self.partition, self.filter)) != 1:
+            raise ValueError("give exactly one of keys, partition or filter: the items to repair")
+        return self
+
+
 class RestoreRequest(StrictModel):
     """Input of the restore workflow (see README: Restore workflow)."""
 
@@ -180,6 +206,8 @@ class RestoreRequest(StrictModel):
     dry_run: bool = False  # plan and report what the restore would do; create nothing
     max_write_units: Annotated[float, Field(gt=0)] | None = None  # applying exports: a cap in write units a second
     confirm_apply: TableName | None = None  # target.existing: the table's name, as a confirmation
+    # Repair chosen items of target.table (existing) from a backup or a point in time, through a scratch table.
+    repair: RepairSelection | None = None
 
     @model_validator(mode="after")
     def _fits_the_source(self) -> RestoreRequest:
@@ -200,9 +228,10 @@ class RestoreRequest(StrictModel):
                 "target.key_schema/attribute_definitions/global_secondary_indexes: only an import from an export "
                 "can change the keys; a backup or point-in-time restore keeps the source's"
             )
-        if self.max_write_units is not None and kind not in APPLIED:
+        if self.max_write_units is not None and kind not in APPLIED and self.repair is None:
             raise ValueError(
-                "max_write_units: only exports applied item by item (export_chain, exports, revert) write units"
+                "max_write_units: only exports applied item by item (export_chain, exports, revert) and a repair write "
+                "units"
             )
         if self.source.kind == "backup" and target.region and f":{target.region}:" not in str(self.source.backup_arn):
             raise ValueError(
@@ -214,6 +243,14 @@ class RestoreRequest(StrictModel):
         """Writing into a table that exists overwrites and deletes items: only exports applied item by item do it,
         only with a confirmation naming the table, and they change nothing but items."""
         target, kind = self.target, self.source.kind
+        if self.repair is not None:
+            if kind not in ("backup", "point_in_time"):
+                raise ValueError(
+                    "repair: items are repaired from a backup or a point in time (through a scratch table); to take "
+                    "them from the export chain, restore it into a new table and repair from a backup of that"
+                )
+            if not target.existing:
+                raise ValueError("repair: items are repaired in a table that exists; give target.existing true")
         if kind == "revert" and not target.existing:
             raise ValueError(
                 "source.revert: a window is undone in a table that exists; give target.existing true and confirm_apply"
@@ -222,7 +259,7 @@ class RestoreRequest(StrictModel):
             if self.confirm_apply is not None:
                 raise ValueError("confirm_apply goes with target.existing")
             return
-        if kind not in APPLIED:
+        if kind not in APPLIED and self.repair is None:
             raise ValueError(
                 "target.existing: only exports applied item by item (export_chain, exports, revert) go into an "
                 "existing table; a restore from a backup, a point in time or an import always creates one"
@@ -271,6 +308,8 @@ class RestorePlan(StepModel):
     key_names: list[str] = []  # the table's key attributes: what a delete names
     existing: bool = False  # into a table that exists: nothing created, no setting changed
     revert: bool = False  # undo the one export: OldImages put back, inserted items deleted
+    repair: bool = False  # restore a scratch table (`table`), repair chosen items of `live` from it, drop it
+    live: str | None = None  # the table a repair writes
     restored_to: str | None = None  # the point the table will be at: the last applied export's end
     behind_seconds: float | None = None  # how far that is before the requested `to` (0: exactly it)
 
@@ -337,6 +376,38 @@ class ApplyProgress(StepModel):
         return None if self.uncounted else full_items + self.inserted - self.removed
 
 
+class RepairProgress(StepModel):
+    """Where Repair Items stands ($.repair): the position among the chosen items, and what became of them."""
+
+    position: Count = 0  # keys: the next key's index
+    start_key: dict[str, Any] | None = None  # partition or filter: where the next page starts (wire form)
+    done: bool = False
+    chosen: Count = 0  # items of the scratch table chosen
+    added: Count = 0  # missing from the live table: written
+    overwritten: Count = 0  # different in the live table, overwrite: written
+    left: Count = 0  # identical, or missing_only and present (or appeared meanwhile): not written
+    conflicts: Count = 0  # missing_only: appeared between the read and the conditional put, left
+    not_in_source: Count = 0  # keys the scratch table does not hold: left (a repair never deletes)
+    write_units: float = 0.0
+    invocations: Count = 0
+    sample_added: list[dict[str, Any]] = []  # a few keys of each kind, for the report
+    sample_overwritten: list[dict[str, Any]] = []
+    sample_left: list[dict[str, Any]] = []
+
+
+class RepairItems(CheckRestore):
+    """What Repair Items receives: the plan (the scratch table is `table`) and where the repair stands."""
+
+    repair: RepairProgress
+
+
+class DropScratch(PlannedRestore):
+    """What Drop Scratch Table receives: after the repair (with its progress), or after a failure (the plan only)."""
+
+    restore: RestoreProgress | None = None
+    repair: RepairProgress | None = None
+
+
 class ApplyExports(CheckRestore):
     """What Apply Exports receives: the plan, the table, and where the applying stands."""
 
@@ -390,6 +461,8 @@ class RestoreReport(StepModel):
     restored_to: str | None = None  # exports applied: the exact point the table is at (the last window's end)...
     behind_seconds: float | None = None  # ...and how far that is before the requested `to`
     applied: ApplyProgress | None = None  # exports applied: files, puts, deletes, units, throttles
+    repaired: RepairProgress | None = None  # a repair: what was chosen, added, overwritten, left (a dry run: would be)
+    scratch: str | None = None  # a repair's scratch table, dropped before this report
     started_at: str
     finished_at: str
     duration_seconds: float
