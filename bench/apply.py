@@ -34,6 +34,7 @@ from ddbkeeper.export_files import read_manifest, split_url
 from ddbkeeper.restore.apply import ApplyTuning, ExportApplier
 from ddbkeeper.restore.models import ApplyProgress
 from ddbkeeper.tables import TableSide
+from ddbkeeper.wire import canonical
 
 from bench.capacity_front import CapacityFront
 from bench.copy import ITEMS, ROOT, WCU, cpu
@@ -156,10 +157,11 @@ def fresh(client: Any, stem: str) -> str:
 
 
 def holds(client: Any, table: str, expected: dict[Key, Item]) -> bool:
+    """The table holds exactly the expected items; sets compare as sets (a set's order is the writer's hash order)."""
     found: dict[Key, Item] = {}
     for page in client.get_paginator("scan").paginate(TableName=table):
-        found.update({key_of(value): value for value in page["Items"]})
-    return found == expected
+        found.update({key_of(value): canonical(value) for value in page["Items"]})
+    return found == {key: canonical(value) for key, value in expected.items()}
 
 
 def main() -> int:
