@@ -454,6 +454,10 @@ def test_what_cannot_be_reverted_or_applied_is_refused_before_anything_is_touche
         ),
         ({"target": {"table": "live"}, "confirm_apply": None}, "source.revert: a window is undone in a table that"),
         ({"target": {"table": "live"}}, "source.revert: a window is undone"),
+        (
+            {"source": {"exports": [f"s3://{BUCKET}/p/AWSDynamoDB/1-a/manifest-summary.json"], "if_changed": "skip"}},
+            "if_changed goes with revert",
+        ),
     ],
 )
 def test_writing_into_an_existing_table_needs_its_name_and_changes_only_items(
@@ -463,3 +467,42 @@ def test_writing_into_an_existing_table_needs_its_name_and_changes_only_items(
     payload = {key: value for key, value in payload.items() if value is not None}
     with pytest.raises(InvalidInput, match=message):
         parse(RestoreRequest, payload)
+
+
+@pytest.mark.parametrize("if_changed", ["skip", "overwrite"])
+def test_reverting_an_older_window_leaves_or_overwrites_what_changed_since(
+    aws: tuple[Client, Any], if_changed: str
+) -> None:
+    """Window 1 undone in the table at 03:00: a key window 2 changed again (build_chain changes one key in both) is a
+    conflict, left as it is unless if_changed is overwrite; every other key of window 1 goes back to 00:00."""
+    dynamodb, s3 = aws
+    writer = ChainWriter(s3, BUCKET, PREFIX, "orders")
+    snapshots = build_chain(writer, History(40, seed=12), 3)
+    restore(service(chain_request("latest", target="orders-live")))
+    at0, at1, now = snapshots[0], snapshots[1], snapshots[3]
+    expected_table = dict(now)
+    conflicts = 0
+    for key in set(at0) | set(at1):
+        if at0.get(key) == at1.get(key):
+            continue  # not changed in window 1
+        if now.get(key) not in (at1.get(key), at0.get(key)) and if_changed == "skip":
+            conflicts += 1  # changed since, and not back to what window 1 found either
+            continue
+        if at0.get(key) is None:
+            expected_table.pop(key, None)
+        else:
+            expected_table[key] = at0[key]
+    source = {"revert": writer.exports[1], "if_changed": if_changed}
+
+    _, turns = restore(service(into("orders-live", source)))
+
+    assert all_items(dynamodb, "orders-live") == expected(expected_table)
+    assert turns[-1].conflicts == conflicts
+    assert conflicts >= (1 if if_changed == "skip" else 0)
+    assert len(turns[-1].sample_conflicts) == min(conflicts, 5)
+    retried = restore(service(into("orders-live", source)))[1][-1]  # a second revert: nothing written again
+    assert all_items(dynamodb, "orders-live") == expected(expected_table)
+    if if_changed == "skip":
+        first = turns[-1]
+        assert (retried.puts + retried.deletes, retried.already) == (0, first.puts + first.deletes + first.already)
+        assert retried.conflicts == first.conflicts

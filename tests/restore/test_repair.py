@@ -138,7 +138,7 @@ def test_missing_only_leaves_an_item_written_meanwhile(
 ) -> None:
     """The item appears between the comparison and the conditional put: the put is refused, the item stands."""
     dynamodb, backup, before = damaged
-    original = repair_module._read
+    original = repair_module.read_items
     meanwhile = before[0] | {"kind": {"S": "written meanwhile"}}
 
     def read_then_someone_writes(side: Any, keys: list[Item], tuning: Any) -> list[Item]:
@@ -147,7 +147,7 @@ def test_missing_only_leaves_an_item_written_meanwhile(
             dynamodb.put_item(TableName="orders", Item=meanwhile)
         return found
 
-    monkeypatch.setattr(repair_module, "_read", read_then_someone_writes)
+    monkeypatch.setattr(repair_module, "read_items", read_then_someone_writes)
 
     report, _ = repair(request(backup, {"keys": [wire_key(before[0])], "conflict": "missing_only"}))
 

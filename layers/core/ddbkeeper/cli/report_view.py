@@ -179,6 +179,8 @@ def _applied(applied: dict[str, Any] | None) -> str | None:
         f"{_count(applied.get('files', 0), 'data file')} (MD5 checked), "
         f"{applied.get('puts', 0):,} puts, {applied.get('deletes', 0):,} deletes, "
         f"{applied.get('write_units', 0):,.0f} write units, {applied.get('throttles', 0)} throttles"
+    ) + (
+        f", {applied['conflicts']:,} changed since the window and left as they are" if applied.get("conflicts") else ""
     )
 
 

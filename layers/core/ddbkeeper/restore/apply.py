@@ -14,13 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aws_lambda_powertools import Logger
 
 from ddbkeeper.errors import InvalidInput, VerificationFailed
 from ddbkeeper.export_files import DataFile, ExportManifest, changes, full_items, read_data, read_files
 from ddbkeeper.pacing import AdaptiveLimiter, Tuning
 from ddbkeeper.restore.models import ApplyProgress
+from ddbkeeper.restore.repair import read_items
 from ddbkeeper.tables import TableSide
+from ddbkeeper.wire import WireItem, canonical
 from ddbkeeper.writes import BatchWriter, WriteRequest
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 CHUNK = 250  # requests handed to the writer at a time (ten batches); the position moves after each chunk
+SAMPLE = 5  # the keys of conflicts a report names
 
 
 @dataclass
@@ -46,6 +50,9 @@ class Counted:
     puts: list[bool]  # per request: a put (else a delete)
     effect: list[int]  # per request: +1 an insert, -1 a delete of an item that existed, 0 neither
     known: list[bool]  # per request: whether the effect is known (a NEW_IMAGE export cannot tell)
+    keys: list[WireItem] = field(default_factory=list)  # reverting: each change's key...
+    left: list[WireItem | None] = field(default_factory=list)  # ...the item as the window left it (None: deleted)...
+    found: list[WireItem | None] = field(default_factory=list)  # ...and as the window found it (what reverting writes)
 
 
 class ExportApplier:
@@ -60,6 +67,7 @@ class ExportApplier:
         owner: str | None = None,
         cap: float | None = None,
         revert: bool = False,
+        guard: bool = True,
         tuning: ApplyTuning | None = None,
     ) -> None:
         self.target = target
@@ -67,6 +75,7 @@ class ExportApplier:
         self.key_names = key_names
         self.owner = owner
         self.revert = revert  # undo the changes: OldImages put back, inserted items deleted
+        self.guard = guard  # reverting: only items still as the window left them (if_changed skip)
         self.tuning = tuning or ApplyTuning()
         self.limiter = AdaptiveLimiter(cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
         self.writer = BatchWriter(target, self.limiter, self.tuning)
@@ -122,17 +131,22 @@ class ExportApplier:
                 return state
             end = min(start + CHUNK, len(counted.requests))
             throttles = self.limiter.throttle_events
-            written = self.writer.write(counted.requests[start:end])
-            known = [n for n in range(start, end) if counted.known[n]]
-            puts = sum(counted.puts[start:end])
+            send, already, conflicts = self._guarded(counted, range(start, end))
+            written = self.writer.write([counted.requests[n] for n in send])
+            applied = sorted(send + already)  # what the table now holds as the export says, written now or before
+            known = [n for n in applied if counted.known[n]]
+            puts = sum(1 for n in send if counted.puts[n])
             state = state.model_copy(
                 update={
                     "line": end,
                     "puts": state.puts + puts,
-                    "deletes": state.deletes + (end - start - puts),
+                    "deletes": state.deletes + (len(send) - puts),
                     "inserted": state.inserted + sum(1 for n in known if counted.effect[n] > 0),
                     "removed": state.removed + sum(1 for n in known if counted.effect[n] < 0),
-                    "uncounted": state.uncounted + (end - start - len(known)),
+                    "uncounted": state.uncounted + (len(applied) - len(known)),
+                    "already": state.already + len(already),
+                    "conflicts": state.conflicts + len(conflicts),
+                    "sample_conflicts": (state.sample_conflicts + [counted.keys[n] for n in conflicts])[:SAMPLE],
                     "write_units": round(state.write_units + written.units, 3),
                     "retried_items": state.retried_items + written.retried,
                     "throttles": state.throttles + self.limiter.throttle_events - throttles,
@@ -142,6 +156,27 @@ class ExportApplier:
                 self.tuning.fault(state)
         logger.info("data file applied", extra={"file": where, "items": file.item_count})
         return state.model_copy(update={"file": state.file + 1, "line": 0, "files": state.files + 1})
+
+    def _guarded(self, counted: Counted, chunk: range) -> tuple[list[int], list[int], list[int]]:
+        """Which requests of the chunk to send: all of them, except when reverting with the guard on, where the live
+        items are read first: one still as the window left it is reverted, one already as the window found it (a
+        retried turn) is not written again, and one changed since is a conflict, left as it is."""
+        if not (self.revert and self.guard):
+            return list(chunk), [], []
+        current = {
+            _key_id(item, self.key_names): item
+            for item in read_items(self.target, [counted.keys[n] for n in chunk], self.tuning)
+        }
+        send, already, conflicts = [], [], []
+        for n in chunk:
+            now = current.get(_key_id(counted.keys[n], self.key_names))
+            if _same(now, counted.left[n]):
+                send.append(n)
+            elif _same(now, counted.found[n]):
+                already.append(n)
+            else:
+                conflicts.append(n)
+        return send, already, conflicts
 
     def _requests(self, manifest: ExportManifest, data: bytes, where: str) -> Counted:
         if manifest.full:
@@ -174,4 +209,21 @@ class ExportApplier:
             counted.puts.append(after is not None)
             counted.effect.append(effect)
             counted.known.append(known)
+            if self.revert:
+                counted.keys.append(change.keys)
+                counted.left.append(change.new)
+                counted.found.append(change.old)
         return counted
+
+
+def _key_id(item: WireItem, key_names: list[str]) -> bytes:
+    return orjson.dumps(canonical({name: item[name] for name in key_names}), option=orjson.OPT_SORT_KEYS)
+
+
+def _same(one: WireItem | None, other: WireItem | None) -> bool:
+    """Two items (or absences) equal as items: sets in any order, maps in any key order."""
+    if one is None or other is None:
+        return one is other
+    return orjson.dumps(canonical(one), option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        canonical(other), option=orjson.OPT_SORT_KEYS
+    )

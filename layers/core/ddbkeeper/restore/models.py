@@ -101,6 +101,8 @@ class RestoreSource(StrictModel):
     to: str | None = None  # ...restored to this time (an ISO time with a time zone) or "latest"
     exports: Annotated[list[ManifestUrl], Field(min_length=1, max_length=MAX_EXPORTS)] | None = None
     revert: ManifestUrl | None = None  # one incremental export (NEW_AND_OLD_IMAGES) undone from its OldImages
+    # revert: an item changed again since the window is left as it is (skip, the default) or reverted anyway
+    if_changed: Literal["skip", "overwrite"] | None = None
     bucket_owner: AccountId | None = None  # the account that owns the bucket of `exports` or `revert`
 
     _point_in_time = field_validator("point_in_time")(_iso_or_latest)
@@ -127,6 +129,8 @@ class RestoreSource(StrictModel):
             raise ValueError("region goes with table and point_in_time (a backup's region is in its ARN)")
         if (self.export_chain is None) != (self.to is None):
             raise ValueError("export_chain and to go together: the chain restores to a time or 'latest'")
+        if self.if_changed is not None and self.revert is None:
+            raise ValueError("if_changed goes with revert: what to do with an item changed again since the window")
         if self.bucket_owner is not None and self.exports is None and self.revert is None:
             raise ValueError("bucket_owner goes with exports or revert (export_chain and export name their own)")
         if self.exports is not None and len(set(self.exports)) != len(self.exports):
@@ -366,6 +370,9 @@ class ApplyProgress(StepModel):
     inserted: Count = 0  # incremental puts of keys that did not exist (no OldImage, NEW_AND_OLD_IMAGES)
     removed: Count = 0  # deletes of keys that existed (an OldImage; reverting: an insert undone)
     uncounted: Count = 0  # changes of a NEW_IMAGE export: insert or update, delete of what, unknown
+    conflicts: Count = 0  # reverting: items changed again since the window, left as they are (if_changed skip)
+    already: Count = 0  # reverting: items already as they were before the window (a retried turn), not written again
+    sample_conflicts: list[dict[str, Any]] = []  # the keys of a few of them
     write_units: float = 0.0
     throttles: Count = 0
     retried_items: Count = 0

@@ -110,7 +110,7 @@ class ItemRepairer:
         selection = self.selection
         if selection.keys is not None:
             keys = selection.keys[state.position : state.position + KEYS_PER_TURN]
-            found = _read(self.scratch, keys, self.tuning)
+            found = read_items(self.scratch, keys, self.tuning)
             absent = len(keys) - len(found)
             end = state.position + len(keys)
             return found, {
@@ -154,7 +154,7 @@ class ItemRepairer:
     def _repair(self, chosen: list[WireItem], state: RepairProgress) -> RepairProgress:
         if not chosen:
             return state
-        live = {self._key_id(item): item for item in _read(self.live, [self._key(i) for i in chosen], self.tuning)}
+        live = {self._key_id(item): item for item in read_items(self.live, [self._key(i) for i in chosen], self.tuning)}
         added, overwritten, left = [], [], []
         for item in chosen:
             current = live.get(self._key_id(item))
@@ -235,7 +235,7 @@ def _sample(sample: list[WireItem], items: list[WireItem], key_names: list[str])
     return sample + [{name: item[name] for name in key_names} for item in items[: SAMPLE - len(sample)]]
 
 
-def _read(side: TableSide, keys: list[WireItem], tuning: Tuning) -> list[WireItem]:
+def read_items(side: TableSide, keys: list[WireItem], tuning: Tuning) -> list[WireItem]:
     """BatchGetItem (consistent) until every key is answered, 100 at a time: UnprocessedKeys and throttling retried."""
     found: list[WireItem] = []
     for start in range(0, len(keys), KEYS_PER_TURN):

@@ -249,6 +249,7 @@ class RestoreService:
             owner=owner,
             cap=self.request.max_write_units,
             revert=plan.revert,
+            guard=self.request.source.if_changed != "overwrite",
             tuning=self.tuning,
         )
         result = applier.run(plan.exports, progress, time_left)
