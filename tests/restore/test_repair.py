@@ -207,6 +207,10 @@ def test_the_scratch_table_is_dropped_only_when_it_is_this_executions(
         ({"target": {"table": "orders"}}, "repair: items are repaired in a table that exists"),
         ({"source": {"exports": ["s3://b-1/AWSDynamoDB/1/manifest-summary.json"]}}, "repair: items are repaired from"),
         ({"confirm_apply": None}, "target.existing needs confirm_apply"),
+        (
+            {"target": {"table": "orders", "existing": True, "role_arn": "arn:aws:iam::222222222222:role/x"}},
+            "target.role_arn: a repair acts in the stack's own account",
+        ),
     ],
 )
 def test_a_repair_names_what_is_wrong_with_it(change: dict[str, Any], message: str) -> None:

@@ -232,6 +232,13 @@ def test_each_protection_role_has_one_duty_and_one_trusted_set() -> None:
     }
     assert who_in(roles, "dynamodb:DeleteBackup") == {"RetentionRole"}
     assert who_in(roles, "dynamodb:DeleteTable") == set()
+    # An export chain restored into another account: the table is created with the stack's tag or not at all.
+    assert who_in(roles, "dynamodb:CreateTable") == {"RestoreRole"}
+    creates = [s for s in roles["RestoreRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+               if "dynamodb:CreateTable" in str(s["Action"])]  # fmt: skip
+    assert [s.get("Condition") for s in creates] == [
+        {"StringEquals": {"aws:RequestTag/ddbkeeper:managed-by": {"Ref": "StackName"}}}
+    ]
     assert who_in(roles, "dynamodb:CreateBackup") == {"BackupRole"}
     for _, _, statement in grants("dynamodb:UpdateTable", roles):
         assert statement["Condition"] == {

@@ -255,6 +255,11 @@ class RestoreRequest(StrictModel):
                 )
             if not target.existing:
                 raise ValueError("repair: items are repaired in a table that exists; give target.existing true")
+            if target.role_arn is not None:
+                raise ValueError(
+                    "target.role_arn: a repair acts in the stack's own account (its scratch table is dropped with the "
+                    "stack's permissions; the other accounts' roles drop no table)"
+                )
         if kind == "revert" and not target.existing:
             raise ValueError(
                 "source.revert: a window is undone in a table that exists; give target.existing true and confirm_apply"
