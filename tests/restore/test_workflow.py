@@ -417,10 +417,12 @@ def test_a_window_is_undone_in_a_live_table_the_stack_did_not_make(
     )
     for item in snapshots[2].values():
         dynamodb.put_item(TableName=table, Item=item)
-    payload = {"source": {"revert": writer.exports[2]}, "target": {"table": table, "existing": True}}
+    payload = load_event("workflow-restore-revert.json")
+    payload["source"]["revert"], payload["target"]["table"], payload["confirm_apply"] = writer.exports[2], table, table
+    unconfirmed_payload = {key: value for key, value in payload.items() if key != "confirm_apply"}
 
-    unconfirmed = run(runtime, "restore", payload)
-    result = run(runtime, "restore", payload | {"confirm_apply": table})
+    unconfirmed = run(runtime, "restore", unconfirmed_payload)
+    result = run(runtime, "restore", payload)
 
     assert unconfirmed.error == "InvalidInput"
     assert "target.existing needs confirm_apply naming the target table" in (unconfirmed.cause_message() or "")
@@ -446,12 +448,9 @@ def test_items_are_repaired_in_the_live_table_from_a_backup_and_the_scratch_tabl
     partition = before[0]["pk"]
     for item in [i for i in before if i["pk"] == partition][:2]:
         dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
-    payload = {
-        "source": {"backup_arn": backup},
-        "target": {"table": table, "existing": True},
-        "confirm_apply": table,
-        "repair": {"partition": {"pk": partition}},
-    }
+    payload = load_event("workflow-restore-repair.json")
+    payload["source"]["backup_arn"], payload["target"]["table"], payload["confirm_apply"] = backup, table, table
+    payload["repair"]["partition"] = {"pk": partition}
 
     result = run(runtime, "restore", payload)
 

@@ -152,6 +152,8 @@ def restore_table(report: dict[str, Any]) -> Table:
             ("point in time", report.get("point_in_time")),
             ("restored to", _restored_to(report)),
             ("applied", _applied(report.get("applied"))),
+            ("repaired", _repaired(report.get("repaired"))),
+            ("scratch table", f"{report['scratch']} (dropped)" if report.get("scratch") else None),
             ("table", report.get("table_arn")),
             ("items", f"{report['items']:,}" if report.get("items") is not None else None),
             ("verified", f"{checked}" + (f" (expected {expected:,})" if expected is not None else "")),
@@ -182,6 +184,29 @@ def _applied(applied: dict[str, Any] | None) -> str | None:
     ) + (
         f", {applied['conflicts']:,} changed since the window and left as they are" if applied.get("conflicts") else ""
     )
+
+
+def _repaired(repaired: dict[str, Any] | None) -> str | None:
+    if not repaired:
+        return None
+    line = (
+        f"{repaired.get('chosen', 0):,} chosen: {repaired.get('added', 0):,} added, "
+        f"{repaired.get('overwritten', 0):,} overwritten, {repaired.get('left', 0):,} left"
+    )
+    if repaired.get("not_in_source"):
+        line += f", {repaired['not_in_source']:,} keys not in the source"
+    if repaired.get("conflicts"):
+        line += f", {repaired['conflicts']:,} written meanwhile (left)"
+    samples = [
+        f"{what} {', '.join(_key_text(key) for key in repaired.get(f'sample_{what}') or [])}"
+        for what in ("added", "overwritten", "left")
+        if repaired.get(f"sample_{what}")
+    ]
+    return "\n".join([line, *samples])
+
+
+def _key_text(key: dict[str, Any]) -> str:
+    return "/".join(str(next(iter(value.values()))) for value in key.values())
 
 
 def _count(number: int, what: str) -> str:
