@@ -65,6 +65,7 @@ bench: $(VENV)/.installed node_modules/.installed
 	$(BIN)/python -m bench.backup_retention
 	$(BIN)/python -m bench.copy
 	$(BIN)/python -m bench.restore_verify
+	$(BIN)/python -m bench.apply
 
 build: $(SAM)
 	PATH="$(PY312_BIN):$$PATH" $(SAM) build

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -14,6 +15,7 @@ from ddbkeeper.errors import InvalidInput
 from ddbkeeper.settings import SettingsRecords
 
 from tests.support import ROOT, STACK_BUCKET, Client, cli, moto_server
+from tests.support.chain import KEY_ATTRIBUTES, KEY_SCHEMA, T0, ChainWriter, History, build_chain, ordered
 from tests.support.dynalite import Dynalite, dynalite_available
 from tests.support.tables import KEYS, all_items, assert_identical, create_source
 
@@ -110,6 +112,63 @@ def test_run_local_export_then_restore_from_it_on_the_named_endpoint(endpoint: s
     assert "restore into cli-orders-v2 from export" in restored.stderr  # the readable report
     assert "MATCH (expected 45)" in restored.stderr
     assert assert_identical(remote, "cli-orders", remote, "cli-orders-v2") == 45
+
+
+def test_run_local_restore_from_an_export_chain_shows_each_file_and_the_point(endpoint: str, remote: Client) -> None:
+    """Exports in the real layout on the server (a FULL and three windows); restored to the middle of the chain."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="cli-chain")
+    snapshots = build_chain(ChainWriter(s3, "cli-chain", "ddbkeeper/orders", "cli-chain-orders"), History(40), 3)
+    restore = {
+        "source": {
+            "export_chain": {"table": "cli-chain-orders", "bucket": "cli-chain", "prefix": "ddbkeeper/orders"},
+            "to": (T0 + timedelta(hours=2, minutes=10)).isoformat(),
+        },
+        "target": {"table": "cli-chain-0200", "key_schema": KEY_SCHEMA, "attribute_definitions": KEY_ATTRIBUTES},
+    }
+
+    done = cli(endpoint, "run", "restore", "--local", "--input", json.dumps(restore), COLUMNS="200")
+
+    assert done.returncode == 0, done.stderr
+    assert "→ Apply Exports" in done.stderr
+    assert "6 data files applied (MD5 checked)" in done.stderr  # the FULL and two windows, two files each
+    assert "2026-09-01T02:00:00Z (600 s before the time asked for)" in done.stderr
+    assert "MATCH" in done.stderr
+    assert all_items(remote, "cli-chain-0200") == ordered(snapshots[2].values())
+
+
+def test_run_local_restore_exports_revert_and_repair_act_on_the_named_endpoint(endpoint: str, remote: Client) -> None:
+    """Each of the other new sources as a user runs it: exports named by their manifests into a new table, the last
+    window reverted in it, then a deleted item repaired from a backup (a dry run first, which writes nothing)."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="cli-sources")
+    writer = ChainWriter(s3, "cli-sources", "tool/orders", "cli-src-orders")
+    snapshots = build_chain(writer, History(30, seed=21), 2, record=False)
+    keys = {"key_schema": KEY_SCHEMA, "attribute_definitions": KEY_ATTRIBUTES}
+
+    def run(payload: dict[str, object]) -> str:
+        done = cli(endpoint, "run", "restore", "--local", "--input", json.dumps(payload), COLUMNS="200")
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    run({"source": {"exports": writer.exports}, "target": {"table": "cli-src-live", **keys}})
+    assert all_items(remote, "cli-src-live") == ordered(snapshots[2].values())
+    existing = {"target": {"table": "cli-src-live", "existing": True}, "confirm_apply": "cli-src-live"}
+    said = run({"source": {"revert": writer.exports[2]}, **existing})
+    assert "restore into cli-src-live from revert" in said
+    assert all_items(remote, "cli-src-live") == ordered(snapshots[1].values())
+
+    backup = remote.create_backup(TableName="cli-src-live", BackupName="before")["BackupDetails"]["BackupArn"]
+    lost = all_items(remote, "cli-src-live")[3]
+    remote.delete_item(TableName="cli-src-live", Key={"pk": lost["pk"], "sk": lost["sk"]})
+    repair = {"source": {"backup_arn": backup}, **existing, "repair": {"keys": [{"pk": lost["pk"], "sk": lost["sk"]}]}}
+    dry = run(repair | {"dry_run": True})
+    assert "1 chosen: 1 added, 0 overwritten, 0 left" in dry
+    assert lost not in all_items(remote, "cli-src-live")  # the dry run wrote nothing
+    said = run(repair)
+    assert "→ Drop Scratch Table" in said
+    assert all_items(remote, "cli-src-live") == ordered(snapshots[1].values())
+    assert [t for t in remote.list_tables()["TableNames"] if "-repair-" in t] == []
 
 
 FORGED = {"ttl_attribute": "forged", "pitr": True, "tags": {"forged": "yes"}, "deletion_protection": True}

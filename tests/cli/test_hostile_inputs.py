@@ -29,6 +29,14 @@ OTHER_ROLE = "arn:aws:iam::222222222222:role/ddbkeeper-backup"
 BIG = "x" * 300_000  # over Step Functions' 256 KiB input
 PROVISIONED = {"billing_mode": "PROVISIONED"}
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+CHAIN = {"table": "orders", "bucket": "exports", "prefix": "p"}  # no ledger there: no export recorded
+MANIFEST = "s3://exports/p/AWSDynamoDB/01-a/manifest-summary.json"  # no such object
+EXISTING = {"table": "orders", "existing": True}
+REPAIR = {"keys": [{"pk": {"S": "customer-001"}, "sk": {"N": "1"}}]}
+KEYED = {
+    "key_schema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "attribute_definitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+}
 
 
 @dataclass(frozen=True)
@@ -204,7 +212,92 @@ RESTORE = [
         "source.export.compression",
     ),
     Case({"source": {"table": "orders", "point_in_time": "latest"}, "target": {"table": "t-1"}, "pad": BIG}, "input:"),
+    Case(
+        {
+            "source": {"export_chain": {"table": "orders", "bucket": "exports", "prefix": "p"}},
+            "target": {"table": "t-1"},
+        },
+        "export_chain and to go together",
+    ),
+    Case(
+        {"source": {"export_chain": CHAIN, "to": "yesterday"}, "target": {"table": "t-1"}},
+        "source.to: expected 'latest' or an ISO time with a time zone",
+    ),
+    Case(
+        {"source": {"export_chain": CHAIN | {"prefix": "../x"}, "to": "latest"}, "target": {"table": "t-1"}},
+        "source.export_chain.prefix: expected a key prefix without . or .. segments",
+    ),
+    Case(
+        {"source": {"exports": ["s3://exports/AWSDynamoDB/1/data/x.json.gz"]}, "target": {"table": "t-1", **KEYED}},
+        "source.exports.0: expected a string matching",
+    ),
+    Case({"source": {"exports": [MANIFEST]}, "target": {"table": "t-1"}}, "an import needs target.key_schema"),
+    Case(
+        {"source": {"exports": [MANIFEST, MANIFEST]}, "target": {"table": "t-1", **KEYED}}, "exports: each export once"
+    ),
+    Case(
+        {"source": {"backup_arn": ORDERS_BACKUP, "bucket_owner": "111111111111"}, "target": {"table": "t-1"}},
+        "bucket_owner goes with exports",
+    ),
+    Case(
+        {"source": {"backup_arn": ORDERS_BACKUP}, "target": {"table": "t-1"}, "max_write_units": 100.0},
+        "max_write_units: only exports applied item by item",
+    ),
+    Case(
+        {"source": {"exports": [MANIFEST]}, "target": {"table": "t-1", **KEYED}, "max_write_units": 0},
+        "max_write_units: Input should be greater than 0",
+    ),
+    Case(
+        {"source": {"revert": MANIFEST}, "target": {"table": "orders", "existing": True}},
+        "target.existing needs confirm_apply naming the target table",
+    ),
+    Case({"source": {"revert": MANIFEST}, "target": {"table": "orders"}}, "source.revert: a window is undone in a"),
+    Case(
+        {
+            "source": {"backup_arn": ORDERS_BACKUP},
+            "target": {"table": "orders", "existing": True},
+            "confirm_apply": "orders",
+        },
+        "target.existing: only exports applied item by item",
+    ),
+    Case(
+        {"source": {"revert": MANIFEST}, "target": {"table": "orders", "existing": True}, "confirm_apply": "order"},
+        "confirm_apply: names order, the target table is orders",
+    ),
+    Case(
+        {"source": {"backup_arn": ORDERS_BACKUP}, "target": EXISTING, "confirm_apply": "orders", "repair": {}},
+        "repair: give exactly one of keys, partition or filter",
+    ),
+    Case(
+        {"source": {"exports": [MANIFEST]}, "target": EXISTING, "confirm_apply": "orders", "repair": REPAIR},
+        "repair: items are repaired from a backup or a point in time",
+    ),
     RUNTIME({"source": {"backup_arn": ORDERS_BACKUP}, "target": {"table": "orders"}}, "target.table: orders exists"),
+    RUNTIME(
+        {
+            "source": {"backup_arn": ORDERS_BACKUP},
+            "target": {"table": "t-8", "existing": True},
+            "confirm_apply": "t-8",
+            "repair": REPAIR,
+        },
+        "target.table: t-8 does not exist; a repair writes into a table that exists",
+    ),
+    RUNTIME(
+        {"source": {"revert": MANIFEST}, "target": {"table": "t-9", "existing": True}, "confirm_apply": "t-9"},
+        "target.table: t-9 does not exist; target.existing applies to a table that exists",
+    ),
+    RUNTIME(
+        {"source": {"revert": MANIFEST}, "target": {"table": "orders", "existing": True}, "confirm_apply": "orders"},
+        "source.revert: no object s3://exports/p/AWSDynamoDB/01-a/manifest-summary.json",
+    ),
+    RUNTIME(
+        {"source": {"export_chain": CHAIN, "to": "latest"}, "target": {"table": "t-1", **KEYED}},
+        "source.to: the ledger records no FULL export",
+    ),
+    RUNTIME(
+        {"source": {"exports": [MANIFEST]}, "target": {"table": "t-1", **KEYED}},
+        "source.exports[0]: no object s3://exports/p/AWSDynamoDB/01-a/manifest-summary.json",
+    ),
     RUNTIME(
         {"source": {"table": "nopitr", "point_in_time": "latest"}, "target": {"table": "t-1"}},
         "source.table: nopitr has point-in-time recovery off",

@@ -9,10 +9,12 @@ from typing import Any
 import boto3
 import pytest
 from ddbkeeper.errors import TargetExists
+from ddbkeeper.export_files import read_manifest
 from moto import mock_aws
 
 from tests.support import Client, invoke, load_event
-from tests.support.tables import assert_identical, create_source
+from tests.support.chain import ChainWriter, History, build_chain, ordered
+from tests.support.tables import all_items, assert_identical, create_source
 
 
 @pytest.fixture
@@ -106,3 +108,54 @@ def test_verify_restore(dynamodb: Client) -> None:
     assert report["status"] == "SUCCEEDED"
     assert report["verification"]["result"] == "MATCH"
     assert assert_identical(dynamodb, "orders", dynamodb, "orders-restored") == 60
+
+
+def test_apply_exports(dynamodb: Client) -> None:
+    """The sample event's exports, written in the real layout where it names them; one turn applies them all."""
+    event = load_event("apply_exports.json")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="my-exports")
+    writer = ChainWriter(s3, "my-exports", "ddbkeeper/orders", "orders")
+    snapshots = build_chain(writer, History(12), 1, record=False)
+    event["request"]["source"]["exports"] = writer.exports
+    event["plan"]["exports"] = [read_manifest(s3, url).model_dump(mode="json") for url in writer.exports]
+    dynamodb.create_table(**event["plan"]["params"])  # what Start Restore does with the plan
+
+    result = invoke("apply_exports", event)
+
+    assert (result["done"], result["export"], result["exports_applied"], result["invocations"]) == (True, 2, 2, 1)
+    assert result["inserted"] - result["removed"] == len(snapshots[1]) - 12
+    assert all_items(dynamodb, "orders-restored") == ordered(snapshots[1].values())
+
+
+def test_repair_items(dynamodb: Client) -> None:
+    """The scratch table restored from the backup; one item of the partition deleted and one changed since: both
+    come back, the others are left as they are."""
+    event = restored(dynamodb, with_backup(dynamodb, load_event("repair_items.json")))
+    partition = [i for i in all_items(dynamodb, "orders") if i["pk"] == {"S": "customer-003"}]
+    dynamodb.delete_item(TableName="orders", Key={"pk": partition[0]["pk"], "sk": partition[0]["sk"]})
+    dynamodb.put_item(TableName="orders", Item=partition[1] | {"kind": {"S": "damaged"}})
+
+    result = invoke("repair_items", event)
+
+    assert (result["done"], result["chosen"], result["added"], result["overwritten"]) == (True, len(partition), 1, 1)
+    assert result["left"] == len(partition) - 2
+    assert [i for i in all_items(dynamodb, "orders") if i["pk"] == {"S": "customer-003"}] == partition
+
+
+def test_drop_scratch(dynamodb: Client) -> None:
+    event = restored(dynamodb, with_backup(dynamodb, load_event("drop_scratch.json")))
+    scratch = event["plan"]["params"]["TargetTableName"]
+    arn = dynamodb.describe_table(TableName=scratch)["Table"]["TableArn"]
+    dynamodb.tag_resource(  # what Re-apply Settings put on it
+        ResourceArn=arn,
+        Tags=[
+            {"Key": "ddbkeeper:managed-by", "Value": os.environ.get("STACK_NAME", "ddbkeeper")},
+            {"Key": "ddbkeeper:scratch", "Value": event["execution"]["name"]},
+        ],
+    )
+
+    report = invoke("drop_scratch", event)
+
+    assert (report["table"], report["scratch"], report["repaired"]["added"]) == ("orders", scratch, 1)
+    assert scratch not in dynamodb.list_tables()["TableNames"]

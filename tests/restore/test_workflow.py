@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ddbkeeper.local.runtime import LocalRuntime
+from ddbkeeper.errors import TransientAwsError, VerificationFailed
+from ddbkeeper.local.runtime import LocalContext, LocalRuntime
+from ddbkeeper.restore.repair import ItemRepairer
+from ddbkeeper.writes import BatchWriter
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.support import Client, entered, history, load_event, run
-from tests.support.faults import ServerError, deny_s3_reads
+from tests.support.chain import KEY_ATTRIBUTES, KEY_SCHEMA, ChainWriter, History, build_chain, ordered
+from tests.support.faults import ServerError, deny_s3_reads, inject
 from tests.support.tables import (
     KEYS,
     all_items,
@@ -301,3 +306,184 @@ def test_a_region_the_stack_does_not_act_in_fails_the_first_step(
     assert result.error == "InvalidInput"
     assert "source.region: 'eu-west-1' is not a region this stack acts in (us-east-1)" in (result.cause_message() or "")
     assert entered(history(runtime, result)) == ["Read Input", "Plan Restore", "Workflow Failed"]
+
+
+# --- the export chain: exports in DynamoDB's real layout, applied item by item ------------------------------------
+
+
+def chain_payload(bucket: str, table: str, target: str) -> dict[str, Any]:
+    payload = load_event("workflow-restore-export-chain.json")
+    payload["source"]["export_chain"] |= {"table": table, "bucket": bucket}
+    payload["target"]["table"] = target
+    return payload
+
+
+def test_an_export_chain_restores_the_table_as_it_was_at_the_window_before_to(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, bucket: str, names: Callable[[str], str]
+) -> None:
+    table, target = names("orders"), names("orders-0901")
+    writer = ChainWriter(s3, bucket, "ddbkeeper/orders", table)
+    snapshots = build_chain(writer, History(90), 4)
+
+    result = run(runtime, "restore", chain_payload(bucket, table, target))
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, target) == ordered(snapshots[2].values())
+    report = result.output
+    assert (report["restored_to"], report["behind_seconds"]) == ("2026-09-01T02:00:00Z", 1800.0)
+    assert report["verification"]["result"] == "MATCH"
+    assert report["applied"]["files"] == 6
+    assert settings_of(dynamodb, target)["pitr"] == "ENABLED"
+    states = entered(history(runtime, result))
+    assert states.count("Apply Exports") == 1
+    assert states.index("Apply Exports") < states.index("Re-apply Settings")
+
+
+def test_a_throttled_apply_is_paced_and_loses_nothing(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    s3: Client,
+    bucket: str,
+    names: Callable[[str], str],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table, target = names("orders"), names("orders-0901")
+    snapshots = build_chain(ChainWriter(s3, bucket, "ddbkeeper/orders", table), History(80, seed=2), 3)
+
+    with inject(monkeypatch) as faults:
+        faults.storm = (random.Random(5), 2)
+        faults.script("BatchWriteItem", "throttle", "throttling", "5xx", "limit")
+        result = run(runtime, "restore", chain_payload(bucket, table, target))
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, target) == ordered(snapshots[2].values())
+    applied = result.output["applied"]
+    assert applied["retried_items"] == faults.injected["unprocessed"] > 0
+    assert applied["throttles"] >= 4
+
+
+def test_a_crash_mid_file_is_retried_from_the_last_position_returned(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    s3: Client,
+    bucket: str,
+    names: Callable[[str], str],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ten items a turn (no Lambda time left after the first chunk); one turn dies after writing: Step Functions
+    invokes it again with the position it still holds, and the table and the counts come out exact."""
+    table, target = names("orders"), names("orders-0901")
+    snapshots = build_chain(ChainWriter(s3, bucket, "ddbkeeper/orders", table), History(40, seed=4), 3)
+    monkeypatch.setattr("ddbkeeper.restore.apply.CHUNK", 10)
+    monkeypatch.setattr(LocalContext, "get_remaining_time_in_millis", lambda self: 0)
+    original = BatchWriter.write
+    calls = {"n": 0}
+
+    def dies_after_the_fifth_chunk(self: BatchWriter, requests: Any, after_batch: Any = None) -> Any:
+        written = original(self, requests, after_batch)
+        calls["n"] += 1
+        if calls["n"] == 5:  # written, but the invocation dies before it returns its position
+            raise TransientAwsError("connection reset after the batch was written")
+        return written
+
+    monkeypatch.setattr(BatchWriter, "write", dies_after_the_fifth_chunk)
+
+    result = run(runtime, "restore", chain_payload(bucket, table, target))
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, target) == ordered(snapshots[2].values())
+    assert result.output["verification"]["result"] == "MATCH"
+    events = history(runtime, result)
+    assert entered(events).count("Apply Exports") == result.output["applied"]["invocations"] > 5
+    failed = [e for e in events if e["type"] in ("LambdaFunctionFailed", "TaskFailed")]
+    assert len(failed) == 1  # the turn that died, retried from the position the state machine still held
+
+
+def test_a_window_is_undone_in_a_live_table_the_stack_did_not_make(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, bucket: str, names: Callable[[str], str]
+) -> None:
+    """The last hour's changes undone from its OldImages; the table's settings and tags are left as they are."""
+    table = names("orders")
+    writer = ChainWriter(s3, bucket, "ddbkeeper/orders", table)
+    snapshots = build_chain(writer, History(60, seed=9), 2)
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=KEY_SCHEMA,
+        AttributeDefinitions=KEY_ATTRIBUTES,
+        Tags=[{"Key": "team", "Value": "orders"}],
+    )
+    for item in snapshots[2].values():
+        dynamodb.put_item(TableName=table, Item=item)
+    payload = load_event("workflow-restore-revert.json")
+    payload["source"]["revert"], payload["target"]["table"], payload["confirm_apply"] = writer.exports[2], table, table
+    unconfirmed_payload = {key: value for key, value in payload.items() if key != "confirm_apply"}
+
+    unconfirmed = run(runtime, "restore", unconfirmed_payload)
+    result = run(runtime, "restore", payload)
+
+    assert unconfirmed.error == "InvalidInput"
+    assert "target.existing needs confirm_apply naming the target table" in (unconfirmed.cause_message() or "")
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, table) == ordered(snapshots[1].values())
+    assert settings_of(dynamodb, table)["tags"] == {"team": "orders"}
+    states = entered(history(runtime, result))
+    assert "Apply Exports" in states
+    assert "Re-apply Settings" not in states
+    assert result.output["kind"] == "revert"
+
+
+# --- repairing items in a live table through a scratch table ---------------------------------------------------------
+
+
+def test_items_are_repaired_in_the_live_table_from_a_backup_and_the_scratch_table_dropped(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    table = names("orders")
+    create_source(dynamodb, table, items=40, pad=0)
+    before = all_items(dynamodb, table)
+    backup = dynamodb.create_backup(TableName=table, BackupName="nightly")["BackupDetails"]["BackupArn"]
+    partition = before[0]["pk"]
+    for item in [i for i in before if i["pk"] == partition][:2]:
+        dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    payload = load_event("workflow-restore-repair.json")
+    payload["source"]["backup_arn"], payload["target"]["table"], payload["confirm_apply"] = backup, table, table
+    payload["repair"]["partition"] = {"pk": partition}
+
+    result = run(runtime, "restore", payload)
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, table) == before
+    assert result.output["repaired"]["added"] == 2
+    assert dynamodb.list_tables()["TableNames"].count(result.output["scratch"]) == 0
+    states = entered(history(runtime, result))
+    assert states[-3:] == ["Items Repaired?", "Drop Scratch Table", "Restored"]
+    assert "Verify Restore" not in states
+
+
+def test_a_failed_repair_still_drops_its_scratch_table(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = names("orders")
+    create_source(dynamodb, table, items=10, pad=0)
+    backup = dynamodb.create_backup(TableName=table, BackupName="nightly")["BackupDetails"]["BackupArn"]
+
+    def fails(self: Any, chosen: Any, state: Any) -> Any:
+        raise VerificationFailed("the live table answered something unexpected")
+
+    monkeypatch.setattr(ItemRepairer, "_repair", fails)
+    payload = {
+        "source": {"backup_arn": backup},
+        "target": {"table": table, "existing": True},
+        "confirm_apply": table,
+        "repair": {"keys": [{"pk": {"S": "customer-001"}, "sk": {"N": "1"}}]},
+    }
+
+    result = run(runtime, "restore", payload)
+
+    assert (result.status, result.error) == ("FAILED", "VerificationFailed")  # the failure's own error
+    states = entered(history(runtime, result))
+    assert states[-3:] == ["Failure Cleanup?", "Drop Scratch After Failure", "Workflow Failed"]
+    assert [name for name in dynamodb.list_tables()["TableNames"] if name.startswith(f"{table}-repair-")] == []

@@ -15,7 +15,11 @@ pytestmark = pytest.mark.endpoint
 
 @pytest.mark.parametrize(
     ("module", "printed"),
-    [("bench.copy", "CPU-seconds per item"), ("bench.restore_verify", "CPU-seconds: ")],
+    [
+        ("bench.copy", "CPU-seconds per item"),
+        ("bench.restore_verify", "CPU-seconds: "),
+        ("bench.apply", "CPU-seconds per item"),
+    ],
 )
 def test_a_benchmark_runs_at_a_small_size(module: str, printed: str) -> None:
     env = {**os.environ, "BENCH_ITEMS": "300", "BENCH_WCU": "100"}

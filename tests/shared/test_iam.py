@@ -60,14 +60,22 @@ def who(action: str) -> set[str]:
 
 
 def test_only_prepare_target_drops_tables_and_only_its_own_or_those_a_parameter_names() -> None:
-    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction"}
-    for _, guard, statement in grants("dynamodb:DeleteTable"):
+    # and a repair's scratch table, which the restore made and tagged: Drop Scratch Table, on the tag alone.
+    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction", "DropScratchFunction"}
+    for function, guard, statement in grants("dynamodb:DeleteTable"):
+        if function == "DropScratchFunction":
+            assert (guard, statement.get("Condition")) == (None, MANAGED), statement
+            continue
         assert statement.get("Condition") == MANAGED or (
             guard == "HasRecreatePattern" and "${RecreateTableNamePattern}" in statement["Resource"]["Fn::Sub"]
         ), statement
     assert TEMPLATE.parameter("RecreateTableNamePattern") == ""  # by default no table the stack did not create
     # The backup taken before a drop: allowed exactly where the drop is.
-    drops = [(g, s["Resource"], s.get("Condition")) for _, g, s in grants("dynamodb:DeleteTable")]
+    drops = [
+        (g, s["Resource"], s.get("Condition"))
+        for f, g, s in grants("dynamodb:DeleteTable")
+        if f == "PrepareTargetFunction"
+    ]
     backups = [
         (g, s["Resource"], s.get("Condition"))
         for f, g, s in grants("dynamodb:CreateBackup")
@@ -77,19 +85,40 @@ def test_only_prepare_target_drops_tables_and_only_its_own_or_those_a_parameter_
 
 
 def test_every_table_the_stack_creates_is_marked_as_its_own() -> None:
-    assert who("dynamodb:CreateTable") == {"PrepareTargetFunction"}
+    assert who("dynamodb:CreateTable") == {"PrepareTargetFunction", "StartRestoreFunction"}  # a chain's new table
     for _, _, statement in grants("dynamodb:CreateTable"):
         assert statement["Condition"] == MARKS_NEW
 
 
 def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> None:
-    assert who("dynamodb:BatchWriteItem") == {"CopySegmentFunction", "StartRestoreFunction"}
+    writers = {"CopySegmentFunction", "StartRestoreFunction", "ApplyExportsFunction", "RepairItemsFunction"}
+    assert who("dynamodb:BatchWriteItem") == writers
     for logical_id, guard, statement in grants("dynamodb:BatchWriteItem"):
-        if logical_id == "CopySegmentFunction":
+        if logical_id in ("ApplyExportsFunction", "RepairItemsFunction"):
+            # The table the restore created (tagged at birth), or an existing one the parameter names.
+            assert statement.get("Condition") == MANAGED or guard == "HasApplyPattern", statement
+        elif logical_id == "CopySegmentFunction":
             assert statement.get("Condition") == MANAGED or guard == "HasAppendPattern", statement
         else:
             assert_restore_target(statement)
     assert TEMPLATE.parameter("AppendTableNamePattern") == ""
+
+
+def test_exports_go_into_an_existing_table_only_when_a_parameter_names_it() -> None:
+    """target.existing writes a table the stack did not create: only those ApplyTableNamePattern names (default
+    none), and only by BatchWriteItem; the restore never changes such a table's settings."""
+    assert TEMPLATE.parameter("ApplyTableNamePattern") == ""
+    pattern = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:*:${AWS::AccountId}:table/${ApplyTableNamePattern}"}
+    named = {(f, str(s["Action"])) for f, g, s in grants("dynamodb:BatchWriteItem") if g == "HasApplyPattern"}
+    assert named == {
+        ("ApplyExportsFunction", "dynamodb:BatchWriteItem"),  # exports applied or reverted
+        ("RepairItemsFunction", "['dynamodb:BatchWriteItem', 'dynamodb:PutItem']"),  # items repaired
+    }
+    for _, guard, statement in grants("dynamodb:BatchWriteItem"):
+        if guard == "HasApplyPattern":
+            assert statement["Resource"] == pattern
+    for action in ("dynamodb:UpdateTable", "dynamodb:TagResource", "dynamodb:UpdateContinuousBackups"):
+        assert all(g != "HasApplyPattern" for _, g, _ in grants(action))
 
 
 def assert_restore_target(statement: dict[str, Any]) -> None:
@@ -105,10 +134,12 @@ def assert_restore_target(statement: dict[str, Any]) -> None:
     "action", ["dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive", "dynamodb:DeleteItem", "dynamodb:PutItem"]
 )
 def test_tables_are_changed_only_when_the_stack_made_them(action: str) -> None:
-    for logical_id, _, statement in grants(action):
+    for logical_id, guard, statement in grants(action):
         if logical_id == "StartRestoreFunction":
             assert_restore_target(statement)
             continue
+        if logical_id == "RepairItemsFunction" and guard == "HasApplyPattern":
+            continue  # a repair's conditional puts into the live tables the parameter names (default none)
         assert statement.get("Condition") == MANAGED, (logical_id, statement)
 
 
@@ -201,6 +232,13 @@ def test_each_protection_role_has_one_duty_and_one_trusted_set() -> None:
     }
     assert who_in(roles, "dynamodb:DeleteBackup") == {"RetentionRole"}
     assert who_in(roles, "dynamodb:DeleteTable") == set()
+    # An export chain restored into another account: the table is created with the stack's tag or not at all.
+    assert who_in(roles, "dynamodb:CreateTable") == {"RestoreRole"}
+    creates = [s for s in roles["RestoreRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+               if "dynamodb:CreateTable" in str(s["Action"])]  # fmt: skip
+    assert [s.get("Condition") for s in creates] == [
+        {"StringEquals": {"aws:RequestTag/ddbkeeper:managed-by": {"Ref": "StackName"}}}
+    ]
     assert who_in(roles, "dynamodb:CreateBackup") == {"BackupRole"}
     for _, _, statement in grants("dynamodb:UpdateTable", roles):
         assert statement["Condition"] == {

@@ -1,8 +1,9 @@
 """`ddbkeeper demo`: the service end to end on the embedded runtime, with two fake accounts and no AWS account at all.
 
 Backups with retention in two accounts, an export to S3 and two restores (from the export onto a new key, and from a
-backup with its settings), then a cross-account copy and its refresh (the old replica backed up before the drop), each
-verified item for item, and the copies a request must confirm refused.
+backup with its settings), a table's export chain in DynamoDB's real layout restored to the middle of the chain and a
+window of it undone in a live table, then a cross-account copy and its refresh (the old replica backed up before the
+drop), each verified item for item, and the copies a request must confirm refused.
 The handlers reach DynamoDB through AWS_ENDPOINT_URL, which the demo points at the embedded moto server: the same
 standard resolution a user's run relies on. The demo checks what it shows and exits non-zero if anything is off.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from rich.rule import Rule
 from ddbkeeper.cli.progress import ExecutionProgress
 from ddbkeeper.cli.report_view import show_result
 from ddbkeeper.executions import ExecutionResult
+from ddbkeeper.local.exports import ExportWriter
 from ddbkeeper.local.runtime import LOCAL_REGION, LocalRuntime
 
 if TYPE_CHECKING:
@@ -31,6 +34,10 @@ OTHER_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/ddbkeeper-backup"
 OTHER_RETENTION_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/ddbkeeper-retention"
 RETENTION = {"keep_last": 2, "min_keep": 1}
 EXPORT_BUCKET = "ddbkeeper-demo-exports"
+CHAIN_START = datetime(2026, 9, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+ID_KEY = [{"AttributeName": "id", "KeyType": "HASH"}]
+ID_ATTRIBUTE = [{"AttributeName": "id", "AttributeType": "S"}]
 
 
 class DemoCheckFailed(AssertionError):
@@ -52,6 +59,7 @@ class Demo:
             try:
                 self._backup_and_retention()
                 self._export_and_restore()
+                self._export_chain()
                 self._cross_account_copy()
             except DemoCheckFailed as failure:
                 self.console.print(f"[bold red]demo check failed:[/] {failure}")
@@ -171,6 +179,58 @@ class Demo:
         result = self._run("restore", {"source": {"backup_arn": backup["BackupArn"]}, "target": {"table": "customers"}})
         self._check(result.error == "TargetExists", "restore onto an existing table was not refused")
 
+    def _export_chain(self) -> None:
+        self._title("payments' export chain in DynamoDB's real layout: a FULL export, then four hourly windows")
+        s3 = boto3.client("s3", region_name=LOCAL_REGION)
+        writer = ExportWriter(s3, EXPORT_BUCKET, "ddbkeeper/payments", "payments", key_names=["id"])
+        states = _payments_history(windows=4)
+        writer.record(writer.full(states[0], CHAIN_START), None, CHAIN_START, items=len(states[0]))
+        for hour in range(1, len(states)):
+            start, end = CHAIN_START + (hour - 1) * HOUR, CHAIN_START + hour * HOUR
+            writer.record(writer.incremental(states[hour - 1], states[hour], start, end), start, end)
+        self.console.print(
+            "moto writes neither manifests nor change records, so the demo writes them as DynamoDB does: "
+            "manifest-summary.json, manifest-files.json with each file's MD5, incremental data files in the shared "
+            "AWSDynamoDB/data/ folder, and the export workflow's ledger entries. Items per hour: "
+            + ", ".join(str(len(state)) for state in states)
+        )
+
+        self._title("Restore payments as of 02:30: the FULL export and the windows up to 02:00, applied in order")
+        target = {"table": "payments-0200", "key_schema": ID_KEY, "attribute_definitions": ID_ATTRIBUTE}
+        chain = {"table": "payments", "bucket": EXPORT_BUCKET, "prefix": "ddbkeeper/payments"}
+        at = CHAIN_START + 2 * HOUR + HOUR / 2
+        result = self._run("restore", {"source": {"export_chain": chain, "to": at.isoformat()}, "target": target})
+        self._check(result.succeeded, f"restore from the chain failed: {result.cause_message()}")
+        self._check(_scan_all(self.home, "payments-0200") == _sorted(states[2]), "the chain's restore differs")
+        self._check(result.output["restored_to"] == "2026-09-01T02:00:00Z", f"restored to {result.output}")
+        self.console.print(
+            f"compared item for item with the table as it was at 02:00: {len(states[2])} items identical "
+            "(the exact point restored is the last window's end, 30 minutes before the time asked for)"
+        )
+
+        self._title("Undo the last hour in the live table (a table ddbkeeper did not create), from its OldImages")
+        _create_table(self.home, "payments", {}, items=0, key="id")
+        for item in states[4].values():
+            self.home.put_item(TableName="payments", Item=item)
+        revert = {"source": {"revert": writer.exports[4]}, "target": {"table": "payments", "existing": True}}
+        refused = self._run("restore", revert)
+        self._check(refused.error == "InvalidInput", "a revert without confirm_apply was not refused")
+        result = self._run("restore", revert | {"confirm_apply": "payments"})
+        self._check(result.succeeded, f"revert failed: {result.cause_message()}")
+        self._check(_scan_all(self.home, "payments") == _sorted(states[3]), "the revert did not give 03:00 back")
+        self.console.print(f"compared item for item with the table as it was at 03:00: {len(states[3])} items")
+
+        self._title("A data file that is not what its manifest says is refused before any item of it is written")
+        listed = s3.list_objects_v2(Bucket=EXPORT_BUCKET, Prefix="ddbkeeper/payments/AWSDynamoDB/")["Contents"]
+        data = next(o["Key"] for o in listed if "/data/" in o["Key"] and o["Size"] > 40)
+        body = s3.get_object(Bucket=EXPORT_BUCKET, Key=data)["Body"].read()
+        s3.put_object(Bucket=EXPORT_BUCKET, Key=data, Body=body + b"\n")
+        result = self._run(
+            "restore", {"source": {"exports": writer.exports}, "target": target | {"table": "payments-x"}}
+        )
+        self._check(result.error == "VerificationFailed", f"a damaged file was applied: {result.error}")
+        s3.put_object(Bucket=EXPORT_BUCKET, Key=data, Body=body)
+
     def _cross_account_copy(self) -> None:
         self._title(f"Cross-account copy: orders (123456789012) -> orders-replica ({OTHER_ACCOUNT}), 4 segments")
         for start in range(50, 2000, 25):
@@ -255,11 +315,11 @@ def _assumed_dynamodb(role_arn: str) -> DynamoDBClient:
     return client
 
 
-def _create_table(dynamodb: DynamoDBClient, name: str, tags: dict[str, str], items: int) -> None:
+def _create_table(dynamodb: DynamoDBClient, name: str, tags: dict[str, str], items: int, key: str = "id") -> None:
     dynamodb.create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
         Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
     )
@@ -281,6 +341,37 @@ def _order(n: int) -> dict[str, Any]:
         "lines": {"L": [{"M": {"sku": {"S": f"sku-{n % 13}"}, "qty": {"N": str(n % 5 + 1)}}}]},
         "note": {"S": "x" * 500},
     }
+
+
+def _payments_history(windows: int) -> list[dict[str, dict[str, Any]]]:
+    """payments at the start and at the end of each hour: each hour pays some, refunds one, adds new ones."""
+    table = {f"pay-{n:04d}": _payment(n, 0) for n in range(40)}
+    states = [dict(table)]
+    for hour in range(1, windows + 1):
+        for n in range(hour, 40, 7):  # paid: updated (some of them in several windows)
+            key = f"pay-{n:04d}"
+            if key in table:
+                table[key] = _payment(n, hour)
+        table.pop(f"pay-{hour * 3:04d}", None)  # refunded: deleted
+        for n in range(40 + hour * 5, 45 + hour * 5):  # new payments: inserted
+            table[f"pay-{n:04d}"] = _payment(n, hour)
+        states.append(dict(table))
+    return states
+
+
+def _payment(n: int, hour: int) -> dict[str, Any]:
+    return {
+        "id": {"S": f"pay-{n:04d}"},
+        "cents": {"N": str(n * 137 % 10_000)},
+        "status": {"S": "PAID" if hour else "NEW"},
+        "hour": {"N": str(hour)},
+        "card": {"B": n.to_bytes(4, "big")},
+        "history": {"L": [{"N": str(h)} for h in range(hour + 1)]},
+    }
+
+
+def _sorted(table: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [table[key] for key in sorted(table)]
 
 
 def _scan_all(dynamodb: DynamoDBClient, table: str) -> list[dict[str, Any]]:

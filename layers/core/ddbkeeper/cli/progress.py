@@ -85,12 +85,25 @@ class ExecutionProgress:
         details = event.get("taskSucceededEventDetails") or event.get("lambdaFunctionSucceededEventDetails") or {}
         with contextlib.suppress(ValueError, TypeError):
             output = json.loads(details.get("output") or "null")
+            if isinstance(output, dict) and "exports_applied" in output:
+                self._applied(output)
+                return
             done = isinstance(output, dict) and (
                 output.get("status") in ("ACTIVE", "COMPLETED", "FAILED") or output.get("pending") == 0
             )
             if isinstance(output, dict) and "wait_seconds" in output and not done:
                 what = escape(str(output.get("status") or output.get("summary", "")))
                 self._say(f"{what} (check {output.get('polls', 0)}); next look in {output['wait_seconds']} s")
+
+    def _applied(self, output: dict[str, Any]) -> None:
+        """An Apply Exports turn: the files applied so far and where the next turn starts."""
+        line = (
+            f"{output.get('files', 0):,} data files applied (MD5 checked), {output.get('puts', 0):,} puts, "
+            f"{output.get('deletes', 0):,} deletes, {output.get('throttles', 0):,} throttles"
+        )
+        if not output.get("done") and output.get("current"):
+            line += f"; going on at line {output.get('line', 0):,} of {output['current']}"
+        self._say(escape(line))
 
     def _show_segments(self) -> None:
         if not self._segments:

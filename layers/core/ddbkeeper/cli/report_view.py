@@ -150,6 +150,10 @@ def restore_table(report: dict[str, Any]) -> Table:
         [
             ("source", report.get("source")),
             ("point in time", report.get("point_in_time")),
+            ("restored to", _restored_to(report)),
+            ("applied", _applied(report.get("applied"))),
+            ("repaired", _repaired(report.get("repaired"))),
+            ("scratch table", f"{report['scratch']} (dropped)" if report.get("scratch") else None),
             ("table", report.get("table_arn")),
             ("items", f"{report['items']:,}" if report.get("items") is not None else None),
             ("verified", f"{checked}" + (f" (expected {expected:,})" if expected is not None else "")),
@@ -158,6 +162,55 @@ def restore_table(report: dict[str, Any]) -> Table:
             ("duration", f"{report.get('duration_seconds', 0):,.1f} s"),
         ],
     )
+
+
+def _restored_to(report: dict[str, Any]) -> str | None:
+    """An export chain's exact point, and how far it is before the time asked for."""
+    point = report.get("restored_to")
+    if point is None:
+        return None
+    behind = report.get("behind_seconds")
+    return point if not behind else f"{point} ({behind:,.0f} s before the time asked for)"
+
+
+def _applied(applied: dict[str, Any] | None) -> str | None:
+    if not applied:
+        return None
+    return (
+        f"{_count(applied.get('exports_applied', 0), 'export')}, "
+        f"{_count(applied.get('files', 0), 'data file')} (MD5 checked), "
+        f"{applied.get('puts', 0):,} puts, {applied.get('deletes', 0):,} deletes, "
+        f"{applied.get('write_units', 0):,.0f} write units, {applied.get('throttles', 0)} throttles"
+    ) + (
+        f", {applied['conflicts']:,} changed since the window and left as they are" if applied.get("conflicts") else ""
+    )
+
+
+def _repaired(repaired: dict[str, Any] | None) -> str | None:
+    if not repaired:
+        return None
+    line = (
+        f"{repaired.get('chosen', 0):,} chosen: {repaired.get('added', 0):,} added, "
+        f"{repaired.get('overwritten', 0):,} overwritten, {repaired.get('left', 0):,} left"
+    )
+    if repaired.get("not_in_source"):
+        line += f", {repaired['not_in_source']:,} keys not in the source"
+    if repaired.get("conflicts"):
+        line += f", {repaired['conflicts']:,} written meanwhile (left)"
+    samples = [
+        f"{what} {', '.join(_key_text(key) for key in repaired.get(f'sample_{what}') or [])}"
+        for what in ("added", "overwritten", "left")
+        if repaired.get(f"sample_{what}")
+    ]
+    return "\n".join([line, *samples])
+
+
+def _key_text(key: dict[str, Any]) -> str:
+    return "/".join(str(next(iter(value.values()))) for value in key.values())
+
+
+def _count(number: int, what: str) -> str:
+    return f"{number:,} {what}" + ("" if number == 1 else "s")
 
 
 def _windows(exports: list[dict[str, Any]]) -> str | None:

@@ -15,13 +15,11 @@ from ddbkeeper.aws import translate_errors
 from ddbkeeper.clock import stamp
 from ddbkeeper.errors import InvalidInput
 from ddbkeeper.export.models import ExportRecord, LedgerEntry
-from ddbkeeper.export_files import ExportLocation
+from ddbkeeper.export_files import ExportLocation, ledger_folder
 from ddbkeeper.models import parse
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-LEDGER_FOLDER = "ddbkeeper-ledger"
 
 
 class ExportLedger:
@@ -30,7 +28,7 @@ class ExportLedger:
     def __init__(self, s3: S3Client, location: ExportLocation, table: str) -> None:
         self.s3 = s3
         self.location = location
-        self.folder = f"{location.prefix}/{LEDGER_FOLDER}/{table}/"
+        self.folder = ledger_folder(location.prefix, table)
 
     def last(self, table_arn: str) -> LedgerEntry | None:
         """The newest entry for this table (keys sort by window end), or None before the first export."""

@@ -202,6 +202,7 @@ class ExportRecord(StepModel):
     export_arn: str | None = None
     s3: str | None = None  # the export's own folder
     data: str | None = None  # its AWSDynamoDB/<export id>/data/ folder, what an import reads
+    manifest: str | None = None  # its manifest-summary.json, when DynamoDB names one (a restore reads the chain by it)
     items: Count = 0
     bytes: Count = 0
     previous_export: str | None = None

@@ -251,6 +251,7 @@ class ExportService:
             export_arn=export.arn,
             s3=location.url(f"{location.prefix}/"),
             data=location.url(data_folder(self.ledger.s3, location, export.manifest)),
+            manifest=location.url(export.manifest) if export.manifest else None,
             items=export.items,
             bytes=export.bytes,
             previous_export=plan.last_export,

@@ -3,8 +3,9 @@
 Plan Restore       RestoreTask     -> PlannedRestore   (the whole state from then on; a dry run ends with its plan)
 Start Restore      PlannedRestore  -> RestoreProgress  ($.restore)
 Check Restore      CheckRestore    -> RestoreProgress  ($.restore)
+Apply Exports      ApplyExports    -> ApplyProgress    ($.apply: exports applied file by file, a checkpoint per turn)
 Re-apply Settings  ApplySettings   -> SettingsProgress ($.settings)
-Verify Restore     CheckRestore    -> RestoreReport    ($.report, the execution's output)
+Verify Restore     VerifyRestore   -> RestoreReport    ($.report, the execution's output)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from ddbkeeper.export_files import ExportManifest
 from ddbkeeper.models import (
     AccountId,
     BackupArn,
@@ -37,7 +39,37 @@ ExportArn = Annotated[
     str, StringConstraints(pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/(export|import)/.+$")
 ]
 KeySchema = Annotated[list[dict[str, str]], Field(min_length=1, max_length=2)]
-SourceKind = Literal["backup", "point_in_time", "export"]
+SourceKind = Literal["backup", "point_in_time", "export", "export_chain", "exports", "revert"]
+APPLIED: tuple[SourceKind, ...] = ("export_chain", "exports", "revert")  # the kinds Apply Exports writes, file by file
+# A DynamoDB export's manifest-summary.json, wherever it was copied: s3://bucket/.../AWSDynamoDB/<id>/manifest-summary.json
+ManifestUrl = Annotated[
+    str,
+    StringConstraints(
+        max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.-]+[a-z0-9]/(.+/)?AWSDynamoDB/[^/]+/manifest-summary\.json$"
+    ),
+]
+MAX_EXPORTS = 400  # one restore's chain: a weekly FULL and hourly incrementals is 168; the plan rides in the state
+
+
+def _iso_or_latest(value: str | None) -> str | None:
+    if value is None or value == "latest":
+        return value
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(f"expected 'latest' or an ISO time with a time zone (2026-11-22T03:00:00Z), got {value!r}")
+    return value
+
+
+class ChainLocation(StrictModel):
+    """A table's export chain: where the export workflow wrote it and its ledger, <prefix>/ddbkeeper-ledger/<table>/."""
+
+    table: TableName
+    bucket: BucketName
+    prefix: S3Prefix
+    bucket_owner: AccountId | None = None
 
 
 class ExportSource(StrictModel):
@@ -65,39 +97,64 @@ class RestoreSource(StrictModel):
     point_in_time: str | None = None  # an ISO time with a time zone, or "latest"
     region: Region | None = None  # the source table's region, when it differs from the new table's
     export: ExportSource | None = None
+    export_chain: ChainLocation | None = None  # the chain the export workflow recorded in its ledger...
+    to: str | None = None  # ...restored to this time (an ISO time with a time zone) or "latest"
+    exports: Annotated[list[ManifestUrl], Field(min_length=1, max_length=MAX_EXPORTS)] | None = None
+    revert: ManifestUrl | None = None  # one incremental export (NEW_AND_OLD_IMAGES) undone from its OldImages
+    # revert: an item changed again since the window is left as it is (skip, the default) or reverted anyway
+    if_changed: Literal["skip", "overwrite"] | None = None
+    bucket_owner: AccountId | None = None  # the account that owns the bucket of `exports` or `revert`
 
-    @field_validator("point_in_time")
-    @classmethod
-    def _iso_or_latest(cls, value: str | None) -> str | None:
-        if value is None or value == "latest":
-            return value
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
-            raise ValueError(f"expected 'latest' or an ISO time with a time zone (2026-11-22T03:00:00Z), got {value!r}")
-        return value
+    _point_in_time = field_validator("point_in_time")(_iso_or_latest)
+    _to = field_validator("to")(_iso_or_latest)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> RestoreSource:
-        given = [self.backup_arn is not None, self.table is not None or self.point_in_time is not None, self.export]
+        given = [
+            self.backup_arn is not None,
+            self.table is not None or self.point_in_time is not None,
+            self.export,
+            self.export_chain,
+            self.exports,
+            self.revert,
+        ]
         if sum(bool(g) for g in given) != 1:
-            raise ValueError("give exactly one of backup_arn, table with point_in_time, or export")
+            raise ValueError(
+                "give exactly one of backup_arn, table with point_in_time, export, export_chain with to, exports, "
+                "or revert"
+            )
         if (self.table is None) != (self.point_in_time is None):
             raise ValueError("table and point_in_time go together")
         if self.region is not None and self.table is None:
             raise ValueError("region goes with table and point_in_time (a backup's region is in its ARN)")
+        if (self.export_chain is None) != (self.to is None):
+            raise ValueError("export_chain and to go together: the chain restores to a time or 'latest'")
+        if self.if_changed is not None and self.revert is None:
+            raise ValueError("if_changed goes with revert: what to do with an item changed again since the window")
+        if self.bucket_owner is not None and self.exports is None and self.revert is None:
+            raise ValueError("bucket_owner goes with exports or revert (export_chain and export name their own)")
+        if self.exports is not None and len(set(self.exports)) != len(self.exports):
+            raise ValueError("exports: each export once")
         return self
 
     @property
     def kind(self) -> SourceKind:
         if self.backup_arn:
             return "backup"
+        if self.export_chain:
+            return "export_chain"
+        if self.exports:
+            return "exports"
+        if self.revert:
+            return "revert"
         return "export" if self.export else "point_in_time"
 
     def moment(self) -> datetime | None:
         return None if self.point_in_time in (None, "latest") else datetime.fromisoformat(str(self.point_in_time))
+
+    def until(self) -> datetime | None:
+        """The chain's `to` as a time; None: the latest the chain holds."""
+        return None if self.to in (None, "latest") else datetime.fromisoformat(str(self.to))
 
 
 class RestoreTarget(TableLocation, TargetOverrides):
@@ -109,6 +166,39 @@ class RestoreTarget(TableLocation, TargetOverrides):
     key_schema: KeySchema | None = None
     attribute_definitions: Annotated[list[dict[str, str]], Field(min_length=1)] | None = None
     global_secondary_indexes: list[dict[str, Any]] = []
+    # Apply the exports to this table as it is (it must exist) rather than create it: needs confirm_apply.
+    existing: bool = False
+
+    def changes_settings(self) -> list[str]:
+        """The fields that would change the table's settings or shape: none may go with an existing table."""
+        fields = set(self.model_fields_set) - {"table", "region", "role_arn", "external_id", "existing"}
+        return sorted(name for name in fields if getattr(self, name) not in (None, [], {}))
+
+
+WireKey = Annotated[dict[str, dict[str, Any]], Field(min_length=1, max_length=2)]  # {"pk": {"S": "a"}}, wire form
+
+
+class RepairFilter(StrictModel):
+    """A DynamoDB filter expression (as Scan takes it): the items of the scratch table it keeps are repaired."""
+
+    expression: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    names: dict[Annotated[str, StringConstraints(pattern=r"^#\w+$")], str] = {}
+    values: dict[Annotated[str, StringConstraints(pattern=r"^:\w+$")], dict[str, Any]] = {}  # wire form
+
+
+class RepairSelection(StrictModel):
+    """Which items to repair (exactly one way) and what to do when the live table holds one already."""
+
+    keys: Annotated[list[WireKey], Field(min_length=1, max_length=10_000)] | None = None
+    partition: Annotated[dict[str, dict[str, Any]], Field(min_length=1, max_length=1)] | None = None
+    filter: RepairFilter | None = None
+    conflict: Literal["overwrite", "missing_only"] = "overwrite"
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> RepairSelection:
+        if sum(selector is not None for selector in (self.keys, self.partition, self.filter)) != 1:
+            raise ValueError("give exactly one of keys, partition or filter: the items to repair")
+        return self
 
 
 class RestoreRequest(StrictModel):
@@ -118,25 +208,80 @@ class RestoreRequest(StrictModel):
     target: RestoreTarget
     verify: Literal["count", "none"] = "count"
     dry_run: bool = False  # plan and report what the restore would do; create nothing
+    max_write_units: Annotated[float, Field(gt=0)] | None = None  # applying exports: a cap in write units a second
+    confirm_apply: TableName | None = None  # target.existing: the table's name, as a confirmation
+    # Repair chosen items of target.table (existing) from a backup or a point in time, through a scratch table.
+    repair: RepairSelection | None = None
 
     @model_validator(mode="after")
     def _fits_the_source(self) -> RestoreRequest:
         target = self.target
-        if self.source.kind == "export":
-            if target.key_schema is None or target.attribute_definitions is None:
-                raise ValueError("an import needs target.key_schema and target.attribute_definitions")
-            if target.drop_indexes:
+        kind = self.source.kind
+        self._fits_an_existing_table()
+        if kind in ("export", "exports", "export_chain"):
+            if target.existing:
+                pass  # the table's own keys (_fits_an_existing_table refused any given)
+            elif (target.key_schema is None or target.attribute_definitions is None) and kind != "export_chain":
+                raise ValueError(f"an import needs target.key_schema and target.attribute_definitions ({kind})")
+            elif (target.key_schema is None) != (target.attribute_definitions is None):
+                raise ValueError("target.key_schema and target.attribute_definitions go together")
+            elif target.drop_indexes:
                 raise ValueError("target.drop_indexes: an import creates just target.global_secondary_indexes")
         elif target.key_schema or target.attribute_definitions or target.global_secondary_indexes:
             raise ValueError(
                 "target.key_schema/attribute_definitions/global_secondary_indexes: only an import from an export "
                 "can change the keys; a backup or point-in-time restore keeps the source's"
             )
+        if self.max_write_units is not None and kind not in APPLIED and self.repair is None:
+            raise ValueError(
+                "max_write_units: only exports applied item by item (export_chain, exports, revert) and a repair write "
+                "units"
+            )
         if self.source.kind == "backup" and target.region and f":{target.region}:" not in str(self.source.backup_arn):
             raise ValueError(
                 "target.region: a backup restores in its own region; export and import to restore in another region"
             )
         return self
+
+    def _fits_an_existing_table(self) -> None:
+        """Writing into a table that exists overwrites and deletes items: only exports applied item by item do it,
+        only with a confirmation naming the table, and they change nothing but items."""
+        target, kind = self.target, self.source.kind
+        if self.repair is not None:
+            if kind not in ("backup", "point_in_time"):
+                raise ValueError(
+                    "repair: items are repaired from a backup or a point in time (through a scratch table); to take "
+                    "them from the export chain, restore it into a new table and repair from a backup of that"
+                )
+            if not target.existing:
+                raise ValueError("repair: items are repaired in a table that exists; give target.existing true")
+            if target.role_arn is not None:
+                raise ValueError(
+                    "target.role_arn: a repair acts in the stack's own account (its scratch table is dropped with the "
+                    "stack's permissions; the other accounts' roles drop no table)"
+                )
+        if kind == "revert" and not target.existing:
+            raise ValueError(
+                "source.revert: a window is undone in a table that exists; give target.existing true and confirm_apply"
+            )
+        if not target.existing:
+            if self.confirm_apply is not None:
+                raise ValueError("confirm_apply goes with target.existing")
+            return
+        if kind not in APPLIED and self.repair is None:
+            raise ValueError(
+                "target.existing: only exports applied item by item (export_chain, exports, revert) go into an "
+                "existing table; a restore from a backup, a point in time or an import always creates one"
+            )
+        if self.confirm_apply is None:
+            raise ValueError(
+                "target.existing needs confirm_apply naming the target table (items with the same keys are "
+                "overwritten, deleted items are deleted)"
+            )
+        if self.confirm_apply != target.table:
+            raise ValueError(f"confirm_apply: names {self.confirm_apply}, the target table is {target.table}")
+        if changed := target.changes_settings():
+            raise ValueError(f"target.{changed[0]}: an existing table keeps its own keys and settings")
 
 
 class RestoreSettings(Settings):
@@ -166,6 +311,16 @@ class RestorePlan(StepModel):
     point_in_time: str | None = None  # a point-in-time restore's moment, or "latest"
     dry_run: bool = False
     actions: list[str] = []  # what the restore will do, in words
+    # Exports applied item by item (export_chain, exports): one FULL, then incrementals in order.
+    apply: bool = False  # Apply Exports runs after the table is ACTIVE
+    exports: list[ExportManifest] = []
+    key_names: list[str] = []  # the table's key attributes: what a delete names
+    existing: bool = False  # into a table that exists: nothing created, no setting changed
+    revert: bool = False  # undo the one export: OldImages put back, inserted items deleted
+    repair: bool = False  # restore a scratch table (`table`), repair chosen items of `live` from it, drop it
+    live: str | None = None  # the table a repair writes
+    restored_to: str | None = None  # the point the table will be at: the last applied export's end
+    behind_seconds: float | None = None  # how far that is before the requested `to` (0: exactly it)
 
 
 class PlannedRestore(RestoreTask):
@@ -200,6 +355,77 @@ class CheckRestore(PlannedRestore):
     restore: RestoreProgress
 
 
+class ApplyProgress(StepModel):
+    """Where Apply Exports stands ($.apply): the export, data file and line next to apply, and what was written.
+
+    A batch is written completely before the position moves past it; an invocation that dies leaves the state machine
+    holding the last position returned, so its redrive or retry writes again at most what that invocation wrote (puts
+    and deletes of whole items are idempotent) and counts it once: the counts come from the exports' own images.
+    """
+
+    export: Count = 0  # index into the plan's exports
+    file: Count = 0  # index into that export's manifest-files.json
+    line: Count = 0  # items of that file already applied
+    done: bool = False
+    current: str | None = None  # the data file being applied (s3://...), for progress
+    files: Count = 0  # data files fully applied, each checked against its manifest's MD5 first
+    exports_applied: Count = 0
+    puts: Count = 0
+    deletes: Count = 0
+    inserted: Count = 0  # incremental puts of keys that did not exist (no OldImage, NEW_AND_OLD_IMAGES)
+    removed: Count = 0  # deletes of keys that existed (an OldImage; reverting: an insert undone)
+    uncounted: Count = 0  # changes of a NEW_IMAGE export: insert or update, delete of what, unknown
+    conflicts: Count = 0  # reverting: items changed again since the window, left as they are (if_changed skip)
+    already: Count = 0  # reverting: items already as they were before the window (a retried turn), not written again
+    sample_conflicts: list[dict[str, Any]] = []  # the keys of a few of them
+    write_units: float = 0.0
+    throttles: Count = 0
+    retried_items: Count = 0
+    invocations: Count = 0
+
+    def expected(self, full_items: int) -> int | None:
+        """The table's count once everything is applied; None when a NEW_IMAGE export left it unknown."""
+        return None if self.uncounted else full_items + self.inserted - self.removed
+
+
+class RepairProgress(StepModel):
+    """Where Repair Items stands ($.repair): the position among the chosen items, and what became of them."""
+
+    position: Count = 0  # keys: the next key's index
+    start_key: dict[str, Any] | None = None  # partition or filter: where the next page starts (wire form)
+    done: bool = False
+    chosen: Count = 0  # items of the scratch table chosen
+    added: Count = 0  # missing from the live table: written
+    overwritten: Count = 0  # different in the live table, overwrite: written
+    left: Count = 0  # identical, or missing_only and present (or appeared meanwhile): not written
+    conflicts: Count = 0  # missing_only: appeared between the read and the conditional put, left
+    not_in_source: Count = 0  # keys the scratch table does not hold: left (a repair never deletes)
+    write_units: float = 0.0
+    invocations: Count = 0
+    sample_added: list[dict[str, Any]] = []  # a few keys of each kind, for the report
+    sample_overwritten: list[dict[str, Any]] = []
+    sample_left: list[dict[str, Any]] = []
+
+
+class RepairItems(CheckRestore):
+    """What Repair Items receives: the plan (the scratch table is `table`) and where the repair stands."""
+
+    repair: RepairProgress
+
+
+class DropScratch(PlannedRestore):
+    """What Drop Scratch Table receives: after the repair (with its progress), or after a failure (the plan only)."""
+
+    restore: RestoreProgress | None = None
+    repair: RepairProgress | None = None
+
+
+class ApplyExports(CheckRestore):
+    """What Apply Exports receives: the plan, the table, and where the applying stands."""
+
+    apply: ApplyProgress
+
+
 class SettingsProgress(StepModel):
     """The Re-apply Settings loop's state; its Pass state starts it at pending -1, polls 0."""
 
@@ -214,6 +440,12 @@ class ApplySettings(PlannedRestore):
     """What Re-apply Settings receives: the plan, and where the loop stands."""
 
     settings: SettingsProgress
+
+
+class VerifyRestore(CheckRestore):
+    """What Verify Restore receives: the table, and for exports applied, what was applied (the expected count)."""
+
+    apply: ApplyProgress | None = None
 
 
 class Verification(StepModel):
@@ -238,6 +470,11 @@ class RestoreReport(StepModel):
     verification: Verification
     settings: dict[str, Any]  # the settings the new table was given (those set)
     settings_from: str
+    restored_to: str | None = None  # exports applied: the exact point the table is at (the last window's end)...
+    behind_seconds: float | None = None  # ...and how far that is before the requested `to`
+    applied: ApplyProgress | None = None  # exports applied: files, puts, deletes, units, throttles
+    repaired: RepairProgress | None = None  # a repair: what was chosen, added, overwritten, left (a dry run: would be)
+    scratch: str | None = None  # a repair's scratch table, dropped before this report
     started_at: str
     finished_at: str
     duration_seconds: float

@@ -12,6 +12,7 @@ carrying it).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
@@ -20,11 +21,16 @@ from botocore.exceptions import ClientError
 
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory, domain_error, error_code, translate_errors
 from ddbkeeper.clock import backoff, iso
-from ddbkeeper.errors import TableNotFound, TargetExists
-from ddbkeeper.models import Task, parse_settings
+from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, UnsafeOperation
+from ddbkeeper.models import Execution, Task, parse_settings
+from ddbkeeper.pacing import Tuning
+from ddbkeeper.restore.apply import ApplyTuning, ExportApplier
 from ddbkeeper.restore.models import (
+    ApplyProgress,
     ImportCounts,
     PlannedRestore,
+    RepairProgress,
+    RepairSelection,
     RestorePlan,
     RestoreProgress,
     RestoreReport,
@@ -33,6 +39,7 @@ from ddbkeeper.restore.models import (
     SettingsProgress,
     Verification,
 )
+from ddbkeeper.restore.repair import ItemRepairer, RepairTuning
 from ddbkeeper.restore.sources import Source, source_of
 from ddbkeeper.restore.target import (
     MANAGED_BY,
@@ -45,17 +52,19 @@ from ddbkeeper.restore.target import (
     managed,
     wanted_settings,
 )
-from ddbkeeper.settings import SETTINGS, SettingsRecords, TableSettings, settings_of
+from ddbkeeper.settings import SETTINGS, SettingsRecords, TableSettings, settings_of, tags_of
 from ddbkeeper.tables import TableSide, describe, is_ready, summarize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.literals import StreamViewTypeType, TableClassType
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
+    from mypy_boto3_s3 import S3Client
 
 logger = Logger(child=True)
 
 _EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
 _IMPORT_ENDED = ("FAILED", "CANCELLED", "CANCELLING")
+SCRATCH = "ddbkeeper:scratch"  # a repair's scratch table carries the execution's name: only that table is dropped
 COUNT_SEGMENTS = 4  # Verify Restore counts the new table with a parallel Scan of Select=COUNT
 TAG_SETTLE_SECONDS = 3  # after the stack's tag: DynamoDB's tags are eventually consistent (a few seconds)
 
@@ -70,13 +79,20 @@ class RestoreService:
         source: Source,
         *,
         stack: str = "ddbkeeper",
+        exports: S3Client | None = None,
+        tuning: ApplyTuning | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        live: TableSide | None = None,
     ) -> None:
-        self.request = task.request
+        self.asked = task.request  # what the state machine carries from step to step
+        self.request = restored_request(task.request, task.execution)  # a repair's: the scratch table as its target
         self.execution = task.execution
         self.table = table  # the new table: created, described and updated through its account, counted by scans
         self.source = source  # where it comes from: a backup, a point in time, an export
         self.stack = stack  # the stack's name: the new table's ddbkeeper:managed-by tag
+        self.exports = exports  # reads the exports applied item by item (the function's own access)
+        self.tuning = tuning
+        self.live = live  # a repair's live table (the scratch table is `table`)
         self._clock = clock
 
     @classmethod
@@ -92,10 +108,19 @@ class RestoreService:
         stack = Account(factory, AccountAccess())
         target = Account(factory, request.target.access())
         records = SettingsRecords(stack, settings.SETTINGS_BUCKET) if settings.SETTINGS_BUCKET else None
+        restored = restored_request(request, task.execution)
         source = source_of(
-            request, target, source=target.in_region(request.source.region), stack=stack, records=records
+            restored, target, source=target.in_region(request.source.region), stack=stack, records=records
         )
-        return cls(task, TableSide(target, request.target.table), source, stack=settings.STACK_NAME)
+        live = TableSide(target, request.target.table) if request.repair else None
+        return cls(
+            task,
+            TableSide(target, restored.target.table),
+            source,
+            stack=settings.STACK_NAME,
+            exports=stack.s3,
+            live=live,
+        )
 
     @property
     def _name(self) -> str:
@@ -105,10 +130,26 @@ class RestoreService:
 
     def plan(self) -> PlannedRestore:
         """Check the source and the target and decide everything; nothing is created or changed here."""
-        if describe(self.table.control, self._name) is not None:
-            raise TargetExists(f"target.table: {self._name} exists; a restore always creates a new table")
+        existing = self.request.target.existing
+        if not existing and describe(self.table.control, self._name) is not None:
+            raise TargetExists(
+                f"target.table: {self._name} exists; a restore creates a new table (exports applied item by item may "
+                "go into an existing one: target.existing with confirm_apply)"
+            )
+        repair = self.asked.repair
+        live = self.asked.target.table
+        live_table = describe(self.table.control, live) if repair else None
+        if repair and live_table is None:
+            raise TableNotFound(f"target.table: {live} does not exist; a repair writes into a table that exists")
         origin = self.source.plan()
         settings = managed(wanted_settings(origin.recorded, self.request.target), self.stack)
+        if existing:  # a table the restore did not create: no setting, no tag
+            settings = TableSettings()
+        if repair:  # the scratch table: the stack's tag and the execution's, nothing else (it is dropped at the end)
+            settings = managed(TableSettings(tags={SCRATCH: self.execution.name}), self.stack)
+        params = origin.params
+        if origin.exports and not existing:  # a table the restore creates itself: the stack's tag from the start
+            params = params | {"Tags": [{"Key": MANAGED_BY, "Value": self.stack}]}
         plan = RestorePlan(
             kind=self.source.kind,
             source_arn=origin.source_arn,
@@ -117,17 +158,41 @@ class RestoreService:
             expected_is_exact=origin.expected_is_exact,
             settings=settings,
             settings_from=origin.settings_from,
-            params=origin.params,
-            dry_run=self.request.dry_run,
-            actions=actions(origin.action, origin.params, settings, origin.expected_items, self.request.verify),
+            params=params,
+            dry_run=self.request.dry_run and not repair,  # a repair's dry run compares through the scratch table
+            actions=actions(
+                origin.action,
+                params,
+                settings,
+                origin.expected_items,
+                self.request.verify,
+                applied=bool(origin.exports),
+            )
+            + (repair_actions(repair, live, self._name, self.asked.dry_run) if repair else []),
+            apply=bool(origin.exports),
+            exports=origin.exports,
+            key_names=[k["AttributeName"] for k in live_table["KeySchema"]] if live_table else origin.key_names,
+            existing=existing,
+            revert=self.source.kind == "revert",
+            repair=repair is not None,
+            live=live if repair else None,
+            restored_to=origin.restored_to,
+            behind_seconds=origin.behind_seconds,
         )
+        if repair:  # the scratch table is not verified: it is dropped once the items are repaired
+            plan = plan.model_copy(update={"actions": [a for a in plan.actions if not a.startswith("verify:")]})
         logger.info("restore planned", extra={"kind": plan.kind, "source": plan.source_arn})
-        return PlannedRestore(request=self.request, execution=self.execution, plan=plan)
+        return PlannedRestore(request=self.asked, execution=self.execution, plan=plan)
 
     # --- Start Restore, Check Restore ------------------------------------------------------------------------------
 
     def start(self, plan: RestorePlan) -> RestoreProgress:
         """Start the restore; a retried step finds the table it already started restoring instead of failing."""
+        if plan.existing:  # nothing to create: the table is there, as Plan Restore found it
+            table = describe(self.table.control, self._name)
+            if table is None:
+                raise TableNotFound(f"target.table: {self._name} disappeared since the plan")
+            return RestoreProgress(status="ACTIVE", polls=0, wait_seconds=0, table_arn=table["TableArn"])
         import_arn = None
         try:
             import_arn = self.source.start(dict(plan.params), self.execution)
@@ -168,6 +233,85 @@ class RestoreService:
         done = is_ready(table) and not in_progress
         return result.model_copy(update={"status": "ACTIVE" if done else "CREATING", "table_arn": table["TableArn"]})
 
+    # --- Apply Exports ---------------------------------------------------------------------------------------------
+
+    def apply(self, plan: RestorePlan, progress: ApplyProgress, time_left: Callable[[], float]) -> ApplyProgress:
+        """Apply the plan's exports from `progress` until done or `time_left()` (seconds) runs short."""
+        if self.exports is None:
+            raise InvalidInput("plan: exports to apply, but no access to read them")
+        owner = self.request.source.bucket_owner
+        if self.request.source.export_chain is not None:
+            owner = self.request.source.export_chain.bucket_owner
+        applier = ExportApplier(
+            self.table,
+            self.exports,
+            plan.key_names,
+            owner=owner,
+            cap=self.request.max_write_units,
+            revert=plan.revert,
+            guard=self.request.source.if_changed != "overwrite",
+            tuning=self.tuning,
+        )
+        result = applier.run(plan.exports, progress, time_left)
+        logger.info("exports applied", extra=result.model_dump(mode="json"))
+        return result
+
+    # --- Repair Items, Drop Scratch Table -------------------------------------------------------------------------
+
+    def repair(self, plan: RestorePlan, progress: RepairProgress, time_left: Callable[[], float]) -> RepairProgress:
+        """Repair the chosen items of the live table from the scratch table, from `progress` until done or
+        `time_left()` (seconds) runs short; a dry run compares and writes nothing."""
+        selection = self.asked.repair
+        if selection is None or self.live is None or not plan.repair:
+            raise InvalidInput("repair: this restore repairs nothing")
+        repairer = ItemRepairer(
+            self.table,
+            self.live,
+            plan.key_names,
+            selection,
+            dry_run=self.asked.dry_run,
+            cap=self.request.max_write_units,
+            tuning=RepairTuning(**{f.name: getattr(self.tuning, f.name) for f in fields(Tuning)})
+            if self.tuning
+            else None,
+        )
+        result = repairer.run(progress, time_left)
+        logger.info("items repaired", extra=result.model_dump(mode="json"))
+        return result
+
+    def drop_scratch(self, plan: RestorePlan, repaired: RepairProgress | None) -> RestoreReport:
+        """Drop the scratch table, after the repair or after a failure: only the table this execution made (its name
+        from the plan, the stack's tag and this execution's). Reports the repair (or what was dropped)."""
+        table = describe(self.table.control, self._name)
+        if table is not None:
+            tags = tags_of(self.table.control, table["TableArn"])
+            if tags.get(MANAGED_BY) != self.stack or tags.get(SCRATCH) != self.execution.name:
+                raise UnsafeOperation(
+                    f"{self._name}: not the scratch table this execution made (tags {tags}); not dropping it"
+                )
+            if table["TableStatus"] != "DELETING":
+                with translate_errors("DeleteTable", self._name):
+                    self.table.control.delete_table(TableName=self._name)
+            logger.info("scratch table dropped", extra={"table": self._name})
+        now = self._clock()
+        return RestoreReport(
+            status="SUCCEEDED",
+            kind=plan.kind,
+            source=plan.source_arn,
+            point_in_time=plan.point_in_time,
+            table=plan.live or self._name,
+            table_arn=None,
+            items=None,
+            verification=Verification(verify="none"),
+            settings={},
+            settings_from="none: a repair changes only items",
+            repaired=repaired,
+            scratch=self._name,
+            started_at=str(iso(self.execution.started_at)),
+            finished_at=str(iso(now)),
+            duration_seconds=round((now - self.execution.started_at).total_seconds(), 1),
+        )
+
     # --- Re-apply Settings -----------------------------------------------------------------------------------------
 
     def finalize(self, plan: RestorePlan, progress: SettingsProgress) -> SettingsProgress:
@@ -176,6 +320,8 @@ class RestoreService:
         The first is always the stack's tag (IAM lets the stack change only tables carrying it); the next turn waits a
         few seconds after it, as DynamoDB's tags are eventually consistent, and tags again until the tag shows.
         """
+        if plan.existing:  # never a change to a table the restore did not create (the state machine skips this step)
+            return SettingsProgress(pending=0, polls=progress.polls + 1, summary=f"{self._name} keeps its own settings")
         table = describe(self.table.control, self._name)
         if table is None:
             raise TableNotFound(f"target.table: {self._name} disappeared during the restore")
@@ -229,15 +375,24 @@ class RestoreService:
 
     # --- Verify Restore --------------------------------------------------------------------------------------------
 
-    def verify(self, plan: RestorePlan, progress: RestoreProgress) -> RestoreReport:
-        """Count the new table and hold it against the count the source recorded; report what was restored."""
+    def verify(
+        self, plan: RestorePlan, progress: RestoreProgress, applied: ApplyProgress | None = None
+    ) -> RestoreReport:
+        """Count the new table and hold it against the count the source recorded (exports applied: the FULL export's
+        items plus the inserts, minus the deletes, counted while applying); report what was restored."""
         table = describe(self.table.control, self._name) or {}
         verification = Verification(verify=self.request.verify)
+        expected, exact = plan.expected_items, plan.expected_is_exact
+        if plan.apply:
+            if applied is None or not applied.done:
+                raise InvalidInput("apply: the exports are not all applied yet")
+            expected = None if plan.existing else applied.expected(plan.expected_items or 0)
+            exact = expected is not None
         if self.request.verify == "count":
             items = summarize(self.table, segments=COUNT_SEGMENTS, checksum=False).items
             check_import(self._name, items, progress.imported)
-            result = count_check(self._name, items, plan.expected_items, plan.expected_is_exact)
-            verification = Verification(verify="count", items=items, expected=plan.expected_items, result=result)
+            result = count_check(self._name, items, expected, exact)
+            verification = Verification(verify="count", items=items, expected=expected, result=result)
         now = self._clock()
         report = RestoreReport(
             status="SUCCEEDED",
@@ -250,9 +405,47 @@ class RestoreService:
             verification=verification,
             settings=given(plan.settings),
             settings_from=plan.settings_from,
+            restored_to=plan.restored_to,
+            behind_seconds=plan.behind_seconds,
+            applied=applied if plan.apply else None,
             started_at=str(iso(self.execution.started_at)),
             finished_at=str(iso(now)),
             duration_seconds=round((now - self.execution.started_at).total_seconds(), 1),
         )
         logger.info("restore verified", extra={"items": report.items, "verification": verification.model_dump()})
         return report
+
+
+def scratch_name(live: str, execution: Execution) -> str:
+    """A repair's scratch table: the live table's name, "repair" and the execution's start, within DynamoDB's 255."""
+    return f"{live[:200]}-repair-{execution.stamp().lower()}"
+
+
+def restored_request(request: RestoreRequest, execution: Execution) -> RestoreRequest:
+    """The request the restore steps act on: a repair's restores a new scratch table; any other, as it is."""
+    if request.repair is None:
+        return request
+    target = request.target.model_copy(
+        update={"table": scratch_name(request.target.table, execution), "existing": False}
+    )
+    return request.model_copy(update={"target": target})
+
+
+def repair_actions(selection: RepairSelection, live: str, scratch: str, dry_run: bool) -> list[str]:
+    """A repair's plan in words, after the scratch table's restore."""
+    if selection.keys is not None:
+        chosen = f"the {len(selection.keys):,} keys given"
+    elif selection.partition is not None:
+        ((name, value),) = selection.partition.items()
+        chosen = f"the items of partition {name} = {next(iter(value.values()))}"
+    else:
+        assert selection.filter is not None
+        chosen = f"the items matching {selection.filter.expression}"
+    how = "overwrite what differs" if selection.conflict == "overwrite" else "write only the items it lacks"
+    lines = [f"then repair {chosen} in {live} from {scratch}: {how} (a condition on the key)"]
+    if selection.conflict == "overwrite":
+        lines[0] = f"then repair {chosen} in {live} from {scratch}: {how}"
+    if dry_run:
+        lines.append(f"dry run: compare and report what would change; write nothing to {live}")
+    lines.append(f"then drop {scratch} (also after a failure)")
+    return lines

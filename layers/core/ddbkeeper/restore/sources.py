@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aws_lambda_powertools import Logger
@@ -18,10 +18,11 @@ from aws_lambda_powertools import Logger
 from ddbkeeper.aws import Account, translate_errors
 from ddbkeeper.clock import as_utc, iso
 from ddbkeeper.errors import DdbkeeperError, InvalidInput, TableNotFound
-from ddbkeeper.export_files import ExportLocation, data_folder
+from ddbkeeper.export_files import ExportLocation, ExportManifest, data_folder, read_ledger, read_manifest
+from ddbkeeper.restore.chain import check_order, pick
 from ddbkeeper.restore.models import RestorePlan, RestoreRequest, SourceKind
 from ddbkeeper.restore.target import overrides, sse, throughput
-from ddbkeeper.settings import SettingsRecords, TableSettings, settings_of
+from ddbkeeper.settings import SettingsRecords, TableSettings, settings_of, tags_of
 from ddbkeeper.tables import describe, pitr_description
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ class Origin:
     params: dict[str, Any]  # the restore call's
     action: str  # the restore in words: the first of the plan's actions
     point_in_time: str | None = None
+    exports: list[ExportManifest] = field(default_factory=list)  # exports applied item by item, in order
+    key_names: list[str] = field(default_factory=list)
+    restored_to: str | None = None
+    behind_seconds: float | None = None
 
 
 class Source(ABC):
@@ -292,6 +297,193 @@ class FromExport(Source):
         return None  # an import leaves no RestoreSummary: its ClientToken is what makes a retry safe
 
 
+class FromExports(Source):
+    """Exports named by their manifest-summary.json, wherever they were copied: one FULL, then incrementals in order,
+    applied item by item (Apply Exports) into a table created from the request. Keys are the request's."""
+
+    kind: ClassVar[SourceKind] = "exports"
+
+    def __init__(self, request: RestoreRequest, target: Account, stack: Account) -> None:
+        super().__init__(request, target)
+        self.stack = stack  # reads the exports with the function's own access
+
+    def chain(self) -> tuple[list[ExportManifest], str, str | None, float | None]:
+        """The manifests in order, the source in words, the `to` asked for (ISO) and how far the chain's end is
+        before it."""
+        source = self.request.source
+        urls = source.exports or []
+        manifests = [
+            read_manifest(self.stack.s3, url, source.bucket_owner, f"source.exports[{n}]") for n, url in enumerate(urls)
+        ]
+        check_order(manifests, full_first=not self.request.target.existing)
+        return manifests, manifests[0].table_arn, None, None
+
+    def key_schema(self, manifests: list[ExportManifest]) -> tuple[list[Any], list[Any]]:
+        target = self.request.target
+        assert target.key_schema is not None and target.attribute_definitions is not None  # the request's validator
+        return target.key_schema, target.attribute_definitions
+
+    def plan(self) -> Origin:
+        target = self.request.target
+        existing = self._existing() if target.existing else None  # the table first: the cheapest refusal
+        manifests, source_arn, to, behind = self.chain()
+        if existing is not None:
+            key_schema, params, into = existing
+        else:
+            key_schema, definitions = self.key_schema(manifests)
+            params = self._creation(key_schema, definitions)
+            keys = ", ".join(f"{key['AttributeName']} ({key['KeyType']})" for key in key_schema)
+            into = f"create a new table {target.table} keyed on {keys}, then"
+        full = manifests[0]
+        changes = manifests[1:] if full.full else manifests
+        point = manifests[-1].end
+        if self.kind == "revert":
+            action = f"{into} undo the {full.describe()} ({full.item_count:,} changes) from its OldImages"
+        elif full.full:
+            action = f"{into} apply the {full.describe()} ({full.item_count:,} items)"
+            if changes:
+                action += f" and {len(changes)} incremental exports to {iso(point)}"
+        else:
+            action = f"{into} apply {len(changes)} incremental exports from {iso(full.from_time)} to {iso(point)}"
+        if to is not None:
+            action += f": the table as of {iso(point)}, {behind or 0:,.0f} s before {to}"
+        counted = [m for m in manifests if not m.full]
+        return Origin(
+            source_arn=source_arn,
+            expected_items=None if target.existing else full.item_count,
+            expected_is_exact=not target.existing and all(m.output_view != "NEW_IMAGE" for m in counted),
+            recorded=TableSettings(),
+            settings_from="none: an existing table keeps its own"
+            if target.existing
+            else "the request (an export records no table settings)",
+            params=params,
+            action=action,
+            exports=manifests,
+            key_names=[key["AttributeName"] for key in key_schema],
+            restored_to=None if self.kind == "revert" else iso(point),
+            behind_seconds=behind,
+        )
+
+    def _existing(self) -> tuple[list[Any], dict[str, Any], str]:
+        """The table to apply to, as it is: its keys; nothing to create."""
+        name = self.request.target.table
+        table = describe(self.target.dynamodb, name)
+        if table is None:
+            raise TableNotFound(f"target.table: {name} does not exist; target.existing applies to a table that exists")
+        return [dict(key) for key in table["KeySchema"]], {"TableName": name}, f"into the existing table {name}:"
+
+    def _creation(self, key_schema: list[Any], definitions: list[Any]) -> dict[str, Any]:
+        target = self.request.target
+        creation: dict[str, Any] = {
+            "TableName": target.table,
+            "KeySchema": key_schema,
+            "AttributeDefinitions": definitions,
+            "BillingMode": target.billing_mode or "PAY_PER_REQUEST",
+        }
+        if creation["BillingMode"] == "PROVISIONED":
+            creation["ProvisionedThroughput"] = throughput(target)
+        if target.global_secondary_indexes:
+            creation["GlobalSecondaryIndexes"] = target.global_secondary_indexes
+        if (spec := sse(target)) is not None:
+            creation["SSESpecification"] = spec
+        return creation
+
+    def start(self, params: dict[str, Any], execution: Execution) -> str | None:
+        if not self.request.target.existing:
+            self.target.dynamodb.create_table(**params)
+        return None
+
+    def restored_from(self, plan: RestorePlan) -> str | None:
+        return None
+
+    def adopts(self, table: TableDescriptionTypeDef | None, plan: RestorePlan, execution: Execution) -> bool:
+        """A table this execution created: made after it started, carrying the tag it was created with."""
+        if table is None:
+            return False
+        created = as_utc(table.get("CreationDateTime"))
+        if created is None or created < execution.started_at.replace(microsecond=0):
+            return False
+        wanted = {tag["Key"]: tag["Value"] for tag in plan.params.get("Tags", [])}
+        return bool(wanted) and wanted.items() <= tags_of(self.target.dynamodb, table["TableArn"]).items()
+
+
+class FromChain(FromExports):
+    """A table's export chain as the export workflow recorded it in its ledger: the newest FULL export at or before
+    `to`, then every incremental after it up to the newest window end at or before `to`."""
+
+    kind: ClassVar[SourceKind] = "export_chain"
+
+    def chain(self) -> tuple[list[ExportManifest], str, str | None, float | None]:
+        source = self.request.source
+        chain = source.export_chain
+        assert chain is not None  # the request's validator saw to it
+        location = ExportLocation(chain.bucket, chain.prefix, chain.bucket_owner)
+        until = source.until()
+        picked = pick(read_ledger(self.stack.s3, location, chain.table), until)
+        manifests = []
+        for entry in picked.entries:
+            url = entry.summary_url()
+            if url is None:
+                raise InvalidInput(
+                    f"source.export_chain: the ledger's entry for {entry.export_arn} names no manifest; it was "
+                    "recorded before ddbkeeper read manifests, or DynamoDB wrote none (moto)"
+                )
+            manifest = read_manifest(self.stack.s3, url, chain.bucket_owner, "source.export_chain")
+            if (manifest.table_arn, manifest.export_arn) != (entry.table_arn, entry.export_arn):
+                raise InvalidInput(
+                    f"source.export_chain: {url} describes {manifest.export_arn} of {manifest.table_arn}; the ledger "
+                    f"recorded {entry.export_arn} of {entry.table_arn} there"
+                )
+            if manifest.end != entry.end:
+                raise InvalidInput(
+                    f"source.export_chain: {url} ends at {iso(manifest.end)}; the ledger recorded {iso(entry.end)}"
+                )
+            manifests.append(manifest)
+        check_order(manifests, "source.export_chain")
+        behind = None if until is None else (until - picked.point).total_seconds()
+        return manifests, manifests[0].table_arn, iso(until) if until else None, behind
+
+    def key_schema(self, manifests: list[ExportManifest]) -> tuple[list[Any], list[Any]]:
+        """The request's keys, else the chain's table's own while it still exists."""
+        target = self.request.target
+        if target.key_schema is not None and target.attribute_definitions is not None:
+            return target.key_schema, target.attribute_definitions
+        table_arn = manifests[0].table_arn
+        name = table_arn.rsplit("/", 1)[-1]
+        table = describe(self.target.dynamodb, name)
+        if table is None or table["TableArn"] != table_arn:
+            raise InvalidInput(
+                f"target.key_schema: {name} is gone (or is another table), so the chain's keys are unknown; give "
+                "target.key_schema and target.attribute_definitions"
+            )
+        keys = [dict(key) for key in table["KeySchema"]]
+        wanted = {key["AttributeName"] for key in keys}
+        for index in target.global_secondary_indexes:
+            wanted |= {key["AttributeName"] for key in index.get("KeySchema", [])}
+        definitions = [dict(a) for a in table.get("AttributeDefinitions", []) if a["AttributeName"] in wanted]
+        return keys, definitions
+
+
+class FromRevert(FromExports):
+    """One incremental export undone in the table it happened to: each changed item put back as its OldImage, each
+    item the window inserted deleted. Only a NEW_AND_OLD_IMAGES export holds what the items were before."""
+
+    kind: ClassVar[SourceKind] = "revert"
+
+    def chain(self) -> tuple[list[ExportManifest], str, str | None, float | None]:
+        source = self.request.source
+        url = str(source.revert)
+        manifest = read_manifest(self.stack.s3, url, source.bucket_owner, "source.revert")
+        if manifest.full:
+            raise InvalidInput(f"source.revert: {url} is a FULL export: it holds a table, not the changes of a window")
+        if manifest.output_view != "NEW_AND_OLD_IMAGES":
+            raise InvalidInput(
+                f"source.revert: {url} is a NEW_IMAGE export: it holds what the items became, not what they were "
+                "before the window (no OldImage), so it cannot be undone; export the window with NEW_AND_OLD_IMAGES"
+            )
+        return [manifest], manifest.table_arn, None, None
+
+
 def source_of(
     request: RestoreRequest, target: Account, *, source: Account, stack: Account, records: SettingsRecords | None
 ) -> Source:
@@ -302,4 +494,10 @@ def source_of(
         return FromBackup(request, target, records)
     if kind == "point_in_time":
         return FromPointInTime(request, target, source)
+    if kind == "export_chain":
+        return FromChain(request, target, stack)
+    if kind == "exports":
+        return FromExports(request, target, stack)
+    if kind == "revert":
+        return FromRevert(request, target, stack)
     return FromExport(request, target, stack)

@@ -136,7 +136,13 @@ def count_check(table: str, items: int, expected: int | None, exact: bool) -> st
 
 
 def actions(
-    restore: str, params: Mapping[str, Any], settings: TableSettings, expected: int | None, verify: str
+    restore: str,
+    params: Mapping[str, Any],
+    settings: TableSettings,
+    expected: int | None,
+    verify: str,
+    *,
+    applied: bool = False,
 ) -> list[str]:
     """What the restore will do, in words (a dry run's whole output); `restore` is the source's own first line."""
     lines = [restore]
@@ -148,6 +154,11 @@ def actions(
         lines.append("then re-apply " + ", ".join(f"{key}={value}" for key, value in reapplied.items()))
     if verify == "none":
         lines.append("verify: none")
+    elif applied:
+        lines.append(
+            f"verify: count the new table against the FULL export's {expected or 0:,} items plus the inserts, minus "
+            "the deletes, counted while applying"
+        )
     elif expected is None:
         lines.append("verify: count the new table (no recorded count to compare)")
     else:
