@@ -22,6 +22,7 @@ from ddbkeeper.aws import Account, AccountAccess, SessionFactory, domain_error, 
 from ddbkeeper.clock import backoff, iso
 from ddbkeeper.errors import TableNotFound, TargetExists
 from ddbkeeper.models import Task, parse_settings
+from ddbkeeper.recovery import count_check, restore_state
 from ddbkeeper.restore.models import (
     ImportCounts,
     PlannedRestore,
@@ -40,13 +41,12 @@ from ddbkeeper.restore.target import (
     actions,
     changes,
     check_import,
-    count_check,
     given,
     managed,
     wanted_settings,
 )
 from ddbkeeper.settings import SETTINGS, SettingsRecords, TableSettings, settings_of
-from ddbkeeper.tables import TableSide, describe, is_ready, summarize
+from ddbkeeper.tables import TableSide, describe, summarize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.literals import StreamViewTypeType, TableClassType
@@ -164,9 +164,7 @@ class RestoreService:
         table = describe(self.table.control, self._name)
         if table is None:
             return result.model_copy(update={"status": "CREATING"})
-        in_progress = table.get("RestoreSummary", {}).get("RestoreInProgress", False)
-        done = is_ready(table) and not in_progress
-        return result.model_copy(update={"status": "ACTIVE" if done else "CREATING", "table_arn": table["TableArn"]})
+        return result.model_copy(update={"status": restore_state(table), "table_arn": table["TableArn"]})
 
     # --- Re-apply Settings -----------------------------------------------------------------------------------------
 
