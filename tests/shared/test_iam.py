@@ -6,6 +6,7 @@ table only when it carries that tag, unless a template parameter (default: none)
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,24 @@ pytestmark = pytest.mark.pure
 TEMPLATE = StackTemplate(ROOT / "template.yaml")
 MANAGED = {"StringEquals": {"aws:ResourceTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"}}}
 MARKS_NEW = {"StringEquals": {"aws:RequestTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"}}}
+# The drill's scratch tables: named <DrillTablePrefix>-..., tagged ddbkeeper:drill=<stack> (and managed-by) once the
+# drill proved it restored them, deleted only when so tagged.
+SCRATCH = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${DrillTablePrefix}-*"}
+DRILL_MARK = {
+    "StringEquals": {
+        "aws:RequestTag/ddbkeeper:drill": {"Ref": "AWS::StackName"},
+        "aws:RequestTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"},
+    }
+}
+DRILLS = {"StringEquals": {"aws:ResourceTag/ddbkeeper:drill": {"Ref": "AWS::StackName"}}}
+DRILL_FUNCTIONS = {
+    "PlanDrillFunction",
+    "StartScratchRestoreFunction",
+    "CheckScratchRestoreFunction",
+    "VerifyScratchTableFunction",
+    "DeleteScratchTableFunction",
+    "DrillReportFunction",
+}
 
 
 def _listed(value: Any) -> list[Any]:
@@ -60,20 +79,63 @@ def who(action: str) -> set[str]:
 
 
 def test_only_prepare_target_drops_tables_and_only_its_own_or_those_a_parameter_names() -> None:
-    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction"}
-    for _, guard, statement in grants("dynamodb:DeleteTable"):
+    """Besides the drill's scratch tables (the next test), only Prepare Target drops tables."""
+    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction", "DeleteScratchTableFunction"}
+    for logical_id, guard, statement in grants("dynamodb:DeleteTable"):
+        if logical_id == "DeleteScratchTableFunction":
+            continue
         assert statement.get("Condition") == MANAGED or (
             guard == "HasRecreatePattern" and "${RecreateTableNamePattern}" in statement["Resource"]["Fn::Sub"]
         ), statement
     assert TEMPLATE.parameter("RecreateTableNamePattern") == ""  # by default no table the stack did not create
     # The backup taken before a drop: allowed exactly where the drop is.
-    drops = [(g, s["Resource"], s.get("Condition")) for _, g, s in grants("dynamodb:DeleteTable")]
+    drops = [
+        (g, s["Resource"], s.get("Condition"))
+        for f, g, s in grants("dynamodb:DeleteTable")
+        if f == "PrepareTargetFunction"
+    ]
     backups = [
         (g, s["Resource"], s.get("Condition"))
         for f, g, s in grants("dynamodb:CreateBackup")
         if f == "PrepareTargetFunction"
     ]
     assert drops == backups
+
+
+def allows(statement: dict[str, Any], action: str, table: str, tags: dict[str, str], stack: str = "ddbkeeper") -> bool:
+    """Whether an Allow statement lets `action` act on `table` carrying `tags` (IAM's evaluation of the parts these
+    statements use: the table-name pattern and StringEquals on aws:ResourceTag), with the template's defaults."""
+    if statement["Effect"] != "Allow" or action not in _listed(statement["Action"]):
+        return False
+    names = [TEMPLATE.resolve(r, "test") for r in _listed(statement["Resource"])]
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
+    if not any(fnmatch.fnmatchcase(arn, pattern) for pattern in names):
+        return False
+    for key, wanted in statement.get("Condition", {}).get("StringEquals", {}).items():
+        tag = key.removeprefix("aws:ResourceTag/")
+        value = stack if wanted == {"Ref": "AWS::StackName"} else wanted
+        if tags.get(tag) != value:
+            return False
+    return True
+
+
+def test_the_drill_deletes_only_scratch_tables_tagged_as_its_own() -> None:
+    """The drill cannot delete an untagged table: not a scratch-named one it did not tag, not a table of another
+    name however tagged. It tags only scratch-named tables, and only with its own tags."""
+    ((_, guard, delete),) = [(f, g, s) for f, g, s in grants("dynamodb:DeleteTable") if f in DRILL_FUNCTIONS]
+    assert guard is None and (delete["Resource"], delete["Condition"]) == (SCRATCH, DRILLS)
+    scratch = "ddbkeeper-drill-orders-20261123t050000250z"
+    assert allows(delete, "dynamodb:DeleteTable", scratch, {"ddbkeeper:drill": "ddbkeeper"})
+    assert not allows(delete, "dynamodb:DeleteTable", scratch, {})
+    assert not allows(delete, "dynamodb:DeleteTable", scratch, {"ddbkeeper:managed-by": "ddbkeeper"})
+    assert not allows(delete, "dynamodb:DeleteTable", scratch, {"ddbkeeper:drill": "another-stack"})
+    assert not allows(delete, "dynamodb:DeleteTable", "orders", {"ddbkeeper:drill": "ddbkeeper"})
+    drill_taggers = [(f, s) for f, _, s in grants("dynamodb:TagResource") if f in DRILL_FUNCTIONS]
+    assert {f for f, _ in drill_taggers} == {"CheckScratchRestoreFunction", "DeleteScratchTableFunction"}
+    assert all((s["Resource"], s["Condition"]) == (SCRATCH, DRILL_MARK) for _, s in drill_taggers)
+    # Whatever else the drill functions may do to tables stays on scratch tables, or only reads.
+    writes = ("dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive", "dynamodb:UpdateContinuousBackups")
+    assert not [f for action in writes for f, _, _ in grants(action) if f in DRILL_FUNCTIONS]
 
 
 def test_every_table_the_stack_creates_is_marked_as_its_own() -> None:
@@ -83,9 +145,15 @@ def test_every_table_the_stack_creates_is_marked_as_its_own() -> None:
 
 
 def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> None:
-    assert who("dynamodb:BatchWriteItem") == {"CopySegmentFunction", "StartRestoreFunction"}
+    assert who("dynamodb:BatchWriteItem") == {
+        "CopySegmentFunction",
+        "StartRestoreFunction",
+        "StartScratchRestoreFunction",
+    }
     for logical_id, guard, statement in grants("dynamodb:BatchWriteItem"):
-        if logical_id == "CopySegmentFunction":
+        if logical_id == "StartScratchRestoreFunction":
+            assert_scratch_target(statement)
+        elif logical_id == "CopySegmentFunction":
             assert statement.get("Condition") == MANAGED or guard == "HasAppendPattern", statement
         else:
             assert_restore_target(statement)
@@ -101,6 +169,12 @@ def assert_restore_target(statement: dict[str, Any]) -> None:
     }
 
 
+def assert_scratch_target(statement: dict[str, Any]) -> None:
+    """The same for a drill's restore: its target is a scratch table, by name alone (it carries no tag yet)."""
+    assert statement["Sid"] == "RestoresWriteTheScratchTableWithTheCallersPermissions"
+    assert statement["Resource"] == SCRATCH
+
+
 @pytest.mark.parametrize(
     "action", ["dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive", "dynamodb:DeleteItem", "dynamodb:PutItem"]
 )
@@ -108,6 +182,9 @@ def test_tables_are_changed_only_when_the_stack_made_them(action: str) -> None:
     for logical_id, _, statement in grants(action):
         if logical_id == "StartRestoreFunction":
             assert_restore_target(statement)
+            continue
+        if logical_id == "StartScratchRestoreFunction":
+            assert_scratch_target(statement)
             continue
         assert statement.get("Condition") == MANAGED, (logical_id, statement)
 
@@ -122,7 +199,8 @@ def test_pitr_may_be_switched_only_on_tables_the_stack_made_except_that_an_expor
 def test_a_restored_table_is_marked_before_anything_else_changes_it() -> None:
     taggers = [(f, s.get("Condition")) for f, _, s in grants("dynamodb:TagResource")]
     assert ("FinalizeRestoreFunction", MARKS_NEW) in taggers
-    assert all(condition in (MARKS_NEW, MANAGED) for _, condition in taggers), taggers
+    assert all(condition in (MARKS_NEW, MANAGED) for f, condition in taggers if f not in DRILL_FUNCTIONS), taggers
+    assert all(condition == DRILL_MARK for f, condition in taggers if f in DRILL_FUNCTIONS), taggers
 
 
 def test_only_the_retention_function_may_delete_backups_and_only_backups_it_can_prove_it_made() -> None:

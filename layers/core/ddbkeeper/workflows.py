@@ -7,12 +7,14 @@ from pydantic import BaseModel
 
 from ddbkeeper.backup.models import BackupRequest
 from ddbkeeper.copy.models import CopyRequest
+from ddbkeeper.drill.models import DrillRequest
 from ddbkeeper.export.models import ExportRequest
 from ddbkeeper.restore.models import RestoreRequest
 
 REQUESTS: dict[str, type[BaseModel]] = {
     "backup": BackupRequest,
     "copy": CopyRequest,
+    "drill": DrillRequest,
     "export": ExportRequest,
     "restore": RestoreRequest,
 }
