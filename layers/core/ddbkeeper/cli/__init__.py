@@ -2,6 +2,8 @@
 
 ddbkeeper run WORKFLOW --input JSON_OR_FILE [--local] [--json]
 ddbkeeper status [--stack-name NAME] [--limit N] [--json]
+ddbkeeper audit [--region R] [--role-arn ARN] [--json]
+ddbkeeper points TABLE [--region R] [--role-arn ARN] [--json]
 ddbkeeper demo
 ddbkeeper --version
 """
@@ -24,6 +26,8 @@ from rich.markup import escape
 
 from ddbkeeper import __version__
 from ddbkeeper.aws import translate_errors
+from ddbkeeper.cli.coverage_view import add_arguments as add_coverage_arguments
+from ddbkeeper.cli.coverage_view import run_audit, run_points, show_audit, show_points
 from ddbkeeper.cli.progress import ExecutionProgress
 from ddbkeeper.cli.report_view import show_result
 from ddbkeeper.cli.status import recent_executions, show_status, stack_state_machines
@@ -71,6 +75,23 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--limit", type=int, default=20, help="how many executions to list, newest first")
     status.add_argument("--json", action="store_true", help="print the executions as JSON on stdout")
     status.set_defaults(command=_status)
+
+    audit = commands.add_parser("audit", help="every table's protection: PITR, backups, export chain, drills, verdict")
+    add_coverage_arguments(audit)
+    audit.add_argument("--table", action="append", help="audit this table (repeat; default: every table)")
+    audit.add_argument("--prefix", help="audit the tables whose names start with this")
+    audit.add_argument("--backup-prefix", default="ddbkeeper", help="the stack's BackupNamePrefix")
+    audit.add_argument(
+        "--max-backup-age-hours", type=float, default=26.0, help="the schedule's promise: older is at risk"
+    )
+    audit.add_argument("--protect-tag-key", default="backup", help="the tag that marks a table for protection")
+    audit.set_defaults(command=_audit)
+
+    points = commands.add_parser("points", help="every way to bring a table back, with the restore input for each")
+    points.add_argument("table_name", metavar="TABLE")
+    add_coverage_arguments(points)
+    points.add_argument("--target", help="the new table each restore input names (default: TABLE-restored)")
+    points.set_defaults(command=_points)
 
     demo = commands.add_parser("demo", help="the whole service on the embedded runtime, with no AWS account")
     demo.add_argument("--project", type=Path, help="folder holding template.yaml (default: the package's own)")
@@ -208,6 +229,24 @@ def _key_value(item: str) -> tuple[str, str]:
     if not sep or not key:
         raise InvalidInput(f"--parameter: expected KEY=VALUE, got {item!r}")
     return key, value
+
+
+def _audit(args: argparse.Namespace, console: Console) -> int:
+    results = run_audit(args, console)
+    if args.json:
+        sys.stdout.write(json.dumps([line.model_dump(mode="json") for line in results], indent=2) + "\n")
+    else:
+        show_audit(Console(), results)
+    return EXIT_OK
+
+
+def _points(args: argparse.Namespace, console: Console) -> int:
+    found = run_points(args, console)
+    if args.json:
+        sys.stdout.write(json.dumps([point.model_dump(mode="json") for point in found], indent=2) + "\n")
+    else:
+        show_points(Console(), args.table_name, found)
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace, console: Console) -> int:
