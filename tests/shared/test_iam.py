@@ -334,3 +334,34 @@ def test_the_copy_target_role_in_another_account_changes_only_tables_the_stack_c
     assert [s["Condition"] for s in creates] == [
         {"StringEquals": {"aws:RequestTag/ddbkeeper:managed-by": {"Ref": "StackName"}}}
     ]
+
+
+# SAM policy templates the functions use: what each grants is fixed by SAM, and none of these deletes anything.
+READ_ONLY_POLICY_TEMPLATES = {"S3ReadPolicy", "LambdaInvokePolicy"}
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:BypassGovernanceRetention",
+        "s3:PutObjectRetention",
+        "s3:PutObjectLegalHold",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutBucketVersioning",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucket",
+    ],
+)
+def test_no_function_may_delete_an_export_or_lift_its_object_lock(action: str) -> None:
+    """Under Object Lock (ExportObjectLockMode) an export's versions outlive any mistake or intruder holding the
+    functions' roles: none may delete a version, bypass governance retention, or change the lock, the versioning, the
+    lifecycle or the bucket policy."""
+    assert who(action) == set()
+    for logical_id, resource in TEMPLATE.resources.items():
+        for declared in resource.get("Properties", {}).get("Policies", []):
+            policy = declared["Fn::If"][1] if "Fn::If" in declared else declared
+            templates = set(policy) - {"Version", "Statement", "PolicyDocument", "PolicyName"}
+            assert templates <= READ_ONLY_POLICY_TEMPLATES, (logical_id, templates)
