@@ -178,6 +178,7 @@ class Auditor:
     export_prefix: str = "ddbkeeper/{table}"
     max_backup_age_hours: float = 26.0
     protect_tag_key: str = "backup"
+    export_bucket: str | None = None  # where the exports and their ledger are, when not in the stack's bucket
 
     def audit(self, name: str) -> TableCoverage:
         table = self._describe(name)
@@ -233,9 +234,10 @@ class Auditor:
         return table
 
     def _chain(self, name: str, table_arn: str) -> list[ChainPoint]:
-        if self.s3 is None or self.bucket is None:
+        bucket = self.export_bucket or self.bucket
+        if self.s3 is None or bucket is None:
             return []
-        return chain_points(self.s3, self.bucket, self.export_prefix.format(table=name), name, table_arn)
+        return chain_points(self.s3, bucket, self.export_prefix.format(table=name), name, table_arn)
 
     def _last_drill(self, table_arn: str) -> DrillRecord | None:
         if self.s3 is None or self.bucket is None:

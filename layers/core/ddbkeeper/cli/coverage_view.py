@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--external-id", help="the role's external id")
     parser.add_argument("--bucket", help="the stack's bucket (default: the stack's ExportBucketName output)")
     parser.add_argument("--stack-name", default="ddbkeeper", help="the stack whose bucket holds ledgers and drills")
+    parser.add_argument("--export-bucket", help="the exports' bucket, when not the stack's (export requests' bucket)")
     parser.add_argument("--export-prefix", default="ddbkeeper/{table}", help="where the table's exports and ledger are")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
 
@@ -42,11 +43,12 @@ def auditor(args: argparse.Namespace, console: Console) -> Auditor:
         )
     return Auditor(
         dynamodb=Account(factory, access).dynamodb,
-        s3=own.s3 if bucket else None,
+        s3=own.s3 if bucket or args.export_bucket else None,
         bucket=bucket,
         now=datetime.now(UTC),
         backup_prefix=getattr(args, "backup_prefix", "ddbkeeper"),
         export_prefix=args.export_prefix,
+        export_bucket=args.export_bucket,
         max_backup_age_hours=getattr(args, "max_backup_age_hours", 26.0),
         protect_tag_key=getattr(args, "protect_tag_key", "backup"),
     )

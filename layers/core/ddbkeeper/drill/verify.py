@@ -145,7 +145,7 @@ def drill_line(result: DrillTableResult, drilled_at: datetime, execution: str) -
         recovery_point_age_seconds=verification.recovery_point_age_seconds if verification else None,
         error=error,
         cause=cause,
-        drilled_at=str(iso(drilled_at)),
+        drilled_at=str(iso(drilled_at.replace(microsecond=0))),
         execution=execution,
     )
 
