@@ -104,3 +104,15 @@ def test_drill_report(dynamodb: Client, capsys: pytest.CaptureFixture[str]) -> N
     (emitted,) = metrics
     assert emitted["DrillSucceeded"] == [1.0, 0.0]
     assert (emitted["RestoreSeconds"], emitted["RecoveryPointAgeSeconds"]) == ([41.5], [7193.2])
+
+
+def test_check_scratch_restore_fails_a_restore_whose_table_never_appears(dynamodb: Client) -> None:
+    """The Restore Failed path: the scratch table is missing check after check (cancelled, or failed by DynamoDB)."""
+    event = load_event("check_scratch_restore.json")
+    event["restore"]["polls"] = 2
+
+    checked = invoke("check_scratch_restore", event)
+
+    assert (checked["status"], checked["polls"]) == ("FAILED", 3)
+    scratch = event["table"]["scratch_table"]
+    assert checked["failure"] == f"{scratch} does not exist: the restore was cancelled or failed"

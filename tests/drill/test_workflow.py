@@ -115,6 +115,25 @@ def test_a_failed_restore_still_cleans_up_and_a_table_with_nothing_to_restore_fa
     assert drill_tables(dynamodb, broken, bare) == []
 
 
+def test_a_restore_that_never_produces_its_table_takes_the_restore_failed_path(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB accepts the restore, then the table never appears (cancelled, or failed on its side): Restore Failed,
+    then the clean-up all the same, and the drill fails naming it."""
+    table = names("vanishing")
+    create_source(dynamodb, table, items=5, pad=0)
+    dynamodb.create_backup(TableName=table, BackupName="nightly")
+    monkeypatch.setattr(DynamoHandler, "restore_table_from_backup", lambda self: json.dumps({"TableDescription": {}}))
+
+    result = drill(runtime, {"tables": [table]})
+
+    assert (result.status, result.error) == ("FAILED", "DrillFailed")
+    assert "RestoreFailed" in (result.cause or "") and "the restore was cancelled or failed" in (result.cause or "")
+    states = entered(history(runtime, result))
+    assert states.index("Restore Failed") < states.index("Delete Scratch Table") < states.index("Drill Failed")
+    assert drill_tables(dynamodb, table) == []
+
+
 def _report_of(runtime: LocalRuntime, result: Any) -> str:
     """The report a failed drill wrote before its Fail state (Drill Report's output in the history)."""
     for event in reversed(history(runtime, result)):

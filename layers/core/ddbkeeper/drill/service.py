@@ -61,6 +61,7 @@ _EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
 COUNT_SEGMENTS = 4
 TAG_SETTLE_SECONDS = 3  # DynamoDB's tags are eventually consistent: the deletion comes a few seconds after the tag
 BATCH_GET_MAX = 100
+GONE_AFTER_POLLS = 3  # a scratch table still missing after this many checks is not coming
 
 
 class DrillService:
@@ -173,6 +174,9 @@ class DrillService:
         polls = progress.polls + 1
         result = progress.model_copy(update={"polls": polls, "wait_seconds": backoff(polls, first=2, cap=30)})
         table = describe(self.account.dynamodb, target.scratch_table)
+        if table is None and polls >= GONE_AFTER_POLLS:  # DescribeTable shows a restore's table at once
+            failure = f"{target.scratch_table} does not exist: the restore was cancelled or failed"
+            return result.model_copy(update={"status": "FAILED", "failure": failure})
         if table is None or restore_state(table) != "ACTIVE":
             return result.model_copy(update={"table_arn": table["TableArn"] if table else None})
         self._mark(table, target)
