@@ -142,3 +142,24 @@ def test_every_recovery_point_comes_with_a_restore_input_that_works(endpoint: st
         assert planned.returncode == 0, (point, planned.stderr)
         assert json.loads(planned.stdout)["dry_run"] is True
     assert "pts-back" not in remote.list_tables()["TableNames"]
+
+
+def test_the_audit_reads_another_account_through_its_role(endpoint: str) -> None:
+    """--role-arn: the tables of the account the role is in (moto maps assumed-role credentials to that account)."""
+    role = "arn:aws:iam::222222222222:role/ddbkeeper-backup"
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1")
+    keys = sts.assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
+    other = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )
+    table(other, "elsewhere-orders", pitr=True)
+
+    lines = audit(endpoint, "--role-arn", role, "--region", "us-east-1")
+
+    assert list(lines) == ["elsewhere-orders"]  # that account's tables, and only those
+    assert lines["elsewhere-orders"]["reasons"] == ["no ddbkeeper backup"]

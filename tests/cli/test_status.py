@@ -56,3 +56,32 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip().startswith("ddbkeeper ")
+
+
+def test_long_waits_say_how_long_and_a_copy_says_how_long_is_left() -> None:
+    from ddbkeeper.cli.progress import ExecutionProgress
+    from rich.console import Console
+
+    now = [0.0]
+    console = Console(record=True, width=200)
+    progress = ExecutionProgress(console, clock=lambda: now[0])
+
+    def succeeded(output: object) -> None:
+        progress({"type": "TaskSucceeded", "taskSucceededEventDetails": {"output": json.dumps(output)}})
+
+    succeeded({"status": "IN_PROGRESS", "polls": 0, "wait_seconds": 20})
+    now[0] = 125.0
+    succeeded({"status": "IN_PROGRESS", "polls": 5, "wait_seconds": 40})
+    succeeded({"plan": {"source_items_estimate": 10_000}})
+    progress._total = 4
+    for at, copied in ((130.0, 1_000), (140.0, 3_000)):
+        now[0] = at
+        progress.checkpoint({"segment": 0, "items": copied})
+        progress._show_segments()
+
+    assert console.export_text().splitlines() == [
+        "  IN_PROGRESS (check 0); next look in 20 s",
+        "  IN_PROGRESS (check 5, waiting 2 min 05 s); next look in 40 s",
+        "  segments 0/4 done, 1,000 of ~10,000 items copied  (#0: 1,000)",
+        "  segments 0/4 done, 3,000 of ~10,000 items copied, ~35 s left  (#0: 3,000)",
+    ]
