@@ -163,3 +163,19 @@ def test_the_audit_reads_another_account_through_its_role(endpoint: str) -> None
 
     assert list(lines) == ["elsewhere-orders"]  # that account's tables, and only those
     assert lines["elsewhere-orders"]["reasons"] == ["no ddbkeeper backup"]
+
+
+def test_a_drill_run_from_the_cli_is_what_the_audit_reads_as_the_last_drill(endpoint: str, remote: Client) -> None:
+    """run drill --local records each table's result in the stack's bucket; the audit reads it back."""
+    table(remote, "drilled-orders", pitr=True, protect=True)
+    remote.create_backup(TableName="drilled-orders", BackupName=f"ddbkeeper-drilled-orders-{STAMP}")
+
+    done = cli(
+        endpoint, "run", "drill", "--local", "--input", json.dumps({"tables": ["drilled-orders"]}), COLUMNS="250"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "restore drill: 1 of 1 tables restored, verified and cleaned up" in done.stderr
+    assert [n for n in remote.list_tables()["TableNames"] if n.startswith("ddbkeeper-drill-")] == []
+    line = audit(endpoint, "--table", "drilled-orders")["drilled-orders"]
+    assert (line["last_drill"], line["verdict"], line["notes"]) == ("PASSED", "protected", [])
