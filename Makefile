@@ -11,7 +11,7 @@ PY312_BIN := $(firstword $(dir $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/pyth
 # Placeholders (${...}) are not valid ARNs or numbers until DefinitionSubstitutions are applied.
 STATELINT_IGNORE := URI,FLOAT
 
-.PHONY: dev demo test quick lint layer-check unit bench build clean
+.PHONY: dev demo test quick lint layer-check arm64-check wheel unit bench build clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,19 @@ layer-check: $(SAM)
 	@echo "layer-check: python/ddbkeeper/ is in the layer"
 
 test: lint layer-check unit
+
+# Every layer dependency must have a manylinux aarch64 wheel for python3.12 before Architectures: [arm64] can be
+# considered (README: Architecture). Needs the network; downloads into .aws-sam/arm64-check.
+arm64-check: $(VENV)/.installed
+	rm -rf .aws-sam/arm64-check
+	$(BIN)/pip download --quiet -r layers/core/requirements.txt -c constraints.txt --only-binary=:all: \
+		--platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --python-version 3.12 --implementation cp \
+		-d .aws-sam/arm64-check
+	@ls .aws-sam/arm64-check | grep -E 'aarch64|none-any'
+
+# The CLI's wheel, stack included (template, state machines, handlers): pipx install dist/ddbkeeper-*.whl[local]
+wheel: $(VENV)/.installed
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w dist .
 
 bench: $(VENV)/.installed node_modules/.installed
 	$(BIN)/python -m bench.backup_retention

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from ddbkeeper.errors import InvalidInput, VerificationFailed
 from ddbkeeper.models import parse
+from ddbkeeper.recovery import count_check
 from ddbkeeper.restore.models import ImportCounts, RestoreTarget
 from ddbkeeper.restore.target import (
     MANAGED_BY,
@@ -15,7 +16,6 @@ from ddbkeeper.restore.target import (
     actions,
     changes,
     check_import,
-    count_check,
     given,
     lacks,
     managed,

@@ -6,6 +6,7 @@ table only when it carries that tag, unless a template parameter (default: none)
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,24 @@ pytestmark = pytest.mark.pure
 TEMPLATE = StackTemplate(ROOT / "template.yaml")
 MANAGED = {"StringEquals": {"aws:ResourceTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"}}}
 MARKS_NEW = {"StringEquals": {"aws:RequestTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"}}}
+# The drill's scratch tables: named <DrillTablePrefix>-..., tagged ddbkeeper:drill=<stack> (and managed-by) once the
+# drill proved it restored them, deleted only when so tagged.
+SCRATCH = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${DrillTablePrefix}-*"}
+DRILL_MARK = {
+    "StringEquals": {
+        "aws:RequestTag/ddbkeeper:drill": {"Ref": "AWS::StackName"},
+        "aws:RequestTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"},
+    }
+}
+DRILLS = {"StringEquals": {"aws:ResourceTag/ddbkeeper:drill": {"Ref": "AWS::StackName"}}}
+DRILL_FUNCTIONS = {
+    "PlanDrillFunction",
+    "StartScratchRestoreFunction",
+    "CheckScratchRestoreFunction",
+    "VerifyScratchTableFunction",
+    "DeleteScratchTableFunction",
+    "DrillReportFunction",
+}
 
 
 def _listed(value: Any) -> list[Any]:
@@ -60,11 +79,13 @@ def who(action: str) -> set[str]:
 
 
 def test_only_prepare_target_drops_tables_and_only_its_own_or_those_a_parameter_names() -> None:
-    # and a repair's scratch table, which the restore made and tagged: Drop Scratch Table, on the tag alone.
-    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction", "DropScratchFunction"}
-    for function, guard, statement in grants("dynamodb:DeleteTable"):
-        if function == "DropScratchFunction":
+    """Besides the scratch tables (a drill's, next test; a repair's, tagged by the restore that made it), only Prepare
+    Target drops tables."""
+    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction", "DropScratchFunction", "DeleteScratchTableFunction"}
+    for logical_id, guard, statement in grants("dynamodb:DeleteTable"):
+        if logical_id == "DropScratchFunction":
             assert (guard, statement.get("Condition")) == (None, MANAGED), statement
+        if logical_id in ("DropScratchFunction", "DeleteScratchTableFunction"):
             continue
         assert statement.get("Condition") == MANAGED or (
             guard == "HasRecreatePattern" and "${RecreateTableNamePattern}" in statement["Resource"]["Fn::Sub"]
@@ -84,6 +105,42 @@ def test_only_prepare_target_drops_tables_and_only_its_own_or_those_a_parameter_
     assert drops == backups
 
 
+def allows(statement: dict[str, Any], action: str, table: str, tags: dict[str, str], stack: str = "ddbkeeper") -> bool:
+    """Whether an Allow statement lets `action` act on `table` carrying `tags` (IAM's evaluation of the parts these
+    statements use: the table-name pattern and StringEquals on aws:ResourceTag), with the template's defaults."""
+    if statement["Effect"] != "Allow" or action not in _listed(statement["Action"]):
+        return False
+    names = [TEMPLATE.resolve(r, "test") for r in _listed(statement["Resource"])]
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
+    if not any(fnmatch.fnmatchcase(arn, pattern) for pattern in names):
+        return False
+    for key, wanted in statement.get("Condition", {}).get("StringEquals", {}).items():
+        tag = key.removeprefix("aws:ResourceTag/")
+        value = stack if wanted == {"Ref": "AWS::StackName"} else wanted
+        if tags.get(tag) != value:
+            return False
+    return True
+
+
+def test_the_drill_deletes_only_scratch_tables_tagged_as_its_own() -> None:
+    """The drill cannot delete an untagged table: not a scratch-named one it did not tag, not a table of another
+    name however tagged. It tags only scratch-named tables, and only with its own tags."""
+    ((_, guard, delete),) = [(f, g, s) for f, g, s in grants("dynamodb:DeleteTable") if f in DRILL_FUNCTIONS]
+    assert guard is None and (delete["Resource"], delete["Condition"]) == (SCRATCH, DRILLS)
+    scratch = "ddbkeeper-drill-orders-20261123t050000250z"
+    assert allows(delete, "dynamodb:DeleteTable", scratch, {"ddbkeeper:drill": "ddbkeeper"})
+    assert not allows(delete, "dynamodb:DeleteTable", scratch, {})
+    assert not allows(delete, "dynamodb:DeleteTable", scratch, {"ddbkeeper:managed-by": "ddbkeeper"})
+    assert not allows(delete, "dynamodb:DeleteTable", scratch, {"ddbkeeper:drill": "another-stack"})
+    assert not allows(delete, "dynamodb:DeleteTable", "orders", {"ddbkeeper:drill": "ddbkeeper"})
+    drill_taggers = [(f, s) for f, _, s in grants("dynamodb:TagResource") if f in DRILL_FUNCTIONS]
+    assert {f for f, _ in drill_taggers} == {"CheckScratchRestoreFunction", "DeleteScratchTableFunction"}
+    assert all((s["Resource"], s["Condition"]) == (SCRATCH, DRILL_MARK) for _, s in drill_taggers)
+    # Whatever else the drill functions may do to tables stays on scratch tables, or only reads.
+    writes = ("dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive", "dynamodb:UpdateContinuousBackups")
+    assert not [f for action in writes for f, _, _ in grants(action) if f in DRILL_FUNCTIONS]
+
+
 def test_every_table_the_stack_creates_is_marked_as_its_own() -> None:
     assert who("dynamodb:CreateTable") == {"PrepareTargetFunction", "StartRestoreFunction"}  # a chain's new table
     for _, _, statement in grants("dynamodb:CreateTable"):
@@ -91,10 +148,18 @@ def test_every_table_the_stack_creates_is_marked_as_its_own() -> None:
 
 
 def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> None:
-    writers = {"CopySegmentFunction", "StartRestoreFunction", "ApplyExportsFunction", "RepairItemsFunction"}
+    writers = {
+        "CopySegmentFunction",
+        "StartRestoreFunction",
+        "ApplyExportsFunction",
+        "RepairItemsFunction",
+        "StartScratchRestoreFunction",
+    }
     assert who("dynamodb:BatchWriteItem") == writers
     for logical_id, guard, statement in grants("dynamodb:BatchWriteItem"):
-        if logical_id in ("ApplyExportsFunction", "RepairItemsFunction"):
+        if logical_id == "StartScratchRestoreFunction":
+            assert_scratch_target(statement)
+        elif logical_id in ("ApplyExportsFunction", "RepairItemsFunction"):
             # The table the restore created (tagged at birth), or an existing one the parameter names.
             assert statement.get("Condition") == MANAGED or guard == "HasApplyPattern", statement
         elif logical_id == "CopySegmentFunction":
@@ -130,6 +195,12 @@ def assert_restore_target(statement: dict[str, Any]) -> None:
     }
 
 
+def assert_scratch_target(statement: dict[str, Any]) -> None:
+    """The same for a drill's restore: its target is a scratch table, by name alone (it carries no tag yet)."""
+    assert statement["Sid"] == "RestoresWriteTheScratchTableWithTheCallersPermissions"
+    assert statement["Resource"] == SCRATCH
+
+
 @pytest.mark.parametrize(
     "action", ["dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive", "dynamodb:DeleteItem", "dynamodb:PutItem"]
 )
@@ -140,6 +211,9 @@ def test_tables_are_changed_only_when_the_stack_made_them(action: str) -> None:
             continue
         if logical_id == "RepairItemsFunction" and guard == "HasApplyPattern":
             continue  # a repair's conditional puts into the live tables the parameter names (default none)
+        if logical_id == "StartScratchRestoreFunction":
+            assert_scratch_target(statement)
+            continue
         assert statement.get("Condition") == MANAGED, (logical_id, statement)
 
 
@@ -153,7 +227,8 @@ def test_pitr_may_be_switched_only_on_tables_the_stack_made_except_that_an_expor
 def test_a_restored_table_is_marked_before_anything_else_changes_it() -> None:
     taggers = [(f, s.get("Condition")) for f, _, s in grants("dynamodb:TagResource")]
     assert ("FinalizeRestoreFunction", MARKS_NEW) in taggers
-    assert all(condition in (MARKS_NEW, MANAGED) for _, condition in taggers), taggers
+    assert all(condition in (MARKS_NEW, MANAGED) for f, condition in taggers if f not in DRILL_FUNCTIONS), taggers
+    assert all(condition == DRILL_MARK for f, condition in taggers if f in DRILL_FUNCTIONS), taggers
 
 
 def test_only_the_retention_function_may_delete_backups_and_only_backups_it_can_prove_it_made() -> None:
@@ -294,3 +369,34 @@ def test_the_copy_target_role_in_another_account_changes_only_tables_the_stack_c
     assert [s["Condition"] for s in creates] == [
         {"StringEquals": {"aws:RequestTag/ddbkeeper:managed-by": {"Ref": "StackName"}}}
     ]
+
+
+# SAM policy templates the functions use: what each grants is fixed by SAM, and none of these deletes anything.
+READ_ONLY_POLICY_TEMPLATES = {"S3ReadPolicy", "LambdaInvokePolicy"}
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:BypassGovernanceRetention",
+        "s3:PutObjectRetention",
+        "s3:PutObjectLegalHold",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutBucketVersioning",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucket",
+    ],
+)
+def test_no_function_may_delete_an_export_or_lift_its_object_lock(action: str) -> None:
+    """Under Object Lock (ExportObjectLockMode) an export's versions outlive any mistake or intruder holding the
+    functions' roles: none may delete a version, bypass governance retention, or change the lock, the versioning, the
+    lifecycle or the bucket policy."""
+    assert who(action) == set()
+    for logical_id, resource in TEMPLATE.resources.items():
+        for declared in resource.get("Properties", {}).get("Policies", []):
+            policy = declared["Fn::If"][1] if "Fn::If" in declared else declared
+            templates = set(policy) - {"Version", "Statement", "PolicyDocument", "PolicyName"}
+            assert templates <= READ_ONLY_POLICY_TEMPLATES, (logical_id, templates)

@@ -228,3 +228,149 @@ def test_create_backup_may_write_only_the_settings_records_and_plan_restore_read
         if logical_id == "CreateBackupFunction" and statement["Action"] == "s3:PutObject"
     ]
     assert writes == [{"Fn::Sub": "${ExportBucket.Arn}/ddbkeeper-settings/*"}]
+
+
+# --- alarms, dashboard, Object Lock, schedules (issue 12) ------------------------------------------------------------
+
+STATE_MACHINES = {
+    logical_id for logical_id, r in TEMPLATE.resources.items() if r["Type"] == "AWS::Serverless::StateMachine"
+}
+ALARMS = {
+    logical_id: r["Properties"] for logical_id, r in TEMPLATE.resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"
+}
+CODE = "".join(
+    path.read_text()
+    for path in [*(ROOT / "layers" / "core" / "ddbkeeper").rglob("*.py"), *ROOT.glob("functions/*/app.py")]
+)
+
+
+def test_every_workflow_alarms_on_failed_or_timed_out_executions_and_every_alarm_notifies_the_topic() -> None:
+    watched = set()
+    for props in ALARMS.values():
+        assert props["AlarmActions"] == [{"Ref": "FailureTopic"}]
+        assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")  # the topic policy's ArnLike
+        for metric in props.get("Metrics", []):
+            if "MetricStat" in metric and metric["MetricStat"]["Metric"]["Namespace"] == "AWS/States":
+                stat = metric["MetricStat"]["Metric"]
+                watched.add((stat["MetricName"], stat["Dimensions"][0]["Value"]["Ref"]))
+    assert watched == {
+        (name, machine) for name in ("ExecutionsFailed", "ExecutionsTimedOut") for machine in STATE_MACHINES
+    }
+    statements = TEMPLATE.resources["FailureTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (alarms,) = [s for s in statements if s.get("Sid") == "ThisStacksAlarmsPublish"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":alarm:${AWS::StackName}-*")
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "fires_when"),
+    [
+        ("BackupAgeAlarm", "TablesWithStaleBackup", ("GreaterThanThreshold", 0)),
+        ("ProtectionAtRiskAlarm", "TaggedTablesAtRisk", ("GreaterThanThreshold", 0)),
+        ("DrillFailedAlarm", "DrillSucceeded", ("LessThanThreshold", 1)),
+        ("CopyThrottlingAlarm", "CopyThrottles", ("GreaterThanThreshold", {"Ref": "CopyThrottleAlarmThreshold"})),
+    ],
+)
+def test_the_service_alarms_watch_metrics_the_code_publishes(
+    alarm: str, metric: str, fires_when: tuple[Any, Any]
+) -> None:
+    props = ALARMS[alarm]
+    assert (props["Namespace"], props["MetricName"]) == ("ddbkeeper", metric)
+    assert f'"{metric}"' in CODE  # published by a handler (Powertools) under that name
+    # Powertools adds the service dimension: without it the alarm would watch a metric nobody publishes.
+    assert props["Dimensions"] == [{"Name": "service", "Value": "ddbkeeper"}]
+    variables = TEMPLATE.body["Globals"]["Function"]["Environment"]["Variables"]
+    assert (variables["POWERTOOLS_SERVICE_NAME"], variables["POWERTOOLS_METRICS_NAMESPACE"]) == (
+        "ddbkeeper",
+        "ddbkeeper",
+    )
+    assert (props["ComparisonOperator"], props["Threshold"]) == fires_when
+    assert props["TreatMissingData"] == "notBreaching"
+
+
+def test_the_dashboard_shows_every_workflow_every_service_metric_and_every_alarm() -> None:
+    body = TEMPLATE.resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    shown = {tuple(metric[:2]) for w in widgets if w["type"] == "metric" for metric in w["properties"]["metrics"]}
+    for name in ("DrillSucceeded", "RestoreSeconds", "RecoveryPointAgeSeconds", "CopyThrottles", "BackupsCreated"):
+        assert ("ddbkeeper", name) in shown
+    assert {m for m in re.findall(r'"MetricName": "(\w+)"', json.dumps(ALARMS))} <= {name for _, name in shown} | {
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+    }
+    assert set(re.findall(r"\$\{(\w+)StateMachine\}", body)) == {m.removesuffix("StateMachine") for m in STATE_MACHINES}
+    assert set(re.findall(r"\$\{(\w+Alarm)\.Arn\}", body)) == set(ALARMS)
+
+
+def test_object_lock_is_opt_in_and_locks_every_version_by_default() -> None:
+    props = TEMPLATE.resources["ExportBucket"]["Properties"]
+    assert props["ObjectLockEnabled"] == {"Fn::If": ["HasObjectLock", True, {"Ref": "AWS::NoValue"}]}
+    condition, locked, unlocked = props["ObjectLockConfiguration"]["Fn::If"]
+    assert (condition, unlocked) == ("HasObjectLock", {"Ref": "AWS::NoValue"})
+    assert locked == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {
+            "DefaultRetention": {"Mode": {"Ref": "ExportObjectLockMode"}, "Days": {"Ref": "ExportObjectLockDays"}}
+        },
+    }
+    assert TEMPLATE.parameter("ExportObjectLockMode") == ""  # off unless asked for
+    assert TEMPLATE.body["Parameters"]["ExportObjectLockMode"]["AllowedValues"] == ["", "GOVERNANCE", "COMPLIANCE"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}  # Object Lock needs it
+
+
+def branches(value: Any, truths: dict[str, bool]) -> Any:
+    """A value with its Fn::If resolved for the given conditions (the local template reader does not evaluate them)."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            return branches(when_true if truths[condition] else when_false, truths)
+        return {key: branches(item, truths) for key, item in value.items()}
+    if isinstance(value, list):
+        return [branches(item, truths) for item in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("parameters", "truths", "expected"),
+    [
+        (
+            {"DrillTableNames": "orders,customers"},
+            {"HasDrillTables": True, "HasDrillSelector": False, "HasDrillTagValue": False},
+            {"tables": ["orders", "customers"], "selector": None},
+        ),
+        (
+            {"DrillSelectorTagKey": "backup", "DrillSelectorTagValue": "daily"},
+            {"HasDrillTables": False, "HasDrillSelector": True, "HasDrillTagValue": True},
+            {"tables": None, "selector": {"tag_key": "backup", "tag_value": "daily"}},
+        ),
+    ],
+)
+def test_the_drill_schedule_starts_drills_with_an_input_the_drill_accepts(
+    parameters: dict[str, str], truths: dict[str, bool], expected: dict[str, Any]
+) -> None:
+    from ddbkeeper.drill.models import DrillRequest
+    from ddbkeeper.models import parse
+
+    schedule = TEMPLATE.resources["DrillSchedule"]
+    assert schedule["Condition"] == "HasDrillSchedule"
+    assert TEMPLATE.body["Conditions"]["HasDrillSchedule"] == {
+        "Fn::Or": [{"Fn::Condition": "HasDrillTables"}, {"Fn::Condition": "HasDrillSelector"}]
+    }
+    target = schedule["Properties"]["Target"]
+    assert target["Arn"] == {"Ref": "DrillStateMachine"}
+    template = StackTemplate(ROOT / "template.yaml", parameters)
+    payload = json.loads(template.resolve(branches(target["Input"], truths), "DrillSchedule"))
+    assert payload == expected
+    parse(DrillRequest, payload)
+
+
+def test_the_audit_runs_daily_with_an_input_the_audit_accepts() -> None:
+    from ddbkeeper.audit.models import AuditRequest
+    from ddbkeeper.models import parse
+
+    schedule = TEMPLATE.resources["AuditSchedule"]["Properties"]
+    assert TEMPLATE.parameter("AuditScheduleExpression") == "rate(1 day)"
+    assert schedule["Target"]["Arn"] == {"Ref": "AuditStateMachine"}
+    payload = json.loads(TEMPLATE.resolve(schedule["Target"]["Input"], "AuditSchedule"))
+    assert payload == {"max_backup_age_hours": 26, "protect_tag_key": "backup"}
+    parse(AuditRequest, payload)

@@ -13,7 +13,7 @@ from tests.support import entered, history, run
 pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 
 
-@pytest.mark.parametrize("workflow", ["backup", "copy", "export", "restore"])
+@pytest.mark.parametrize("workflow", ["backup", "copy", "export", "restore", "drill"])
 @pytest.mark.parametrize("payload", [[1, 2], "orders", 7, None], ids=["list", "string", "number", "null"])
 def test_an_input_that_is_not_an_object_is_invalid_input(runtime: LocalRuntime, workflow: str, payload: Any) -> None:
     result = run(runtime, workflow, payload)

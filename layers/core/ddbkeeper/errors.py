@@ -90,6 +90,10 @@ class BackupNotAvailable(DdbkeeperError):
     """A backup was still CREATING after the last poll, or was deleted meanwhile."""
 
 
+class DrillFailed(DdbkeeperError):
+    """A drill ended with at least one table not restored, not verified or not cleaned up; the cause names each."""
+
+
 class ExportFailed(DdbkeeperError):
     """DynamoDB reported the export FAILED; the cause is its FailureCode and FailureMessage."""
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 T = TypeVar("T")
 KeyAttribute = tuple[str, str, str]  # name, HASH or RANGE, S/N/B
+MANAGED_BY = "ddbkeeper:managed-by"  # the tag naming the stack that made a table (template.yaml's IAM conditions)
 
 
 def describe(client: DynamoDBClient, table: str) -> TableDescriptionTypeDef | None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from ddbkeeper.audit.models import AuditRequest
 from ddbkeeper.backup.models import BackupRequest
 from ddbkeeper.copy.models import CopyRequest
+from ddbkeeper.drill.models import DrillRequest
 from ddbkeeper.export.models import ExportRequest
 from ddbkeeper.restore.models import RestoreRequest
 
 REQUESTS: dict[str, type[BaseModel]] = {
+    "audit": AuditRequest,
     "backup": BackupRequest,
     "copy": CopyRequest,
+    "drill": DrillRequest,
     "export": ExportRequest,
     "restore": RestoreRequest,
 }

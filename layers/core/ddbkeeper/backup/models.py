@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 
 from ddbkeeper.aws import AccountAccess
 from ddbkeeper.backup.retention import RetentionPolicy
@@ -27,28 +27,11 @@ from ddbkeeper.models import (
     StepModel,
     StrictModel,
     TableName,
-    TagKey,
-    TagValue,
     Task,
 )
+from ddbkeeper.selection import Selector
 
 DELETE_BACKUP_RATE = 10.0  # DynamoDB accepts DeleteBackup at 10 requests per second per account and region
-
-
-class Selector(StrictModel):
-    """Tables matched by name prefix and/or tag; both given means both must match."""
-
-    name_prefix: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
-    tag_key: TagKey | None = None
-    tag_value: TagValue | None = None
-
-    @model_validator(mode="after")
-    def _needs_a_criterion(self) -> Selector:
-        if self.name_prefix is None and self.tag_key is None:
-            raise ValueError("give name_prefix and/or tag_key")
-        if self.tag_value is not None and self.tag_key is None:
-            raise ValueError("tag_value needs tag_key")
-        return self
 
 
 class RetentionSpec(StrictModel):

@@ -8,7 +8,7 @@ delete once that backup exists.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,6 @@ from ddbkeeper.backup.models import (
     BackupState,
     PruneOutcome,
     ResolvedTables,
-    Selector,
     TableResult,
 )
 from ddbkeeper.backup.report import backup_report
@@ -33,7 +32,8 @@ from ddbkeeper.backup_names import backup_name, own_backup_pattern
 from ddbkeeper.errors import DdbkeeperError, TableNotFound
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.pacing import RateLimiter
-from ddbkeeper.settings import SettingsRecords, settings_of, tags_of
+from ddbkeeper.selection import select_tables
+from ddbkeeper.settings import SettingsRecords, settings_of
 from ddbkeeper.tables import describe
 
 if TYPE_CHECKING:
@@ -96,37 +96,11 @@ class BackupService:
         nothing is an error, since a schedule that silently backs up nothing protects nothing. Names too long for
         DynamoDB are refused before any backup starts.
         """
-        tables = list(dict.fromkeys(self.request.tables or []))
-        selector = self.request.selector
-        if selector is not None:
-            matched = [name for name in self._all_tables() if self._selected(name, selector)]
-            if not matched:
-                raise TableNotFound(
-                    f"selector {selector.model_dump(exclude_none=True)} matched no table in {self.account.region}"
-                )
-            tables = list(dict.fromkeys(tables + matched))
+        tables = select_tables(self.account.dynamodb, self.request.tables, self.request.selector, self.account.region)
         for table in tables:
             self._name(table)
         logger.info("tables resolved", extra={"tables": tables})
         return ResolvedTables(request=self.request, execution=self.execution, tables=tables)
-
-    def _all_tables(self) -> Iterator[str]:
-        with translate_errors("ListTables", "*"):
-            for page in self.account.dynamodb.get_paginator("list_tables").paginate():
-                yield from page.get("TableNames", [])
-
-    def _selected(self, name: str, selector: Selector) -> bool:
-        if selector.name_prefix is not None and not name.startswith(selector.name_prefix):
-            return False
-        if selector.tag_key is None:
-            return True
-        table = describe(self.account.dynamodb, name)
-        if table is None:  # dropped since it was listed
-            return False
-        tags = tags_of(self.account.dynamodb, table["TableArn"])
-        if selector.tag_key not in tags:
-            return False
-        return selector.tag_value is None or tags[selector.tag_key] == selector.tag_value
 
     # --- Create Backup ---------------------------------------------------------------------------------------------
 

@@ -1,7 +1,11 @@
-"""The ddbkeeper command line: run a workflow locally or on a deployed stack, and the demo.
+"""The ddbkeeper command line: run a workflow locally or on a deployed stack, follow the stack's executions, the demo.
 
 ddbkeeper run WORKFLOW --input JSON_OR_FILE [--local] [--json]
+ddbkeeper status [--stack-name NAME] [--limit N] [--json]
+ddbkeeper audit [--region R] [--role-arn ARN] [--json]
+ddbkeeper points TABLE [--region R] [--role-arn ARN] [--json]
 ddbkeeper demo
+ddbkeeper --version
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import json
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -19,11 +24,16 @@ import boto3
 from rich.console import Console
 from rich.markup import escape
 
+from ddbkeeper import __version__
 from ddbkeeper.aws import translate_errors
+from ddbkeeper.cli.coverage_view import add_arguments as add_coverage_arguments
+from ddbkeeper.cli.coverage_view import run_audit, run_points, show_audit, show_points
 from ddbkeeper.cli.progress import ExecutionProgress
 from ddbkeeper.cli.report_view import show_result
+from ddbkeeper.cli.status import recent_executions, show_status, stack_state_machines
 from ddbkeeper.errors import DdbkeeperError, InvalidInput
 from ddbkeeper.executions import ExecutionResult, follow
+from ddbkeeper.local.project import project_root
 from ddbkeeper.models import parse
 from ddbkeeper.workflows import MAX_INPUT_BYTES, REQUESTS
 
@@ -44,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddbkeeper", description="Serverless DynamoDB data protection.")
+    parser.add_argument("--version", action="version", version=f"ddbkeeper {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a workflow and follow it until it ends")
@@ -51,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", required=True, help="the input: JSON text, a file name, or - for standard input")
     run.add_argument("--local", action="store_true", help="run on the embedded runtime instead of the deployed stack")
     run.add_argument("--json", action="store_true", help="print the execution's output JSON alone on stdout")
-    run.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding template.yaml (--local)")
+    run.add_argument("--project", type=Path, help="folder holding template.yaml (--local; default: the package's own)")
     run.add_argument(
         "--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter (--local)"
     )
@@ -59,8 +70,31 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="show the handlers' own logs on stderr (--local)")
     run.set_defaults(command=_run)
 
+    status = commands.add_parser("status", help="the deployed stack's recent executions")
+    status.add_argument("--stack-name", default="ddbkeeper", help="deployed stack whose outputs name its workflows")
+    status.add_argument("--limit", type=int, default=20, help="how many executions to list, newest first")
+    status.add_argument("--json", action="store_true", help="print the executions as JSON on stdout")
+    status.set_defaults(command=_status)
+
+    audit = commands.add_parser("audit", help="every table's protection: PITR, backups, export chain, drills, verdict")
+    add_coverage_arguments(audit)
+    audit.add_argument("--table", action="append", help="audit this table (repeat; default: every table)")
+    audit.add_argument("--prefix", help="audit the tables whose names start with this")
+    audit.add_argument("--backup-prefix", default="ddbkeeper", help="the stack's BackupNamePrefix")
+    audit.add_argument(
+        "--max-backup-age-hours", type=float, default=26.0, help="the schedule's promise: older is at risk"
+    )
+    audit.add_argument("--protect-tag-key", default="backup", help="the tag that marks a table for protection")
+    audit.set_defaults(command=_audit)
+
+    points = commands.add_parser("points", help="every way to bring a table back, with the restore input for each")
+    points.add_argument("table_name", metavar="TABLE")
+    add_coverage_arguments(points)
+    points.add_argument("--target", help="the new table each restore input names (default: TABLE-restored)")
+    points.set_defaults(command=_points)
+
     demo = commands.add_parser("demo", help="the whole service on the embedded runtime, with no AWS account")
-    demo.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding template.yaml")
+    demo.add_argument("--project", type=Path, help="folder holding template.yaml (default: the package's own)")
     demo.set_defaults(command=_demo)
     return parser
 
@@ -108,11 +142,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_local(
-    project: Path, workflow: str, payload: Any, parameters: dict[str, str], progress: ExecutionProgress
+    project: Path | None, workflow: str, payload: Any, parameters: dict[str, str], progress: ExecutionProgress
 ) -> ExecutionResult:
     from ddbkeeper.local.runtime import LocalRuntime  # noqa: PLC0415 - moto loads only for local runs
 
-    with LocalRuntime(_project_root(project), parameters) as runtime:
+    with LocalRuntime(project_root(project), parameters) as runtime:
         return runtime.run(
             workflow, payload, on_event=progress, on_poll=progress.poll, on_result=lambda _, r: progress.checkpoint(r)
         )
@@ -123,15 +157,13 @@ def run_deployed(
 ) -> ExecutionResult:
     """Start the deployed state machine (named by the stack's outputs) and follow it; AWS errors (no credentials, no
     such stack) are named, not printed as tracebacks."""
-    with translate_errors("DescribeStacks", stack):
-        stacks = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    machines = stack_state_machines(boto3.client("cloudformation"), stack)
     key = f"{workflow.capitalize()}StateMachineArn"
-    arns = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
-    if key not in arns:
+    if workflow not in machines:
         raise InvalidInput(f"--stack-name: stack {stack} has no output {key}; is it a ddbkeeper stack?")
     sfn = boto3.client("stepfunctions")
-    with translate_errors("StartExecution", arns[key]):
-        execution = sfn.start_execution(stateMachineArn=arns[key], input=json.dumps(payload))["executionArn"]
+    with translate_errors("StartExecution", machines[workflow]):
+        execution = sfn.start_execution(stateMachineArn=machines[workflow], input=json.dumps(payload))["executionArn"]
     console.print(f"started [dim]{escape(execution)}[/]")
     with translate_errors("DescribeExecution", execution):
         return follow(sfn, execution, progress, on_poll=progress.poll, poll_seconds=2.0)
@@ -149,12 +181,29 @@ def _finish(result: ExecutionResult, console: Console, as_json: bool) -> int:
 
 @contextlib.contextmanager
 def handler_output(console: Console, verbose: bool) -> Iterator[None]:
-    """Handlers log and emit metrics on stdout, as in Lambda; locally that goes to a log file, not to --json output."""
+    """Handlers log and emit metrics on stdout, as in Lambda; locally that goes to a log file, not to --json output.
+    Library warnings (Powertools, moto, botocore) go there too: they are for whoever reads the logs, not the screen."""
     if verbose:
         with contextlib.redirect_stdout(sys.stderr):
             yield
         return
-    with tempfile.NamedTemporaryFile("w", prefix="ddbkeeper-", suffix=".log", delete=False) as log:
+    with (
+        tempfile.NamedTemporaryFile("w", prefix="ddbkeeper-", suffix=".log", delete=False) as log,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("default")
+
+        def to_log(  # noqa: PLR0917 - warnings.showwarning's own signature
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: IO[str] | None = None,
+            line: str | None = None,
+        ) -> None:
+            log.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+        warnings.showwarning = to_log
         try:
             with contextlib.redirect_stdout(log):
                 yield
@@ -162,11 +211,17 @@ def handler_output(console: Console, verbose: bool) -> Iterator[None]:
             console.print(f"[dim]handler logs: {escape(log.name)}[/]")
 
 
-def _project_root(start: Path) -> Path:
-    for folder in (start.resolve(), *start.resolve().parents):
-        if (folder / "template.yaml").is_file() and (folder / "statemachines").is_dir():
-            return folder
-    raise InvalidInput(f"--project: no template.yaml with statemachines/ in {start} or above")
+def _status(args: argparse.Namespace, console: Console) -> int:
+    if args.limit < 1:
+        raise InvalidInput(f"--limit: expected a positive number, got {args.limit}")
+    lines = recent_executions(
+        boto3.client("cloudformation"), boto3.client("stepfunctions"), args.stack_name, args.limit
+    )
+    if args.json:
+        sys.stdout.write(json.dumps([line.as_json() for line in lines], indent=2) + "\n")
+    else:
+        show_status(Console(), args.stack_name, lines)
+    return EXIT_OK
 
 
 def _key_value(item: str) -> tuple[str, str]:
@@ -176,8 +231,26 @@ def _key_value(item: str) -> tuple[str, str]:
     return key, value
 
 
+def _audit(args: argparse.Namespace, console: Console) -> int:
+    results = run_audit(args, console)
+    if args.json:
+        sys.stdout.write(json.dumps([line.model_dump(mode="json") for line in results], indent=2) + "\n")
+    else:
+        show_audit(Console(), results)
+    return EXIT_OK
+
+
+def _points(args: argparse.Namespace, console: Console) -> int:
+    found = run_points(args, console)
+    if args.json:
+        sys.stdout.write(json.dumps([point.model_dump(mode="json") for point in found], indent=2) + "\n")
+    else:
+        show_points(Console(), args.table_name, found)
+    return EXIT_OK
+
+
 def _demo(args: argparse.Namespace, console: Console) -> int:
     from ddbkeeper.cli.demo import Demo  # noqa: PLC0415 - moto loads only for local runs
 
     with handler_output(console, verbose=False):
-        return Demo(_project_root(args.project), console).run()
+        return Demo(project_root(args.project), console).run()

@@ -3,7 +3,9 @@
 Backups with retention in two accounts, an export to S3 and two restores (from the export onto a new key, and from a
 backup with its settings), a table's export chain in DynamoDB's real layout restored to the middle of the chain and a
 window of it undone in a live table, then a cross-account copy and its refresh (the old replica backed up before the
-drop), each verified item for item, and the copies a request must confirm refused.
+drop), each verified item for item, and the copies a request must confirm refused. Then operating it: a restore drill
+(scratch tables restored, verified, measured and deleted), the protection audit of every table, and the catalog of one
+table's recovery points with one of them restored as a dry run.
 The handlers reach DynamoDB through AWS_ENDPOINT_URL, which the demo points at the embedded moto server: the same
 standard resolution a user's run relies on. The demo checks what it shows and exits non-zero if anything is off.
 """
@@ -20,8 +22,10 @@ import boto3
 from rich.console import Console
 from rich.rule import Rule
 
+from ddbkeeper.cli.coverage_view import show_audit, show_points
 from ddbkeeper.cli.progress import ExecutionProgress
 from ddbkeeper.cli.report_view import show_result
+from ddbkeeper.coverage import Auditor
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.exports import ExportWriter
 from ddbkeeper.local.runtime import LOCAL_REGION, LocalRuntime
@@ -61,6 +65,7 @@ class Demo:
                 self._export_and_restore()
                 self._export_chain()
                 self._cross_account_copy()
+                self._drill_audit_and_catalog()
             except DemoCheckFailed as failure:
                 self.console.print(f"[bold red]demo check failed:[/] {failure}")
                 return 1
@@ -271,6 +276,42 @@ class Demo:
         onto_source = {"mode": "append", "confirm_append": "orders"}
         result = self._run("copy", {"source": {"table": "orders"}, "target": {"table": "orders"}, **onto_source})
         self._check(result.error == "UnsafeOperation", "copy onto the source was not refused")
+
+    def _drill_audit_and_catalog(self) -> None:
+        self._title("Restore drill: orders and customers restored into scratch tables, verified, measured, deleted")
+        result = self._run("drill", {"tables": ["orders", "customers"], "sample_size": 25})
+        self._check(result.succeeded, f"drill failed: {result.cause_message()}")
+        lines = result.output["tables"]
+        self._check(all(line["status"] == "PASSED" and line["scratch_deleted"] for line in lines), "drill lines")
+        left = [name for name in self.home.list_tables()["TableNames"] if name.startswith("ddbkeeper-drill-")]
+        self._check(left == [], f"scratch tables left: {left}")
+        self.console.print("both scratch tables deleted; each table's result recorded for the audit")
+
+        self._title("Protection audit: every table, its verdict and why (ddbkeeper audit)")
+        s3 = boto3.client("s3", region_name=LOCAL_REGION)
+        auditor = Auditor(
+            dynamodb=self.home,
+            s3=s3,
+            bucket=os.environ["SETTINGS_BUCKET"],
+            export_bucket=EXPORT_BUCKET,
+            now=datetime.now(UTC),
+        )
+        coverage = [auditor.audit(name) for name in sorted(self.home.list_tables()["TableNames"])]
+        show_audit(self.console, coverage)
+        verdicts = {line.table: line.verdict for line in coverage}
+        self._check(verdicts["scratch"] == "unprotected", f"scratch should be unprotected: {verdicts}")
+        self._check(verdicts["orders"] == "protected", f"orders should be protected: {verdicts}")
+        orders = next(line for line in coverage if line.table == "orders")
+        self._check(orders.last_drill == "PASSED" and orders.chain_end is not None, "orders' drill or export chain")
+
+        self._title("Catalog: every way to bring orders back, newest first, with the restore input for each")
+        points = auditor.points("orders", "orders-back")
+        show_points(self.console, "orders", points)
+        kinds = {point.kind for point in points}
+        self._check(kinds == {"backup", "pitr", "export"}, f"orders' recovery points: {kinds}")
+        oldest = next(point for point in reversed(points) if point.restore_input)
+        result = self._run("restore", {**(oldest.restore_input or {}), "dry_run": True})
+        self._check(result.succeeded and result.output.get("dry_run") is True, "the catalog's input did not plan")
 
     def _run(self, workflow: str, payload: dict[str, Any]) -> ExecutionResult:
         self.console.print(f"[dim]input: {payload}[/]")

@@ -1,4 +1,5 @@
-"""Shows an execution's progress on stderr: states entered, Map progress (a bar on a terminal), failures and retries."""
+"""Shows an execution's progress on stderr: states entered, Map progress (a bar and the time left on a terminal), a
+copy's items against the source's estimate with the time left, how long a poll loop has waited, failures and retries."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ddbkeeper.executions import error_message
 
 _FAILED_DETAILS = ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails")
+LONG_WAIT_SECONDS = 60  # a poll line says how long the loop has waited once it is this long
 
 
 def _last_output(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
@@ -29,8 +39,12 @@ def _last_output(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
 class ExecutionProgress:
     """A history listener for `ddbkeeper.executions.follow`."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, clock: Any = time.monotonic) -> None:
         self.console = console
+        self._clock = clock
+        self._expected_items = 0  # a copy's source estimate (Plan Copy), for the time left
+        self._first_items: tuple[float, int] | None = None
+        self._waiting_since: float | None = None
         self._map_depth = 0
         self._bar: Progress | None = None
         self._task: TaskID | None = None
@@ -85,15 +99,27 @@ class ExecutionProgress:
         details = event.get("taskSucceededEventDetails") or event.get("lambdaFunctionSucceededEventDetails") or {}
         with contextlib.suppress(ValueError, TypeError):
             output = json.loads(details.get("output") or "null")
-            if isinstance(output, dict) and "exports_applied" in output:
+            if not isinstance(output, dict):
+                return
+            if "exports_applied" in output:
                 self._applied(output)
                 return
-            done = isinstance(output, dict) and (
-                output.get("status") in ("ACTIVE", "COMPLETED", "FAILED") or output.get("pending") == 0
+            plan = output.get("plan")
+            if isinstance(plan, dict) and isinstance(plan.get("source_items_estimate"), int):
+                self._expected_items = plan["source_items_estimate"]
+            done = output.get("status") in ("ACTIVE", "COMPLETED", "FAILED", "DELETED", "GONE") or (
+                output.get("pending") == 0
             )
-            if isinstance(output, dict) and "wait_seconds" in output and not done:
+            if "wait_seconds" in output and not done:
+                now = self._clock()
+                if self._waiting_since is None or not output.get("polls"):
+                    self._waiting_since = now
+                waited = now - self._waiting_since
+                so_far = f", waiting {_duration(waited)}" if waited >= LONG_WAIT_SECONDS else ""
                 what = escape(str(output.get("status") or output.get("summary", "")))
-                self._say(f"{what} (check {output.get('polls', 0)}); next look in {output['wait_seconds']} s")
+                self._say(f"{what} (check {output.get('polls', 0)}{so_far}); next look in {output['wait_seconds']} s")
+            elif done:
+                self._waiting_since = None
 
     def _applied(self, output: dict[str, Any]) -> None:
         """An Apply Exports turn: the files applied so far and where the next turn starts."""
@@ -108,12 +134,29 @@ class ExecutionProgress:
     def _show_segments(self) -> None:
         if not self._segments:
             return
-        line = f"segments {self._done}/{self._total} done, {sum(self._segments.values()):,} items copied"
+        copied = sum(self._segments.values())
+        line = f"segments {self._done}/{self._total} done, {copied:,} items copied"
+        if self._expected_items:
+            line = f"segments {self._done}/{self._total} done, {copied:,} of ~{self._expected_items:,} items copied"
+            line += self._time_left(copied)
         if len(self._segments) <= 8:
             line += "  (" + ", ".join(f"#{k}: {v:,}" for k, v in sorted(self._segments.items())) + ")"
         if line != self._last_line:
             self._last_line = line
             self._say(line)
+
+    def _time_left(self, copied: int) -> str:
+        """The time left at the rate items have been copied so far (the estimate is DynamoDB's, hence the ~)."""
+        now = self._clock()
+        if self._first_items is None:
+            self._first_items = (now, copied)
+            return ""
+        started, at_start = self._first_items
+        rate = (copied - at_start) / (now - started) if now > started else 0.0
+        if rate <= 0:
+            return ""
+        left = max(0, self._expected_items - copied) / rate
+        return f", ~{_duration(left)} left"
 
     def _start_map(self, total: int) -> None:
         self._map_depth += 1
@@ -122,7 +165,13 @@ class ExecutionProgress:
         self._total, self._done = total, 0
         if self.console.is_terminal:
             self._bar = Progress(
-                TextColumn("  items"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=self.console
+                TextColumn("  items"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+                console=self.console,
             )
             self._bar.start()
             self._task = self._bar.add_task("map", total=total)
@@ -149,3 +198,13 @@ class ExecutionProgress:
 
     def _say(self, text: str) -> None:
         (self._bar.console if self._bar is not None else self.console).print(f"  {text}")
+
+
+def _duration(seconds: float) -> str:
+    """3 s, 2 min 05 s, 1 h 02 min."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"

@@ -16,7 +16,10 @@ def show_result(console: Console, result: ExecutionResult) -> None:
     style = "green" if result.succeeded else "red"
     console.print(f"[bold {style}]{result.status}[/] in {result.seconds:.1f} s  [dim]{escape(result.arn)}[/]")
     if isinstance(result.output, dict) and isinstance(result.output.get("tables"), list):
-        console.print(backup_table(result.output))
+        if "passed" in result.output:
+            console.print(drill_table(result.output))
+        elif "totals" in result.output:  # a backup's report (a drill's dry-run plan has tables too)
+            console.print(backup_table(result.output))
     if (
         isinstance(result.output, dict)
         and isinstance(result.output.get("segments"), list)
@@ -35,6 +38,33 @@ def show_result(console: Console, result: ExecutionResult) -> None:
             console.print(f"  - {escape(str(action))}")
     if not result.succeeded:
         console.print(f"[red]{escape(str(result.error))}[/]: {escape(result.cause_message() or '')}")
+
+
+def drill_table(report: dict[str, Any]) -> Table:
+    """A drill's report: per table, the point restored, the checks, RTO and RPO, and whether the scratch table went."""
+    table = Table(title=f"restore drill: {escape(report.get('summary', ''))}", title_justify="left")
+    for column in ("table", "result", "restored from", "items", "sample", "RTO", "RPO", "scratch table", "why"):
+        table.add_column(column)
+    for line in report["tables"]:
+        sample = line.get("sample") or {}
+        checked = f"{sample['matched']}/{sample['sampled']} match" if sample else "-"
+        items = "-" if line.get("items") is None else f"{line['items']:,} ({line.get('count_result')})"
+        rto = "-" if line.get("restore_seconds") is None else f"{line['restore_seconds']:,.0f} s"
+        age = line.get("recovery_point_age_seconds")
+        rpo = "-" if age is None else f"{age / 3600:,.1f} h"
+        point = f"{line.get('kind') or '-'} {line.get('recovery_point') or ''}".strip()
+        table.add_row(
+            escape(line["table"]),
+            "[green]passed[/]" if line["status"] == "PASSED" else f"[red]{escape(line.get('error') or 'FAILED')}[/]",
+            escape(point),
+            items,
+            checked,
+            rto,
+            rpo,
+            "deleted" if line.get("scratch_deleted") else f"[red]{escape(line['scratch_table'])} left[/]",
+            escape(line.get("cause") or ""),
+        )
+    return table
 
 
 def backup_table(report: dict[str, Any]) -> Table:

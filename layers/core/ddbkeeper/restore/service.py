@@ -24,6 +24,7 @@ from ddbkeeper.clock import backoff, iso
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, UnsafeOperation
 from ddbkeeper.models import Execution, Task, parse_settings
 from ddbkeeper.pacing import Tuning
+from ddbkeeper.recovery import count_check, restore_state
 from ddbkeeper.restore.apply import ApplyTuning, ExportApplier
 from ddbkeeper.restore.models import (
     ApplyProgress,
@@ -47,13 +48,12 @@ from ddbkeeper.restore.target import (
     actions,
     changes,
     check_import,
-    count_check,
     given,
     managed,
     wanted_settings,
 )
 from ddbkeeper.settings import SETTINGS, SettingsRecords, TableSettings, settings_of, tags_of
-from ddbkeeper.tables import TableSide, describe, is_ready, summarize
+from ddbkeeper.tables import TableSide, describe, summarize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.literals import StreamViewTypeType, TableClassType
@@ -229,9 +229,7 @@ class RestoreService:
         table = describe(self.table.control, self._name)
         if table is None:
             return result.model_copy(update={"status": "CREATING"})
-        in_progress = table.get("RestoreSummary", {}).get("RestoreInProgress", False)
-        done = is_ready(table) and not in_progress
-        return result.model_copy(update={"status": "ACTIVE" if done else "CREATING", "table_arn": table["TableArn"]})
+        return result.model_copy(update={"status": restore_state(table), "table_arn": table["TableArn"]})
 
     # --- Apply Exports ---------------------------------------------------------------------------------------------
 

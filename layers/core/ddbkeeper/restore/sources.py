@@ -19,6 +19,7 @@ from ddbkeeper.aws import Account, translate_errors
 from ddbkeeper.clock import as_utc, iso
 from ddbkeeper.errors import DdbkeeperError, InvalidInput, TableNotFound
 from ddbkeeper.export_files import ExportLocation, ExportManifest, data_folder, read_ledger, read_manifest
+from ddbkeeper.recovery import restored_by
 from ddbkeeper.restore.chain import check_order, pick
 from ddbkeeper.restore.models import RestorePlan, RestoreRequest, SourceKind
 from ddbkeeper.restore.target import overrides, sse, throughput
@@ -74,14 +75,7 @@ class Source(ABC):
 
     def adopts(self, table: TableDescriptionTypeDef | None, plan: RestorePlan, execution: Execution) -> bool:
         """Whether an existing target table is the one an earlier attempt of this execution started restoring."""
-        if table is None:
-            return False
-        summary = table.get("RestoreSummary", {})
-        source = summary.get("SourceBackupArn") or summary.get("SourceTableArn")
-        created = as_utc(table.get("CreationDateTime"))
-        started = execution.started_at.replace(microsecond=0)
-        wanted = self.restored_from(plan)
-        return wanted is not None and source == wanted and created is not None and created >= started
+        return restored_by(table, self.restored_from(plan), execution.started_at)
 
 
 class FromBackup(Source):

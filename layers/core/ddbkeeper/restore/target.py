@@ -122,19 +122,6 @@ def check_import(table: str, items: int, imported: ImportCounts | None) -> None:
         )
 
 
-def count_check(table: str, items: int, expected: int | None, exact: bool) -> str:
-    """An export's count is exact: any difference fails. A backup's is DynamoDB's estimate (refreshed about every six
-    hours) of a restore DynamoDB itself performs: a difference is reported, not failed on."""
-    if expected is None:
-        return "COUNTED (no recorded count to compare)"
-    if items == expected:
-        return "MATCH"
-    if exact:
-        raise VerificationFailed(f"{table} has {items} items; {expected} were exported")
-    logger.warning("restored count differs from the backup's estimate", extra={"items": items, "expected": expected})
-    return f"DIFFERS from the backup's estimate by {items - expected:+,} (DynamoDB refreshes it about every 6 hours)"
-
-
 def actions(
     restore: str,
     params: Mapping[str, Any],

@@ -1,0 +1,334 @@
+"""Protection coverage and the catalog of recovery points: what protects a table, how well, and every way back.
+
+Shared by `ddbkeeper audit` and `ddbkeeper points` (and the scheduled audit): it reads what the workflows leave behind
+(backups, the PITR window, the export ledger, the drills' records) and judges it. The verdict is a pure decision.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from ddbkeeper.aws import error_code, translate_errors
+from ddbkeeper.backup_names import own_backup_pattern
+from ddbkeeper.clock import as_utc, iso
+from ddbkeeper.drills import DrillRecord, DrillRecords
+from ddbkeeper.errors import TableNotFound
+from ddbkeeper.recovery import BackupPoint, PitrWindow, backups_of, pitr_window
+from ddbkeeper.settings import tags_of
+from ddbkeeper.tables import describe, pitr_description
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
+    from mypy_boto3_s3 import S3Client
+
+Verdict = Literal["protected", "at risk", "unprotected"]
+LEDGER_FOLDER = "ddbkeeper-ledger"  # the export workflow's ledger: <prefix>/ddbkeeper-ledger/<table>/<end>.json
+
+
+# --- the export chain, as the ledger records it ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainPoint:
+    """One completed export of the table: a FULL snapshot at `end`, or the changes from `start` to `end`."""
+
+    export_arn: str
+    export_type: str  # FULL or INCREMENTAL
+    end: datetime
+    start: datetime | None
+    items: int
+    key: str  # the ledger entry's S3 key
+
+
+def chain_points(s3: S3Client, bucket: str, prefix: str, table: str, table_arn: str | None) -> list[ChainPoint]:
+    """The table's completed exports from its ledger, oldest first (entries of another table of that name excluded)."""
+    folder = f"{prefix}/{LEDGER_FOLDER}/{table}/"
+    with translate_errors("ListObjectsV2", f"s3://{bucket}/{folder}"):
+        try:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
+            keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json"))
+        except ClientError as error:
+            if error_code(error) == "NoSuchBucket":
+                return []
+            raise
+    points = []
+    for key in keys:
+        with translate_errors("GetObject", f"s3://{bucket}/{key}"):
+            entry: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        window = entry.get("window") or {}
+        end = as_utc(window.get("end"))
+        if entry.get("status") != "SUCCEEDED" or not entry.get("export_arn") or end is None:
+            continue
+        if table_arn is not None and entry.get("table_arn") not in (None, table_arn):
+            continue
+        points.append(
+            ChainPoint(
+                export_arn=str(entry["export_arn"]),
+                export_type=str(entry.get("export_type") or window.get("export_type") or "FULL"),
+                end=end,
+                start=as_utc(window.get("start")),
+                items=int(entry.get("items") or 0),
+                key=key,
+            )
+        )
+    return sorted(points, key=lambda point: point.end)
+
+
+def chain_state(points: list[ChainPoint]) -> tuple[ChainPoint | None, list[str]]:
+    """The newest point reachable from the last FULL export without crossing a gap, and every gap after that FULL
+    (an incremental export that does not start where the one before it ended: what lies between is lost)."""
+    fulls = [n for n, point in enumerate(points) if point.export_type == "FULL"]
+    if not fulls:
+        return None, ["no FULL export: an incremental chain has nothing to start from"] if points else []
+    chain = points[fulls[-1] :]
+    reachable = chain[0]
+    gaps: list[str] = []
+    for before, point in itertools.pairwise(chain):
+        if point.start != before.end:
+            export_id = point.export_arn.rsplit("/", 1)[-1]
+            gaps.append(f"gap from {iso(before.end)} to {iso(point.start)} (before export {export_id})")
+        elif not gaps:
+            reachable = point
+    return reachable, gaps
+
+
+# --- the audit -------------------------------------------------------------------------------------------------------
+
+
+class TableCoverage(BaseModel):
+    """One table's protection, as `ddbkeeper audit --json` prints it."""
+
+    table: str
+    verdict: Verdict
+    reasons: list[str]  # what makes it at risk or unprotected
+    notes: list[str]  # worth knowing, not a risk on its own
+    tagged_for_protection: bool
+    pitr: bool
+    pitr_recovery_days: int | None = None
+    pitr_earliest: str | None = None
+    pitr_latest: str | None = None
+    deletion_protection: bool
+    newest_ddbkeeper_backup: str | None = None
+    newest_ddbkeeper_backup_at: str | None = None
+    backup_age_hours: float | None = None
+    max_backup_age_hours: float
+    other_backups: int = 0
+    chain_end: str | None = None  # the newest export-chain point reachable without a gap
+    chain_gaps: list[str] = []
+    last_drill: str | None = None  # PASSED / FAILED
+    last_drill_at: str | None = None
+    last_drill_cause: str | None = None
+
+
+def judge(
+    *,
+    pitr: bool,
+    own_backup_age_hours: float | None,
+    other_backups: int,
+    max_backup_age_hours: float,
+    chain_end: datetime | None,
+    chain_gaps: list[str],
+    deletion_protection: bool,
+    last_drill: DrillRecord | None,
+) -> tuple[Verdict, list[str], list[str]]:
+    """protected / at risk / unprotected, and why. Unprotected: no way back at all (no PITR, no backup, no export
+    point). At risk: a way back, but PITR off, no ddbkeeper backup within the schedule, a gap in the export chain, or
+    the last drill failed. Deletion protection off and a table never drilled are noted, not judged."""
+    reasons: list[str] = []
+    notes: list[str] = []
+    if not pitr and own_backup_age_hours is None and not other_backups and chain_end is None:
+        return "unprotected", ["no way back: point-in-time recovery off, no backup, no export"], notes
+    if not pitr:
+        reasons.append("point-in-time recovery is off: nothing covers the time between backups")
+    if own_backup_age_hours is None:
+        reasons.append("no ddbkeeper backup" + (f" ({other_backups} made by others)" if other_backups else ""))
+    elif own_backup_age_hours > max_backup_age_hours:
+        reasons.append(
+            f"the newest ddbkeeper backup is {own_backup_age_hours:,.1f} h old, past the schedule's "
+            f"{max_backup_age_hours:g} h"
+        )
+    if chain_gaps:
+        reasons.append("the export chain has a gap: " + "; ".join(chain_gaps))
+    if last_drill is None:
+        notes.append("never drilled")
+    elif last_drill.status != "PASSED":
+        reasons.append(f"the last drill ({last_drill.drilled_at}) failed: {last_drill.error}: {last_drill.cause}")
+    if not deletion_protection:
+        notes.append("deletion protection is off")
+    return ("at risk" if reasons else "protected"), reasons, notes
+
+
+@dataclass
+class Auditor:
+    """Reads one account and region's tables (through `dynamodb`) and the stack's bucket (through `s3`)."""
+
+    dynamodb: DynamoDBClient
+    s3: S3Client | None
+    bucket: str | None
+    now: datetime
+    backup_prefix: str = "ddbkeeper"
+    export_prefix: str = "ddbkeeper/{table}"
+    max_backup_age_hours: float = 26.0
+    protect_tag_key: str = "backup"
+    export_bucket: str | None = None  # where the exports and their ledger are, when not in the stack's bucket
+
+    def audit(self, name: str) -> TableCoverage:
+        table = self._describe(name)
+        pitr = pitr_window(pitr_description(self.dynamodb, name))
+        backups = [b for b in backups_of(self.dynamodb, name) if b.available]
+        pattern = own_backup_pattern(self.backup_prefix, name)
+        own = next((b for b in backups if pattern.match(b.name)), None)
+        others = [b for b in backups if not pattern.match(b.name)]
+        age = (self.now - own.created).total_seconds() / 3600 if own else None
+        end, gaps = chain_state(self._chain(name, table["TableArn"]))
+        drill = self._last_drill(table["TableArn"])
+        tags = tags_of(self.dynamodb, table["TableArn"])
+        deletion_protection = bool(table.get("DeletionProtectionEnabled"))
+        verdict, reasons, notes = judge(
+            pitr=pitr.enabled,
+            own_backup_age_hours=age,
+            other_backups=len(others),
+            max_backup_age_hours=self.max_backup_age_hours,
+            chain_end=end.end if end else None,
+            chain_gaps=gaps,
+            deletion_protection=deletion_protection,
+            last_drill=drill,
+        )
+        if self.s3 is None:
+            notes.append("the stack's bucket was not read: export chain and drills unknown")
+        return TableCoverage(
+            table=name,
+            verdict=verdict,
+            reasons=reasons,
+            notes=notes,
+            tagged_for_protection=self.protect_tag_key in tags,
+            pitr=pitr.enabled,
+            pitr_recovery_days=pitr.recovery_period_days,
+            pitr_earliest=iso(pitr.earliest),
+            pitr_latest=iso(pitr.latest),
+            deletion_protection=deletion_protection,
+            newest_ddbkeeper_backup=own.name if own else None,
+            newest_ddbkeeper_backup_at=iso(own.created) if own else None,
+            backup_age_hours=round(age, 4) if age is not None else None,
+            max_backup_age_hours=self.max_backup_age_hours,
+            other_backups=len(others),
+            chain_end=iso(end.end) if end else None,
+            chain_gaps=gaps,
+            last_drill=drill.status if drill else None,
+            last_drill_at=drill.drilled_at if drill else None,
+            last_drill_cause=drill.cause if drill else None,
+        )
+
+    def _describe(self, name: str) -> TableDescriptionTypeDef:
+        table = describe(self.dynamodb, name)
+        if table is None:
+            raise TableNotFound(f"table: {name} does not exist")
+        return table
+
+    def _chain(self, name: str, table_arn: str) -> list[ChainPoint]:
+        bucket = self.export_bucket or self.bucket
+        if self.s3 is None or bucket is None:
+            return []
+        return chain_points(self.s3, bucket, self.export_prefix.format(table=name), name, table_arn)
+
+    def _last_drill(self, table_arn: str) -> DrillRecord | None:
+        if self.s3 is None or self.bucket is None:
+            return None
+        return DrillRecords(self.s3, self.bucket).last(table_arn)
+
+    # --- the catalog -------------------------------------------------------------------------------------------------
+
+    def points(self, name: str, target: str) -> list[RecoveryPoint]:
+        """Every way to bring the table back, newest first, each with the `ddbkeeper run restore` input that does it."""
+        table = describe(self.dynamodb, name)
+        found: list[RecoveryPoint] = []
+        for backup in backups_of(self.dynamodb, name):
+            if backup.available:
+                found.append(_backup_point(backup, target))
+        if table is not None:
+            pitr = pitr_window(pitr_description(self.dynamodb, name))
+            found += _pitr_points(name, pitr, target)
+            schema = [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in table["KeySchema"]]
+            keys = {"key_schema": schema, "attribute_definitions": _key_definitions(table)}
+            for point in self._chain(name, table["TableArn"]):
+                found.append(_chain_point(point, target, keys))
+        return sorted(found, key=lambda point: point.at, reverse=True)
+
+
+class RecoveryPoint(BaseModel):
+    """One way back, as `ddbkeeper points --json` prints it."""
+
+    kind: Literal["backup", "pitr", "export"]
+    at: str  # ISO time of the data it holds
+    description: str
+    restore_input: dict[str, Any] | None  # `ddbkeeper run restore --input` for it; None: no restore takes it yet
+    note: str = ""
+
+
+def _backup_point(backup: BackupPoint, target: str) -> RecoveryPoint:
+    made = "ddbkeeper" if backup.name.startswith("ddbkeeper-") else backup.kind.lower().replace("_", " ")
+    return RecoveryPoint(
+        kind="backup",
+        at=str(iso(backup.created)),
+        description=f"backup {backup.name} ({made})",
+        restore_input={"source": {"backup_arn": backup.arn}, "target": {"table": target}},
+    )
+
+
+def _pitr_points(name: str, pitr: PitrWindow, target: str) -> list[RecoveryPoint]:
+    if not pitr.enabled:
+        return []
+    window = f"any second from {iso(pitr.earliest)} to {iso(pitr.latest)} ({pitr.recovery_period_days} days kept)"
+    latest = RecoveryPoint(
+        kind="pitr",
+        at=str(iso(pitr.latest)),
+        description=f"point in time, latest ({window})",
+        restore_input={"source": {"table": name, "point_in_time": "latest"}, "target": {"table": target}},
+    )
+    if pitr.earliest is None or pitr.earliest == pitr.latest:
+        return [latest]
+    earliest = RecoveryPoint(
+        kind="pitr",
+        at=str(iso(pitr.earliest)),
+        description="point in time, earliest (or any moment after it: change point_in_time)",
+        restore_input={
+            "source": {"table": name, "point_in_time": iso(pitr.earliest + timedelta(seconds=1))},
+            "target": {"table": target},
+        },
+    )
+    return [latest, earliest]
+
+
+def _chain_point(point: ChainPoint, target: str, keys: dict[str, Any]) -> RecoveryPoint:
+    export_id = point.export_arn.rsplit("/", 1)[-1]
+    if point.export_type == "FULL":
+        return RecoveryPoint(
+            kind="export",
+            at=str(iso(point.end)),
+            description=f"FULL export {export_id} ({point.items:,} items)",
+            restore_input={"source": {"export": {"export_arn": point.export_arn}}, "target": {"table": target, **keys}},
+        )
+    return RecoveryPoint(
+        kind="export",
+        at=str(iso(point.end)),
+        description=f"INCREMENTAL export {export_id} ({iso(point.start)} to {iso(point.end)})",
+        restore_input=None,
+        note="an export-chain point: the FULL export before it, then each incremental in order",
+    )
+
+
+def _key_definitions(table: TableDescriptionTypeDef) -> list[dict[str, str]]:
+    keys = {k["AttributeName"] for k in table["KeySchema"]}
+    return [
+        {"AttributeName": a["AttributeName"], "AttributeType": a["AttributeType"]}
+        for a in table.get("AttributeDefinitions", [])
+        if a["AttributeName"] in keys
+    ]

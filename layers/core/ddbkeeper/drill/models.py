@@ -1,0 +1,201 @@
+"""The drill workflow's request and step state (see README: Restore drills, and statemachines/drill.asl.json).
+
+Plan Drill            DrillTask        -> PlannedDrill      (the whole state from then on; a dry run ends with its plan)
+Start Scratch Restore DrillTableTask   -> ScratchRestore    ($.restore, per table in the Map)
+Check Scratch Restore CheckScratch     -> ScratchRestore    ($.restore)
+Verify Scratch Table  CheckScratch     -> DrillVerification ($.verification)
+Delete Scratch Table  CleanUpScratch   -> ScratchCleanup    ($.cleanup: always, after a failure too)
+Drill Report          DrillRun         -> DrillReport       ($.report, the execution's output)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from ddbkeeper.models import AwareTime, Count, Settings, StepModel, StrictModel, TableName, Task
+from ddbkeeper.selection import Selector
+
+RecoveryKind = Literal["backup", "point_in_time"]
+DRILL_TAG = "ddbkeeper:drill"  # <stack name>: the scratch tables the drill made; IAM deletes only tables carrying it
+
+
+class DrillRequest(StrictModel):
+    """Input of the drill workflow (see README: Restore drills)."""
+
+    tables: Annotated[list[TableName], Field(min_length=1, max_length=50)] | None = None
+    selector: Selector | None = None
+    source: Literal["auto", "backup", "point_in_time"] = "auto"  # auto: the newest backup, else the latest PITR point
+    sample_size: Annotated[int, Field(ge=1, le=1000)] = 50  # source items whose keys are read back from the scratch
+    max_mismatch_percent: Annotated[float, Field(ge=0, le=100)] = 10.0  # count and sample: changed since, or lost
+    max_recovery_point_age_hours: Annotated[float, Field(gt=0)] | None = None  # older: the drill fails (RPO breached)
+    dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _needs_tables(self) -> DrillRequest:
+        if not self.tables and self.selector is None:
+            raise ValueError("give tables (a list of names) and/or selector")
+        return self
+
+
+class DrillSettings(Settings):
+    """The drill functions' environment (template.yaml)."""
+
+    STACK_NAME: str = "ddbkeeper"  # the scratch tables' ddbkeeper:drill and ddbkeeper:managed-by tags
+    DRILL_TABLE_PREFIX: Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = (
+        "ddbkeeper-drill"
+    )
+    SETTINGS_BUCKET: str | None = None  # the stack's bucket: each drill's record (the audit reads the last one)
+
+
+class DrillTask(Task[DrillRequest]):
+    """What the first step receives: the request and who runs it."""
+
+
+class DrillTarget(StepModel):
+    """One table's drill as planned: what is restored, into which scratch table, and what it must hold."""
+
+    table: str
+    table_arn: str | None = None
+    scratch_table: str
+    kind: RecoveryKind | None = None  # None: nothing to restore from (problem says why)
+    backup_arn: str | None = None
+    recovery_point: str | None = None  # the backup's creation time, or PITR's latest restorable time (ISO)
+    expected_items: int | None = None  # the backup's count (DynamoDB's estimate); none for a PITR point
+    key_attributes: list[str] = []  # the source's key: what the sample is read back by
+    problem: str | None = None
+
+
+class DrillPlan(StepModel):
+    """What Plan Drill decided. On a dry run it is the execution's whole output (the CLI prints `actions`)."""
+
+    dry_run: bool
+    tables: list[DrillTarget]
+    actions: list[str]
+
+
+class PlannedDrill(DrillTask):
+    """Plan Drill's result, the workflow's state from then on."""
+
+    plan: DrillPlan
+
+
+class DrillTableTask(DrillTask):
+    """One table's share of a drill: what the Map hands each of its iterations."""
+
+    table: DrillTarget
+
+
+class ScratchRestore(StepModel):
+    """Where the scratch table's restore stands: the Wait / Check loop's state."""
+
+    status: Literal["CREATING", "ACTIVE", "FAILED"]
+    started_at: AwareTime
+    polls: Count = 0
+    wait_seconds: Count
+    table_arn: str | None = None
+    restore_seconds: float | None = None  # once ACTIVE: from the restore call to the table being usable (RTO)
+    failure: str | None = None  # FAILED: why (the Restore Failed state's cause)
+    reused: bool = False  # an earlier attempt of Start Scratch Restore had already started it
+
+
+class CheckScratch(DrillTableTask):
+    """A step that works on the scratch table once its restore started: Check Scratch Restore, Verify Scratch Table."""
+
+    restore: ScratchRestore
+
+
+class SampleCheck(StepModel):
+    """Keys read from the source, their items read back from the scratch table, and the checksums of both."""
+
+    sampled: Count
+    matched: Count
+    missing: Count  # in the source, not in the scratch table: created since the point, or lost
+    different: Count  # changed since the point, or restored wrong
+    source_digest: str
+    scratch_digest: str
+
+
+class DrillVerification(StepModel):
+    """What Verify Scratch Table found; a failed check is raised as VerificationFailed (the table is still deleted)."""
+
+    items: int
+    expected_items: int | None
+    count_result: str
+    sample: SampleCheck
+    restore_seconds: float | None
+    recovery_point_age_seconds: float | None
+
+
+class ScratchCleanup(StepModel):
+    """The Delete Scratch Table loop's state: DELETED or GONE ends it; WAITING comes round again."""
+
+    status: Literal["WAITING", "DELETED", "GONE"]
+    polls: Count = 0
+    wait_seconds: Count = 0
+    note: str = ""
+
+
+class Failure(StepModel):
+    """What stopped a table's drill before its clean-up (a caught error, a failed restore)."""
+
+    error: str | None = None
+    cause: str | None = None
+
+
+class CleanUpScratch(DrillTableTask):
+    """What Delete Scratch Table receives: the plan for the table, the restore if it started, its own loop."""
+
+    restore: ScratchRestore | None = None
+    cleanup: ScratchCleanup | None = None
+
+
+class DrillTableResult(StepModel):
+    """One Map iteration's end (its Table Drilled Pass state): everything the table's drill produced."""
+
+    table: DrillTarget
+    restore: ScratchRestore | None = None
+    verification: DrillVerification | None = None
+    failure: Failure | None = None
+    cleanup: ScratchCleanup | None = None
+    error: dict[str, str] | None = None  # the clean-up's own failure, when it failed
+
+
+class DrillRun(PlannedDrill):
+    """What Drill Report receives: the run's state and the Map's per-table results."""
+
+    results: list[DrillTableResult]
+
+
+class DrillLine(StepModel):
+    """One table in the report (and the record the audit reads)."""
+
+    table: str
+    status: Literal["PASSED", "FAILED"]
+    kind: RecoveryKind | None
+    recovery_point: str | None
+    backup_arn: str | None
+    scratch_table: str
+    scratch_deleted: bool
+    items: int | None = None
+    expected_items: int | None = None
+    count_result: str | None = None
+    sample: SampleCheck | None = None
+    restore_seconds: float | None = None
+    recovery_point_age_seconds: float | None = None
+    error: str | None = None
+    cause: str | None = None
+    drilled_at: str
+    execution: str
+
+
+class DrillReport(StepModel):
+    """The drill's report: the execution's output, for people and dashboards."""
+
+    status: Literal["PASSED", "FAILED"]
+    tables: list[DrillLine]
+    passed: int
+    failed: int
+    recorded: list[str] = []  # where each table's drill record went (the audit reads the newest)
+    summary: str

@@ -1,0 +1,312 @@
+"""The drill workflow's steps: plan, restore each table's newest recovery point into a scratch table, wait for it,
+verify it, always delete it, report. One method per Task of statemachines/drill.asl.json.
+
+Restores go through the same decisions as the restore workflow (ddbkeeper.recovery: which backup is newest, the PITR
+window, whether a table is the one this execution restored, when it is done). The scratch table is tagged
+ddbkeeper:drill=<stack> once it is ACTIVE, and only after its RestoreSummary shows this execution made it; it is
+deleted only when it carries that tag (IAM holds the same line), so a drill can never delete a table it did not make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory, domain_error, error_code, translate_errors
+from ddbkeeper.clock import as_utc, backoff, iso
+from ddbkeeper.drill.models import (
+    DRILL_TAG,
+    DrillPlan,
+    DrillReport,
+    DrillRequest,
+    DrillSettings,
+    DrillTableResult,
+    DrillTarget,
+    DrillVerification,
+    PlannedDrill,
+    SampleCheck,
+    ScratchCleanup,
+    ScratchRestore,
+)
+from ddbkeeper.drill.verify import (
+    choose_point,
+    drill_line,
+    drill_report,
+    judge,
+    key_text,
+    plan_actions,
+    sample_check,
+    scratch_name,
+)
+from ddbkeeper.drills import DrillRecords
+from ddbkeeper.errors import TableNotFound, TransientAwsError, UnsafeOperation
+from ddbkeeper.models import Task, parse_settings
+from ddbkeeper.pacing import Tuning, with_retries
+from ddbkeeper.recovery import count_check, newest_backup, pitr_window, restore_state, restored_by
+from ddbkeeper.selection import select_tables
+from ddbkeeper.settings import tags_of
+from ddbkeeper.tables import MANAGED_BY, TableSide, describe, drop_table, pitr_description, summarize
+from ddbkeeper.wire import WireItem, WireTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
+
+logger = Logger(child=True)
+
+_EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
+COUNT_SEGMENTS = 4
+TAG_SETTLE_SECONDS = 3  # DynamoDB's tags are eventually consistent: the deletion comes a few seconds after the tag
+BATCH_GET_MAX = 100
+GONE_AFTER_POLLS = 3  # a scratch table still missing after this many checks is not coming
+
+
+class DrillService:
+    """Drills tables of the stack's own account and region."""
+
+    def __init__(
+        self,
+        task: Task[DrillRequest],
+        account: Account,
+        records: DrillRecords | None = None,
+        *,
+        settings: DrillSettings | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.request = task.request
+        self.execution = task.execution
+        self.account = account
+        self.records = records
+        self.settings = settings or DrillSettings()
+        self._clock = clock
+
+    @classmethod
+    def for_task(cls, task: Task[DrillRequest], env: Mapping[str, str]) -> DrillService:
+        settings = parse_settings(DrillSettings, env)
+        factory = SessionFactory(session_name=task.execution.session_name())
+        account = Account(factory, AccountAccess())
+        records = DrillRecords(account.s3, settings.SETTINGS_BUCKET) if settings.SETTINGS_BUCKET else None
+        return cls(task, account, records, settings=settings)
+
+    @property
+    def _stack(self) -> str:
+        return self.settings.STACK_NAME
+
+    # --- Plan Drill ------------------------------------------------------------------------------------------------
+
+    def plan(self) -> PlannedDrill:
+        """Select the tables and choose each one's recovery point; nothing is created here. A table with nothing to
+        restore from is planned with its problem, and fails alone."""
+        client = self.account.dynamodb
+        tables = select_tables(client, self.request.tables, self.request.selector, self.account.region)
+        targets = [self._target(name) for name in tables]
+        plan = DrillPlan(
+            dry_run=self.request.dry_run,
+            tables=targets,
+            actions=plan_actions(targets, self.request.max_mismatch_percent),
+        )
+        logger.info("drill planned", extra={"tables": [t.table for t in targets]})
+        return PlannedDrill(request=self.request, execution=self.execution, plan=plan)
+
+    def _target(self, name: str) -> DrillTarget:
+        client = self.account.dynamodb
+        scratch = scratch_name(self.settings.DRILL_TABLE_PREFIX, name, self.execution.stamp().lower())
+        table = describe(client, name)
+        backup = newest_backup(client, name)
+        pitr = pitr_window(pitr_description(client, name)) if table is not None else pitr_window({})
+        kind, chosen, moment, problem = choose_point(self.request.source, backup, pitr)
+        keys = [k["AttributeName"] for k in (table or {}).get("KeySchema", [])]
+        expected = None
+        if chosen is not None:
+            with translate_errors("DescribeBackup", chosen.arn):
+                described = client.describe_backup(BackupArn=chosen.arn)["BackupDescription"]
+            details: Mapping[str, Any] = described["SourceTableDetails"]
+            expected = int(details.get("ItemCount") or 0)
+            keys = keys or [k["AttributeName"] for k in details.get("KeySchema", [])]
+        if table is None and chosen is None:
+            problem = f"{name} does not exist and has no AVAILABLE backup"
+        return DrillTarget(
+            table=name,
+            table_arn=table["TableArn"] if table else None,
+            scratch_table=scratch,
+            kind=kind,
+            backup_arn=chosen.arn if chosen else None,
+            recovery_point=iso(moment),
+            expected_items=expected,
+            key_attributes=keys,
+            problem=problem,
+        )
+
+    # --- Start Scratch Restore, Check Scratch Restore --------------------------------------------------------------
+
+    def start(self, target: DrillTarget) -> ScratchRestore:
+        """Restore the planned point into the scratch table; a retried step adopts the restore it already started."""
+        if target.problem:
+            raise TableNotFound(f"{target.table}: {target.problem}")
+        client = self.account.dynamodb
+        started = self._clock()
+        reused = False
+        try:
+            if target.kind == "backup":
+                client.restore_table_from_backup(TargetTableName=target.scratch_table, BackupArn=str(target.backup_arn))
+            else:
+                client.restore_table_to_point_in_time(
+                    SourceTableName=target.table, TargetTableName=target.scratch_table, UseLatestRestorableTime=True
+                )
+        except ClientError as error:
+            if error_code(error) not in _EXISTS:
+                raise domain_error(error, f"Restore ({target.kind})", target.scratch_table) from error
+            if not self._ours(describe(client, target.scratch_table), target):
+                raise UnsafeOperation(
+                    f"{target.scratch_table} exists and is not this drill's: not restoring into it"
+                ) from None
+            reused = True
+        logger.info("scratch restore started", extra={"table": target.table, "scratch": target.scratch_table})
+        return ScratchRestore(
+            status="CREATING", started_at=started, wait_seconds=backoff(0, first=2, cap=30), reused=reused
+        )
+
+    def check(self, target: DrillTarget, progress: ScratchRestore) -> ScratchRestore:
+        """CREATING until the scratch table is usable; then it is tagged as the drill's and the RTO measured."""
+        polls = progress.polls + 1
+        result = progress.model_copy(update={"polls": polls, "wait_seconds": backoff(polls, first=2, cap=30)})
+        table = describe(self.account.dynamodb, target.scratch_table)
+        if table is None and polls >= GONE_AFTER_POLLS:  # DescribeTable shows a restore's table at once
+            failure = f"{target.scratch_table} does not exist: the restore was cancelled or failed"
+            return result.model_copy(update={"status": "FAILED", "failure": failure})
+        if table is None or restore_state(table) != "ACTIVE":
+            return result.model_copy(update={"table_arn": table["TableArn"] if table else None})
+        self._mark(table, target)
+        seconds = round((self._clock() - progress.started_at).total_seconds(), 1)
+        return result.model_copy(
+            update={"status": "ACTIVE", "table_arn": table["TableArn"], "restore_seconds": seconds}
+        )
+
+    def _ours(self, table: TableDescriptionTypeDef | None, target: DrillTarget) -> bool:
+        """Whether the table is the one this execution restored from the planned point."""
+        source = target.backup_arn if target.kind == "backup" else target.table_arn
+        return restored_by(table, source, self.execution.started_at)
+
+    def _mark(self, table: TableDescriptionTypeDef, target: DrillTarget) -> None:
+        """Tag the scratch table as the drill's, only once its RestoreSummary proves this execution made it."""
+        if tags_of(self.account.dynamodb, table["TableArn"]).get(DRILL_TAG) == self._stack:
+            return
+        if not self._ours(table, target):
+            raise UnsafeOperation(
+                f"{target.scratch_table} was not restored by this drill: not marking it as the drill's"
+            )
+        tags = [{"Key": DRILL_TAG, "Value": self._stack}, {"Key": MANAGED_BY, "Value": self._stack}]
+        with translate_errors("TagResource", table["TableArn"]):
+            self.account.dynamodb.tag_resource(ResourceArn=table["TableArn"], Tags=tags)  # type: ignore[arg-type]
+        logger.info("scratch table marked as the drill's", extra={"scratch": target.scratch_table})
+
+    # --- Verify Scratch Table --------------------------------------------------------------------------------------
+
+    def verify(self, target: DrillTarget, progress: ScratchRestore) -> DrillVerification:
+        """Count the scratch table against the backup's count, read a sample of the source's keys back from it, and
+        measure the point's age; VerificationFailed names what is off (the clean-up still runs)."""
+        scratch = TableSide(self.account, target.scratch_table)
+        items = summarize(scratch, segments=COUNT_SEGMENTS, checksum=False).items
+        sample = self._sample(target, scratch)
+        moment = as_utc(target.recovery_point)
+        age = round((self.execution.started_at - moment).total_seconds(), 1) if moment else None
+        result = DrillVerification(
+            items=items,
+            expected_items=target.expected_items,
+            count_result=count_check(target.scratch_table, items, target.expected_items, exact=False),
+            sample=sample,
+            restore_seconds=progress.restore_seconds,
+            recovery_point_age_seconds=age,
+        )
+        logger.info("scratch table verified", extra=result.model_dump())
+        judge(
+            target.scratch_table,
+            items,
+            expected=target.expected_items,
+            sample=sample,
+            max_mismatch_percent=self.request.max_mismatch_percent,
+            age_seconds=age,
+            max_age_hours=self.request.max_recovery_point_age_hours,
+        )
+        return result
+
+    def _sample(self, target: DrillTarget, scratch: TableSide) -> SampleCheck:
+        """Up to sample_size items read (consistently) from the live source, and the same keys from the scratch table.
+        A source that is gone has nothing to sample (the count still checks the restore)."""
+        source_items: list[WireItem] = []
+        if target.table_arn is not None and describe(self.account.dynamodb, target.table) is not None:
+            source = TableSide(self.account, target.table)
+            start: WireItem | None = None
+            for _ in range(1000):  # pages of up to 1 MB until the sample is full or the table ends
+
+                def page(wire: WireTable, start: WireItem | None = start) -> dict[str, Any]:
+                    return wire.scan_page(0, 1, start, consistent=True)
+
+                read = with_retries(lambda: source.call("Scan", page), Tuning())
+                source_items += read["Items"][: self.request.sample_size - len(source_items)]
+                start = read.get("LastEvaluatedKey")
+                if start is None or len(source_items) >= self.request.sample_size:
+                    break
+        keys = target.key_attributes
+        found: dict[str, WireItem] = {}
+        for first in range(0, len(source_items), BATCH_GET_MAX):
+            wanted = [{name: item[name] for name in keys} for item in source_items[first : first + BATCH_GET_MAX]]
+            for _ in range(10):
+                got, wanted = scratch.call("BatchGetItem", lambda wire, w=wanted: wire.batch_get(w))  # type: ignore[misc]
+                found.update({key_text(item, keys): item for item in got})
+                if not wanted:
+                    break
+            else:
+                raise TransientAwsError(f"BatchGetItem {target.scratch_table}: keys still unprocessed after 10 tries")
+        return sample_check(source_items, found, keys)
+
+    # --- Delete Scratch Table --------------------------------------------------------------------------------------
+
+    def clean_up(self, target: DrillTarget, progress: ScratchCleanup | None) -> ScratchCleanup:
+        """Delete the scratch table, whatever happened before: only a table tagged as this stack's drill, and one
+        left untagged only when its RestoreSummary proves this execution made it (it is tagged first, then deleted on
+        the next turn). Anything else by that name is refused (UnsafeOperation) and left alone."""
+        polls = (progress.polls if progress else 0) + 1
+        client = self.account.dynamodb
+        table = describe(client, target.scratch_table)
+        if table is None:
+            return ScratchCleanup(status="GONE", polls=polls, note=f"{target.scratch_table} does not exist")
+        if table.get("TableStatus") == "DELETING":
+            return ScratchCleanup(status="DELETED", polls=polls, note=f"{target.scratch_table} is being deleted")
+        wait = backoff(polls, first=5, cap=60)
+        if table.get("TableStatus") != "ACTIVE":  # a restore still running: DynamoDB deletes only ACTIVE tables
+            return ScratchCleanup(status="WAITING", polls=polls, wait_seconds=wait, note=table.get("TableStatus", ""))
+        if tags_of(client, table["TableArn"]).get(DRILL_TAG) != self._stack:
+            self._mark(table, target)  # refuses (UnsafeOperation) a table this execution did not restore
+            note = f"{target.scratch_table} marked as the drill's; deleting it next"
+            return ScratchCleanup(status="WAITING", polls=polls, wait_seconds=TAG_SETTLE_SECONDS, note=note)
+        drop_table(client, table)
+        return ScratchCleanup(status="DELETED", polls=polls, note=f"{target.scratch_table} deleted")
+
+    # --- Drill Report ----------------------------------------------------------------------------------------------
+
+    def report(self, results: list[DrillTableResult]) -> DrillReport:
+        """Each table's outcome, recorded in the stack's bucket for the audit (a record that cannot be written is
+        logged: the drill's result stands)."""
+        now = self._clock()
+        lines = [drill_line(result, now, self.execution.name) for result in results]
+        recorded = []
+        for line, result in zip(lines, results, strict=True):
+            arn = result.table.table_arn or _table_arn_of(result.table.backup_arn)
+            if self.records is None or arn is None:
+                continue
+            try:
+                recorded.append(self.records.save(arn, self.execution.stamp(), line.model_dump_json(indent=2)))
+            except Exception as error:  # noqa: BLE001 - the record is secondary to the drill's own result
+                logger.warning("drill record not written", extra={"table": line.table, "error": str(error)})
+        report = drill_report(lines, recorded)
+        logger.info("drill reported", extra={"status": report.status, "summary": report.summary})
+        return report
+
+
+def _table_arn_of(backup_arn: str | None) -> str | None:
+    """arn:...:table/<name>/backup/<id> -> arn:...:table/<name>"""
+    return backup_arn.split("/backup/", 1)[0] if backup_arn else None

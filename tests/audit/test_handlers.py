@@ -1,0 +1,44 @@
+"""The audit function's sample event in events/ runs through its handler on moto, as `sam local invoke -e` would."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.support import Client, invoke, load_event
+
+STACK_BUCKET = "stack-bucket"
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    with mock_aws():
+        monkeypatch.setenv("SETTINGS_BUCKET", STACK_BUCKET)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=STACK_BUCKET)
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="orders",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            Tags=[{"Key": "backup", "Value": "daily"}],
+        )
+        yield client
+
+
+def test_audit_tables(dynamodb: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    result = invoke("audit_tables", load_event("audit_tables.json"))
+
+    (line,) = result["tables"]
+    assert (line["table"], line["verdict"], line["tagged_for_protection"]) == ("orders", "unprotected", True)
+    assert result["counts"] == {"protected": 0, "at_risk": 0, "unprotected": 1, "tagged_at_risk": 1, "stale_backups": 1}
+    (emitted,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert (emitted["TaggedTablesAtRisk"], emitted["TablesUnprotected"], emitted["TablesProtected"]) == (
+        [1.0],
+        [1.0],
+        [0.0],
+    )

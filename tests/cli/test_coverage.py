@@ -1,0 +1,181 @@
+"""`ddbkeeper audit` and `ddbkeeper points` against a moto server in another process, with tables in every state."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from ddbkeeper.clock import iso
+
+from tests.support import STACK_BUCKET, Client, cli
+from tests.support.tables import create_source
+
+pytestmark = pytest.mark.endpoint
+
+STAMP = "20261124T030000123Z"
+
+
+def table(
+    remote: Client, name: str, *, pitr: bool = False, protect: bool = False, tags: dict[str, str] | None = None
+) -> str:
+    create_source(remote, name, items=6, pad=0, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
+    if pitr:
+        remote.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+    if protect:
+        remote.update_table(TableName=name, DeletionProtectionEnabled=True)
+    return str(remote.describe_table(TableName=name)["Table"]["TableArn"])
+
+
+def ledger(s3: Any, name: str, arn: str, windows: list[tuple[str, datetime | None, datetime]]) -> None:
+    """Ledger entries as Record Export writes them (<prefix>/ddbkeeper-ledger/<table>/<end>.json)."""
+    for n, (kind, start, end) in enumerate(windows):
+        entry = {
+            "table": name,
+            "table_arn": arn,
+            "status": "SUCCEEDED",
+            "export_type": kind,
+            "export_arn": f"{arn}/export/0179000000000{n}-abcdef",
+            "window": {"export_type": kind, "start": iso(start), "end": iso(end)},
+            "items": 6,
+        }
+        key = f"ddbkeeper/{name}/ddbkeeper-ledger/{name}/{end:%Y%m%dT%H%M%SZ}.json"
+        s3.put_object(Bucket=STACK_BUCKET, Key=key, Body=json.dumps(entry).encode())
+
+
+def drilled(s3: Any, arn: str, status: str) -> None:
+    """A drill's record, as Drill Report writes it (ddbkeeper-drills/<account>/<region>/<table>/<stamp>.json)."""
+    _, _, _, region, account, resource = arn.split(":", 5)
+    line = {"table": resource.split("/")[1], "status": status, "drilled_at": "2026-11-23T05:02:00Z", "execution": "d"}
+    if status == "FAILED":
+        line |= {"error": "VerificationFailed", "cause": "6 of 6 sampled items differ"}
+    key = f"ddbkeeper-drills/{account}/{region}/{resource.split('/')[1]}/{STAMP}.json"
+    s3.put_object(Bucket=STACK_BUCKET, Key=key, Body=json.dumps(line).encode())
+
+
+def audit(endpoint: str, *args: str) -> dict[str, dict[str, Any]]:
+    done = cli(endpoint, "audit", "--json", "--bucket", STACK_BUCKET, *args)
+    assert done.returncode == 0, done.stderr
+    return {line["table"]: line for line in json.loads(done.stdout)}
+
+
+def test_the_audit_judges_every_table_and_says_why(endpoint: str, remote: Client) -> None:
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    now = datetime.now(UTC).replace(microsecond=0)
+    good = table(remote, "cov-good", pitr=True, protect=True)
+    remote.create_backup(TableName="cov-good", BackupName=f"ddbkeeper-cov-good-{STAMP}")
+    ledger(
+        s3, "cov-good", good, [("FULL", None, now - timedelta(hours=2)), ("INCREMENTAL", now - timedelta(hours=2), now)]
+    )
+    drilled(s3, good, "PASSED")
+    table(remote, "cov-no-pitr")
+    remote.create_backup(TableName="cov-no-pitr", BackupName=f"ddbkeeper-cov-no-pitr-{STAMP}")
+    table(remote, "cov-bare")
+    gap = table(remote, "cov-gap", pitr=True, tags={"backup": "daily"})
+    remote.create_backup(TableName="cov-gap", BackupName=f"ddbkeeper-cov-gap-{STAMP}")
+    hours = [now - timedelta(hours=h) for h in (6, 5, 3, 2)]
+    ledger(
+        s3,
+        "cov-gap",
+        gap,
+        [("FULL", None, hours[0]), ("INCREMENTAL", hours[0], hours[1]), ("INCREMENTAL", hours[2], hours[3])],
+    )
+    drilled_badly = table(remote, "cov-drill-failed", pitr=True)
+    remote.create_backup(TableName="cov-drill-failed", BackupName=f"ddbkeeper-cov-drill-failed-{STAMP}")
+    drilled(s3, drilled_badly, "FAILED")
+
+    lines = audit(endpoint, "--prefix", "cov-")
+
+    verdicts = {name: line["verdict"] for name, line in lines.items()}
+    assert verdicts == {
+        "cov-good": "protected",
+        "cov-no-pitr": "at risk",
+        "cov-bare": "unprotected",
+        "cov-gap": "at risk",
+        "cov-drill-failed": "at risk",
+    }
+    assert lines["cov-good"]["reasons"] == [] and lines["cov-good"]["notes"] == []
+    assert (lines["cov-good"]["last_drill"], lines["cov-good"]["chain_end"]) == ("PASSED", iso(now))
+    assert lines["cov-no-pitr"]["reasons"] == ["point-in-time recovery is off: nothing covers the time between backups"]
+    assert lines["cov-bare"]["reasons"] == ["no way back: point-in-time recovery off, no backup, no export"]
+    (gap_reason,) = lines["cov-gap"]["reasons"]
+    assert gap_reason.startswith(f"the export chain has a gap: gap from {iso(hours[1])} to {iso(hours[2])}")
+    assert lines["cov-gap"]["chain_end"] == iso(hours[1])  # the newest point reachable across no gap
+    assert lines["cov-gap"]["tagged_for_protection"] is True
+    assert "the last drill (2026-11-23T05:02:00Z) failed: VerificationFailed" in lines["cov-drill-failed"]["reasons"][0]
+    assert "deletion protection is off" in lines["cov-gap"]["notes"]
+
+    time.sleep(1.5)  # the backup is now older than the schedule below promises
+    stale = audit(endpoint, "--table", "cov-good", "--max-backup-age-hours", "0.0003")["cov-good"]
+
+    assert stale["verdict"] == "at risk"
+    assert "past the schedule's 0.0003 h" in stale["reasons"][0]
+
+    readable = cli(endpoint, "audit", "--bucket", STACK_BUCKET, "--prefix", "cov-", COLUMNS="250")
+    assert readable.returncode == 0, readable.stderr
+    assert "1 protected, 3 at risk, 1 unprotected" in readable.stdout
+
+
+def test_every_recovery_point_comes_with_a_restore_input_that_works(endpoint: str, remote: Client) -> None:
+    table(remote, "pts-orders", pitr=True)
+    remote.create_backup(TableName="pts-orders", BackupName=f"ddbkeeper-pts-orders-{STAMP}")
+    remote.create_backup(TableName="pts-orders", BackupName="before-migration")
+    exported = cli(endpoint, "run", "export", "--local", "--json", "--input", json.dumps({"table": "pts-orders"}))
+    assert exported.returncode == 0, exported.stderr
+
+    done = cli(endpoint, "points", "pts-orders", "--json", "--bucket", STACK_BUCKET, "--target", "pts-back")
+
+    assert done.returncode == 0, done.stderr
+    points = json.loads(done.stdout)
+    assert [p["at"] for p in points] == sorted((p["at"] for p in points), reverse=True)
+    kinds = sorted(p["kind"] for p in points)
+    assert kinds[:3] == ["backup", "backup", "export"] and set(kinds[3:]) == {"pitr"}
+    assert any("(ddbkeeper)" in p["description"] for p in points)
+    for point in points:
+        payload = {**point["restore_input"], "dry_run": True}
+        planned = cli(endpoint, "run", "restore", "--local", "--json", "--input", json.dumps(payload))
+        assert planned.returncode == 0, (point, planned.stderr)
+        assert json.loads(planned.stdout)["dry_run"] is True
+    assert "pts-back" not in remote.list_tables()["TableNames"]
+
+
+def test_the_audit_reads_another_account_through_its_role(endpoint: str) -> None:
+    """--role-arn: the tables of the account the role is in (moto maps assumed-role credentials to that account)."""
+    role = "arn:aws:iam::222222222222:role/ddbkeeper-backup"
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1")
+    keys = sts.assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
+    other = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )
+    table(other, "elsewhere-orders", pitr=True)
+
+    lines = audit(endpoint, "--role-arn", role, "--region", "us-east-1")
+
+    assert list(lines) == ["elsewhere-orders"]  # that account's tables, and only those
+    assert lines["elsewhere-orders"]["reasons"] == ["no ddbkeeper backup"]
+
+
+def test_a_drill_run_from_the_cli_is_what_the_audit_reads_as_the_last_drill(endpoint: str, remote: Client) -> None:
+    """run drill --local records each table's result in the stack's bucket; the audit reads it back."""
+    table(remote, "drilled-orders", pitr=True, protect=True)
+    remote.create_backup(TableName="drilled-orders", BackupName=f"ddbkeeper-drilled-orders-{STAMP}")
+
+    done = cli(
+        endpoint, "run", "drill", "--local", "--input", json.dumps({"tables": ["drilled-orders"]}), COLUMNS="250"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "restore drill: 1 of 1 tables restored, verified and cleaned up" in done.stderr
+    assert [n for n in remote.list_tables()["TableNames"] if n.startswith("ddbkeeper-drill-")] == []
+    line = audit(endpoint, "--table", "drilled-orders")["drilled-orders"]
+    assert (line["last_drill"], line["verdict"], line["notes"]) == ("PASSED", "protected", [])

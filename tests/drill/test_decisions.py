@@ -1,0 +1,113 @@
+"""The drill's decisions and request (pure): scratch names, which point is drilled, the verdict, each table's line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from ddbkeeper.drill.models import DrillRequest, DrillTableResult, DrillTarget, Failure, SampleCheck, ScratchCleanup
+from ddbkeeper.drill.verify import choose_point, drill_line, judge, sample_check, scratch_name
+from ddbkeeper.errors import InvalidInput, VerificationFailed
+from ddbkeeper.models import parse
+from ddbkeeper.recovery import BackupPoint, PitrWindow
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.pure
+
+NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+BACKUP = BackupPoint("arn:aws:dynamodb:us-east-1:1:table/t/backup/1", "nightly", NOW, "AVAILABLE", "USER")
+PITR = PitrWindow(enabled=True, earliest=NOW, latest=NOW, recovery_period_days=35)
+
+
+@given(st.from_regex(r"[A-Za-z0-9_.-]{3,255}", fullmatch=True))
+def test_a_scratch_name_is_the_drills_unique_and_fits(table: str) -> None:
+    name = scratch_name("ddbkeeper-drill", table, "20261123t050000250z")
+    assert len(name) <= 255
+    assert name.startswith("ddbkeeper-drill-") and name.endswith("-20261123t050000250z")
+
+
+def test_long_table_names_stay_apart() -> None:
+    one, two = ("a" * 250 + "x"), ("a" * 250 + "y")
+    assert scratch_name("p-x", one, "s") != scratch_name("p-x", two, "s")
+
+
+@pytest.mark.parametrize(
+    ("source", "backup", "pitr", "kind"),
+    [
+        ("auto", BACKUP, PITR, "backup"),
+        ("auto", None, PITR, "point_in_time"),
+        ("backup", None, PITR, None),
+        ("point_in_time", BACKUP, PITR, "point_in_time"),
+        ("point_in_time", BACKUP, PitrWindow(enabled=False), None),
+        ("auto", None, PitrWindow(enabled=False), None),
+    ],
+)
+def test_the_point_drilled(source: str, backup: BackupPoint | None, pitr: PitrWindow, kind: str | None) -> None:
+    chosen, _, moment, problem = choose_point(source, backup, pitr)
+    assert chosen == kind
+    assert (problem is None) == (kind is not None) and (moment is None) == (kind is None)
+
+
+def sample(sampled: int, missing: int = 0, different: int = 0) -> SampleCheck:
+    matched = sampled - missing - different
+    return SampleCheck(sampled=sampled, matched=matched, missing=missing, different=different, source_digest="0",
+                       scratch_digest="0")  # fmt: skip
+
+
+def test_the_verdict_tolerates_churn_up_to_the_limit_and_names_every_problem() -> None:
+    judge("s", 100, expected=100, sample=sample(50, missing=5), max_mismatch_percent=10, age_seconds=60,
+          max_age_hours=None)  # fmt: skip
+    with pytest.raises(VerificationFailed) as failed:
+        judge("s", 80, expected=100, sample=sample(50, different=6), max_mismatch_percent=10, age_seconds=7300,
+              max_age_hours=2)  # fmt: skip
+    message = str(failed.value)
+    assert "80 items, the backup recorded 100" in message
+    assert "6 of 50 sampled source items missing (0) or different (6)" in message
+    assert "the recovery point is 2.0 h old, more than the 2 h allowed (RPO)" in message
+
+
+def test_the_sample_check_matches_items_by_key() -> None:
+    source = [{"id": {"S": "a"}, "v": {"N": "1"}}, {"id": {"S": "b"}, "v": {"N": "2"}}, {"id": {"S": "c"}}]
+    scratch = {"[('S', 'a')]": source[0], "[('S', 'b')]": {"id": {"S": "b"}, "v": {"N": "3"}}}
+    checked = sample_check(source, scratch, ["id"])
+    assert (checked.sampled, checked.matched, checked.different, checked.missing) == (3, 1, 1, 1)
+
+
+TARGET = DrillTarget(table="t", scratch_table="ddbkeeper-drill-t-x", kind="backup")
+
+
+def test_a_table_passes_only_verified_and_cleaned_up() -> None:
+    deleted = ScratchCleanup(status="DELETED")
+    failed = Failure(error="VerificationFailed", cause='{"errorMessage": "off by 6"}')
+    assert drill_line(DrillTableResult(table=TARGET, cleanup=deleted), NOW, "e").status == "FAILED"
+    line = drill_line(DrillTableResult(table=TARGET, failure=failed, cleanup=deleted), NOW, "e")
+    assert (line.status, line.error, line.cause, line.scratch_deleted) == (
+        "FAILED",
+        "VerificationFailed",
+        "off by 6",
+        True,
+    )
+    stuck = drill_line(
+        DrillTableResult(table=TARGET, failure=failed, error={"Error": "UnsafeOperation", "Cause": "not ours"}),
+        NOW,
+        "e",
+    )
+    assert stuck.error == "VerificationFailed" and stuck.scratch_deleted is False
+    assert "the scratch table ddbkeeper-drill-t-x was not deleted: UnsafeOperation: not ours" in str(stuck.cause)
+
+
+@pytest.mark.parametrize(
+    ("request_body", "field"),
+    [
+        ({}, "give tables"),
+        ({"tables": ["orders"], "sample_size": 0}, "sample_size"),
+        ({"tables": ["orders"], "max_mismatch_percent": 101}, "max_mismatch_percent"),
+        ({"tables": ["orders"], "source": "latest"}, "source"),
+        ({"tables": ["orders"], "selector": {"tag_value": "x"}}, "selector"),
+        ({"tables": ["orders"], "role_arn": "arn:aws:iam::111111111111:role/x"}, "role_arn: unknown field"),
+    ],
+)
+def test_a_bad_request_names_the_field(request_body: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput, match=field):
+        parse(DrillRequest, request_body)
