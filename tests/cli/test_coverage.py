@@ -12,7 +12,8 @@ import pytest
 from ddbkeeper.clock import iso
 
 from tests.support import STACK_BUCKET, Client, cli
-from tests.support.tables import create_source
+from tests.support.chain import T0, ChainWriter, History, build_chain, ordered
+from tests.support.tables import all_items, create_source
 
 pytestmark = pytest.mark.endpoint
 
@@ -142,6 +143,41 @@ def test_every_recovery_point_comes_with_a_restore_input_that_works(endpoint: st
         assert planned.returncode == 0, (point, planned.stderr)
         assert json.loads(planned.stdout)["dry_run"] is True
     assert "pts-back" not in remote.list_tables()["TableNames"]
+
+
+def test_each_window_of_the_export_chain_is_a_point_and_its_input_restores_that_window(
+    endpoint: str, remote: Client
+) -> None:
+    """A chain in DynamoDB's real layout (a FULL export, three windows, then one after a gap): every window end up to
+    the gap comes with the export-chain input that restores exactly that window; the one past the gap says why not."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    table(remote, "pts-chain")
+    writer = ChainWriter(s3, STACK_BUCKET, "ddbkeeper/pts-chain", "pts-chain")
+    history = History(20, seed=31)
+    snapshots = build_chain(writer, history, 3)
+    before = history.snapshot()
+    history.change(2, 2, 1)
+    late = writer.incremental(before, history.snapshot(), T0 + timedelta(hours=4), T0 + timedelta(hours=5))
+    writer.record(late, T0 + timedelta(hours=4), T0 + timedelta(hours=5))
+
+    done = cli(endpoint, "points", "pts-chain", "--json", "--bucket", STACK_BUCKET, "--target", "pts-chain-back")
+
+    assert done.returncode == 0, done.stderr
+    exports = [p for p in json.loads(done.stdout) if p["kind"] == "export"]
+    assert [p["at"] for p in exports] == [iso(T0 + timedelta(hours=h)) for h in (5, 3, 2, 1, 0)]
+    assert exports[0]["restore_input"] is None
+    assert exports[0]["note"] == f"not reachable: a gap in the chain from {iso(T0 + timedelta(hours=3))} to " + iso(
+        T0 + timedelta(hours=4)
+    )
+    assert "export_arn" in exports[-1]["restore_input"]["source"]["export"]  # the FULL export on its own
+    for point in exports[1:4]:
+        payload = {**point["restore_input"], "dry_run": True}
+        planned = cli(endpoint, "run", "restore", "--local", "--json", "--input", json.dumps(payload))
+        assert planned.returncode == 0, (point, planned.stderr)
+    middle = exports[2]["restore_input"]
+    restored = cli(endpoint, "run", "restore", "--local", "--json", "--input", json.dumps(middle))
+    assert restored.returncode == 0, restored.stderr
+    assert all_items(remote, "pts-chain-back") == ordered(snapshots[2].values())
 
 
 def test_the_audit_reads_another_account_through_its_role(endpoint: str) -> None:

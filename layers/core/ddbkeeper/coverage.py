@@ -258,8 +258,9 @@ class Auditor:
             found += _pitr_points(name, pitr, target)
             schema = [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in table["KeySchema"]]
             keys = {"key_schema": schema, "attribute_definitions": _key_definitions(table)}
-            for point in self._chain(name, table["TableArn"]):
-                found.append(_chain_point(point, target, keys))
+            bucket = self.export_bucket or self.bucket
+            chain = {"table": name, "bucket": bucket, "prefix": self.export_prefix.format(table=name)}
+            found += _chain_points(self._chain(name, table["TableArn"]), chain, target, keys)
         return sorted(found, key=lambda point: point.at, reverse=True)
 
 
@@ -307,22 +308,45 @@ def _pitr_points(name: str, pitr: PitrWindow, target: str) -> list[RecoveryPoint
     return [latest, earliest]
 
 
-def _chain_point(point: ChainPoint, target: str, keys: dict[str, Any]) -> RecoveryPoint:
-    export_id = point.export_arn.rsplit("/", 1)[-1]
-    if point.export_type == "FULL":
-        return RecoveryPoint(
-            kind="export",
-            at=str(iso(point.end)),
-            description=f"FULL export {export_id} ({point.items:,} items)",
-            restore_input={"source": {"export": {"export_arn": point.export_arn}}, "target": {"table": target, **keys}},
+def _chain_points(
+    points: list[ChainPoint], chain: dict[str, Any], target: str, keys: dict[str, Any]
+) -> list[RecoveryPoint]:
+    """Each export of the chain as a point to restore to: the restore from the export chain takes the newest FULL
+    export at or before it, then every incremental after it in order, so a point is reachable when no gap lies between
+    that FULL export and it (one after a gap, or before any FULL, is listed without an input, and says why)."""
+    found = []
+    full: ChainPoint | None = None
+    gap: str | None = None
+    before: ChainPoint | None = None
+    for point in points:
+        export_id = point.export_arn.rsplit("/", 1)[-1]
+        if point.export_type == "FULL":
+            full, gap = point, None
+            description = f"FULL export {export_id} ({point.items:,} items)"
+        else:
+            description = f"INCREMENTAL export {export_id} ({iso(point.start)} to {iso(point.end)})"
+            if full is None:
+                gap = "no FULL export before it"
+            elif gap is None and before is not None and point.start != before.end:
+                gap = f"a gap in the chain from {iso(before.end)} to {iso(point.start)}"
+        before = point
+        # A FULL export restores on its own (ImportTable); a window's end through the chain.
+        source = (
+            {"export": {"export_arn": point.export_arn}}
+            if point.export_type == "FULL"
+            else {"export_chain": chain, "to": iso(point.end)}
         )
-    return RecoveryPoint(
-        kind="export",
-        at=str(iso(point.end)),
-        description=f"INCREMENTAL export {export_id} ({iso(point.start)} to {iso(point.end)})",
-        restore_input=None,
-        note="an export-chain point: the FULL export before it, then each incremental in order",
-    )
+        restore = {"source": source, "target": {"table": target, **keys}}
+        found.append(
+            RecoveryPoint(
+                kind="export",
+                at=str(iso(point.end)),
+                description=description,
+                restore_input=None if gap else restore,
+                note=f"not reachable: {gap}" if gap else "the export chain to this window's end",
+            )
+        )
+    return found
 
 
 def _key_definitions(table: TableDescriptionTypeDef) -> list[dict[str, str]]:
