@@ -22,7 +22,7 @@ from ddbkeeper.export_files import ExportLocation, ExportManifest, data_folder, 
 from ddbkeeper.recovery import restored_by
 from ddbkeeper.restore.chain import check_order, pick
 from ddbkeeper.restore.models import RestorePlan, RestoreRequest, SourceKind
-from ddbkeeper.restore.target import overrides, sse, throughput
+from ddbkeeper.restore.target import new_table, overrides
 from ddbkeeper.settings import SettingsRecords, TableSettings, settings_of, tags_of
 from ddbkeeper.tables import describe, pitr_description
 
@@ -250,18 +250,7 @@ class FromExport(Source):
             location = ExportLocation(str(source.bucket), str(source.prefix), source.bucket_owner)
             folder = data_folder(self.stack.s3, location)
         target = self.request.target
-        creation: dict[str, Any] = {
-            "TableName": target.table,
-            "KeySchema": target.key_schema,
-            "AttributeDefinitions": target.attribute_definitions,
-            "BillingMode": target.billing_mode or "PAY_PER_REQUEST",
-        }
-        if creation["BillingMode"] == "PROVISIONED":
-            creation["ProvisionedThroughput"] = throughput(target)
-        if target.global_secondary_indexes:
-            creation["GlobalSecondaryIndexes"] = target.global_secondary_indexes
-        if (spec := sse(target)) is not None:
-            creation["SSESpecification"] = spec
+        creation = new_table(target, target.key_schema or [], target.attribute_definitions or [])
         bucket_source = {"S3Bucket": location.bucket, "S3KeyPrefix": folder}
         if location.owner:
             bucket_source["S3BucketOwner"] = location.owner
@@ -325,7 +314,7 @@ class FromExports(Source):
             key_schema, params, into = existing
         else:
             key_schema, definitions = self.key_schema(manifests)
-            params = self._creation(key_schema, definitions)
+            params = new_table(self.request.target, key_schema, definitions)
             keys = ", ".join(f"{key['AttributeName']} ({key['KeyType']})" for key in key_schema)
             into = f"create a new table {target.table} keyed on {keys}, then"
         full = manifests[0]
@@ -365,22 +354,6 @@ class FromExports(Source):
         if table is None:
             raise TableNotFound(f"target.table: {name} does not exist; target.existing applies to a table that exists")
         return [dict(key) for key in table["KeySchema"]], {"TableName": name}, f"into the existing table {name}:"
-
-    def _creation(self, key_schema: list[Any], definitions: list[Any]) -> dict[str, Any]:
-        target = self.request.target
-        creation: dict[str, Any] = {
-            "TableName": target.table,
-            "KeySchema": key_schema,
-            "AttributeDefinitions": definitions,
-            "BillingMode": target.billing_mode or "PAY_PER_REQUEST",
-        }
-        if creation["BillingMode"] == "PROVISIONED":
-            creation["ProvisionedThroughput"] = throughput(target)
-        if target.global_secondary_indexes:
-            creation["GlobalSecondaryIndexes"] = target.global_secondary_indexes
-        if (spec := sse(target)) is not None:
-            creation["SSESpecification"] = spec
-        return creation
 
     def start(self, params: dict[str, Any], execution: Execution) -> str | None:
         if not self.request.target.existing:

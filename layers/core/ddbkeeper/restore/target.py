@@ -23,6 +23,23 @@ MARK = "managed_by"  # the first change Re-apply Settings makes: the stack's tag
 _INDEX_KEYS = ("IndexName", "KeySchema", "Projection")
 
 
+def new_table(target: RestoreTarget, key_schema: Sequence[Any], definitions: Sequence[Any]) -> dict[str, Any]:
+    """CreateTable's (or ImportTable's TableCreationParameters') arguments for the restore's new table."""
+    creation: dict[str, Any] = {
+        "TableName": target.table,
+        "KeySchema": list(key_schema),
+        "AttributeDefinitions": list(definitions),
+        "BillingMode": target.billing_mode or "PAY_PER_REQUEST",
+    }
+    if creation["BillingMode"] == "PROVISIONED":
+        creation["ProvisionedThroughput"] = throughput(target)
+    if target.global_secondary_indexes:
+        creation["GlobalSecondaryIndexes"] = target.global_secondary_indexes
+    if (spec := sse(target)) is not None:
+        creation["SSESpecification"] = spec
+    return creation
+
+
 def throughput(target: RestoreTarget) -> dict[str, int]:
     return {"ReadCapacityUnits": target.read_capacity or 5, "WriteCapacityUnits": target.write_capacity or 5}
 
