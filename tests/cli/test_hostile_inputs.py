@@ -270,7 +270,7 @@ RESTORE = [
     ),
     Case(
         {"source": {"exports": [MANIFEST]}, "target": EXISTING, "confirm_apply": "orders", "repair": REPAIR},
-        "repair: items are repaired from a backup or a point in time",
+        "repair: items are repaired from a backup, a point in time or the export chain",
     ),
     RUNTIME({"source": {"backup_arn": ORDERS_BACKUP}, "target": {"table": "orders"}}, "target.table: orders exists"),
     RUNTIME(

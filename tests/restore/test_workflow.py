@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 from ddbkeeper.errors import TransientAwsError, VerificationFailed
+from ddbkeeper.export_files import read_files, read_manifest
 from ddbkeeper.local.runtime import LocalContext, LocalRuntime
 from ddbkeeper.restore.repair import ItemRepairer
 from ddbkeeper.writes import BatchWriter
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.support import Client, entered, history, load_event, run
-from tests.support.chain import KEY_ATTRIBUTES, KEY_SCHEMA, ChainWriter, History, build_chain, ordered
+from tests.support.chain import KEY_ATTRIBUTES, KEY_SCHEMA, ChainWriter, History, Item, build_chain, ordered
 from tests.support.faults import ServerError, deny_s3_reads, inject
 from tests.support.tables import (
     KEYS,
@@ -487,3 +488,67 @@ def test_a_failed_repair_still_drops_its_scratch_table(
     states = entered(history(runtime, result))
     assert states[-3:] == ["Failure Cleanup?", "Drop Scratch After Failure", "Workflow Failed"]
     assert [name for name in dynamodb.list_tables()["TableNames"] if name.startswith(f"{table}-repair-")] == []
+
+
+def live_chain_table(dynamodb: Client, s3: Client, bucket: str, table: str) -> tuple[ChainWriter, list[Item]]:
+    """A live table keyed as the chain (pk, sk) holding the chain's end, and its chain in the real layout."""
+    writer = ChainWriter(s3, bucket, "ddbkeeper/orders", table)
+    snapshots = build_chain(writer, History(30, seed=9), 2)
+    dynamodb.create_table(
+        TableName=table, KeySchema=KEY_SCHEMA, AttributeDefinitions=KEY_ATTRIBUTES, BillingMode="PAY_PER_REQUEST"
+    )
+    for value in snapshots[-1].values():
+        dynamodb.put_item(TableName=table, Item=value)
+    return writer, ordered(snapshots[-1].values())
+
+
+def chain_repair(bucket: str, table: str, keys: list[Item]) -> dict[str, Any]:
+    payload = load_event("workflow-restore-repair.json")
+    del payload["source"]["backup_arn"]
+    chain = {"table": table, "bucket": bucket, "prefix": "ddbkeeper/orders"}
+    payload["source"] |= {"export_chain": chain, "to": "latest"}
+    payload["target"]["table"], payload["confirm_apply"] = table, table
+    payload["repair"] = {"keys": keys, "conflict": "overwrite"}
+    return payload
+
+
+def test_items_are_repaired_from_the_export_chain_through_a_scratch_table_applied_and_dropped(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, bucket: str, names: Callable[[str], str]
+) -> None:
+    table = names("orders")
+    _, end = live_chain_table(dynamodb, s3, bucket, table)
+    lost, changed = end[3], end[7]
+    dynamodb.delete_item(TableName=table, Key={"pk": lost["pk"], "sk": lost["sk"]})
+    dynamodb.put_item(TableName=table, Item=changed | {"note": {"S": "a bad deploy wrote this"}})
+    keys = [{"pk": value["pk"], "sk": value["sk"]} for value in (lost, changed)]
+
+    result = run(runtime, "restore", chain_repair(bucket, table, keys))
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, table) == end
+    repaired = result.output["repaired"]
+    assert (repaired["added"], repaired["overwritten"]) == (1, 1)
+    assert result.output["scratch"] not in dynamodb.list_tables()["TableNames"]
+    states = entered(history(runtime, result))
+    assert "Apply Exports To Scratch" in states and "Apply Exports" not in states
+    assert states[-3:] == ["Items Repaired?", "Drop Scratch Table", "Restored"]
+
+
+def test_a_chain_repair_whose_data_file_is_damaged_still_drops_its_scratch_table(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, bucket: str, names: Callable[[str], str]
+) -> None:
+    table = names("orders")
+    writer, end = live_chain_table(dynamodb, s3, bucket, table)
+    damaged = read_files(s3, read_manifest(s3, writer.exports[1]))[0]
+    body = s3.get_object(Bucket=bucket, Key=damaged.key)["Body"].read()
+    s3.put_object(Bucket=bucket, Key=damaged.key, Body=body + b"\x00")
+    dynamodb.delete_item(TableName=table, Key={"pk": end[0]["pk"], "sk": end[0]["sk"]})
+
+    result = run(runtime, "restore", chain_repair(bucket, table, [{"pk": end[0]["pk"], "sk": end[0]["sk"]}]))
+
+    assert (result.status, result.error) == ("FAILED", "VerificationFailed")
+    assert "MD5" in (result.cause_message() or "")
+    states = entered(history(runtime, result))
+    assert states[-3:] == ["Apply Exports To Scratch", "Drop Scratch After Failure", "Workflow Failed"]
+    assert [name for name in dynamodb.list_tables()["TableNames"] if name.startswith(f"{table}-repair-")] == []
+    assert all_items(dynamodb, table) == end[1:]  # the live table was not touched

@@ -210,7 +210,8 @@ class RestoreRequest(StrictModel):
     dry_run: bool = False  # plan and report what the restore would do; create nothing
     max_write_units: Annotated[float, Field(gt=0)] | None = None  # applying exports: a cap in write units a second
     confirm_apply: TableName | None = None  # target.existing: the table's name, as a confirmation
-    # Repair chosen items of target.table (existing) from a backup or a point in time, through a scratch table.
+    # Repair chosen items of target.table (existing) from a backup, a point in time or the export chain, through a
+    # scratch table.
     repair: RepairSelection | None = None
 
     @model_validator(mode="after")
@@ -248,10 +249,11 @@ class RestoreRequest(StrictModel):
         only with a confirmation naming the table, and they change nothing but items."""
         target, kind = self.target, self.source.kind
         if self.repair is not None:
-            if kind not in ("backup", "point_in_time"):
+            if kind not in ("backup", "point_in_time", "export_chain"):
                 raise ValueError(
-                    "repair: items are repaired from a backup or a point in time (through a scratch table); to take "
-                    "them from the export chain, restore it into a new table and repair from a backup of that"
+                    "repair: items are repaired from a backup, a point in time or the export chain (through a scratch "
+                    "table); to take them from other exports, restore those into a new table and repair from a backup "
+                    "of it"
                 )
             if not target.existing:
                 raise ValueError("repair: items are repaired in a table that exists; give target.existing true")

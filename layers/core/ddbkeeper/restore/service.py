@@ -149,7 +149,9 @@ class RestoreService:
             settings = managed(TableSettings(tags={SCRATCH: self.execution.name}), self.stack)
         params = origin.params
         if origin.exports and not existing:  # a table the restore creates itself: the stack's tag from the start
-            params = params | {"Tags": [{"Key": MANAGED_BY, "Value": self.stack}]}
+            # (and a repair's scratch table the execution's too, so that a failure while applying still drops it)
+            birth = {MANAGED_BY: self.stack} | ({SCRATCH: self.execution.name} if repair else {})
+            params = params | {"Tags": [{"Key": key, "Value": value} for key, value in birth.items()]}
         plan = RestorePlan(
             kind=self.source.kind,
             source_arn=origin.source_arn,
