@@ -1,5 +1,6 @@
 """statemachines/drill.asl.json on the embedded runtime: a drill that passes, a failed verification and a failed
-restore that still delete the scratch table, a stranger's table by the scratch name left alone, a dry run."""
+restore that still delete the scratch table, a stranger's table by the scratch name left alone, a dry run; an export
+chain drilled (applied into a scratch table), and one with a damaged data file that still deletes it."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ import json
 import os
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from ddbkeeper.drill.service import DrillService
 from ddbkeeper.local.runtime import LocalRuntime
+from ddbkeeper.settings import tags_of
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.support import Client, entered, history, load_event, run
-from tests.support.tables import create_source
+from tests.support import STACK_BUCKET, Client, entered, history, load_event, run
+from tests.support.chain import KEY_ATTRIBUTES, KEY_SCHEMA, T0, ChainWriter, History, build_chain, ordered
+from tests.support.tables import all_items, create_source
 
 pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 
