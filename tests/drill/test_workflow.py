@@ -294,3 +294,30 @@ def test_a_chain_data_file_whose_md5_is_wrong_fails_the_drill_and_the_scratch_ta
     states = entered(history(runtime, result))
     assert states.index("Step Failed") < states.index("Delete Scratch Table") < states.index("Drill Failed")
     assert "Verify Scratch Table" not in states
+
+
+def test_auto_drills_the_chain_of_a_table_with_nothing_else_and_stops_before_a_gap(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, names: Callable[[str], str]
+) -> None:
+    """No backup, PITR off: `auto` plans the export chain. The ledger lost its 01:00-02:00 window: the plan drills up
+    to 01:00, the last point reachable from the FULL export, and says which points the gap cuts off."""
+    table = names("ledgered")
+    chain_source(dynamodb, s3, table)
+    folder = f"ddbkeeper/{table}/ddbkeeper-ledger/{table}/"
+    entries = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=STACK_BUCKET, Prefix=folder)["Contents"])
+    s3.delete_object(Bucket=STACK_BUCKET, Key=entries[2])  # the window ending 02:00
+
+    result = drill(runtime, {"tables": [table], "dry_run": True})
+
+    assert result.succeeded, result.cause
+    (target,) = result.output["tables"]
+    assert (target["kind"], target["recovery_point"], target["problem"]) == (
+        "export_chain",
+        "2026-09-01T01:00:00Z",
+        None,
+    )
+    assert len(target["exports"]) == 2 and target["expected_items"] == 60
+    assert "gap from 2026-09-01T01:00:00Z to 2026-09-01T02:00:00Z" in target["note"]
+    (action,) = result.output["actions"]
+    assert "its export chain to the window end 2026-09-01T01:00:00Z" in action and target["note"] in action
+    assert drill_tables(dynamodb, table) == []

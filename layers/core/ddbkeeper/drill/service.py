@@ -143,7 +143,7 @@ class DrillService:
             exports, problem = self._manifests(chain)
             expected = exports[0].item_count if exports else None
             note = why or None
-        if table is None and chosen is None and problem is None:
+        if table is None and chosen is None:  # no live table: no PITR and no chain either
             problem = f"{name} does not exist and has no AVAILABLE backup"
         schema = [
             {"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in (table or {}).get("KeySchema", [])
