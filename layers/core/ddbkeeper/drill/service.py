@@ -45,7 +45,7 @@ from ddbkeeper.drill.verify import (
     wants_chain,
 )
 from ddbkeeper.drills import DrillRecords
-from ddbkeeper.errors import InvalidInput, TableNotFound, TransientAwsError, UnsafeOperation
+from ddbkeeper.errors import AccessDenied, InvalidInput, TableNotFound, TransientAwsError, UnsafeOperation
 from ddbkeeper.export_files import ExportLocation, ExportManifest, ledger_folder, read_ledger, read_manifest
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.pacing import Tuning, with_retries
@@ -68,6 +68,7 @@ COUNT_SEGMENTS = 4
 TAG_SETTLE_SECONDS = 3  # DynamoDB's tags are eventually consistent: the deletion comes a few seconds after the tag
 BATCH_GET_MAX = 100
 GONE_AFTER_POLLS = 3  # a scratch table still missing after this many checks is not coming
+_UNREADABLE = (InvalidInput, AccessDenied, TableNotFound)  # a ledger or manifest that is not there or not ours to read
 
 
 class DrillService:
@@ -181,8 +182,8 @@ class DrillService:
         try:
             entries = read_ledger(self.account.s3, location, name)
             chain, why = reachable_chain(entries, table["TableArn"])
-        except InvalidInput as error:
-            return None, f"no export chain to drill: {error}"
+        except _UNREADABLE as error:  # this table's drill fails alone, saying why; retryable errors are retried
+            return None, f"no export chain to drill: {type(error).__name__}: {error}"
         if chain is None:
             return None, f"no export chain to drill in {location.url(ledger_folder(location.prefix, name))}: {why}"
         return chain, why
@@ -197,8 +198,8 @@ class DrillService:
                 return [], f"the ledger's entry for {entry.export_arn} names no manifest (DynamoDB wrote none)"
             try:
                 manifest = read_manifest(self.account.s3, url, None, "export chain")
-            except InvalidInput as error:
-                return [], f"the export chain cannot be read: {error}"
+            except _UNREADABLE as error:
+                return [], f"the export chain cannot be read: {type(error).__name__}: {error}"
             if (manifest.table_arn, manifest.export_arn, manifest.end) != (
                 entry.table_arn,
                 entry.export_arn,
