@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from ddbkeeper.drill.models import DrillRequest, DrillTableResult, DrillTarget, Failure, SampleCheck, ScratchCleanup
-from ddbkeeper.drill.verify import choose_point, drill_line, judge, sample_check, scratch_name
+from ddbkeeper.drill.verify import (
+    choose_point,
+    drill_line,
+    judge,
+    reachable_chain,
+    sample_check,
+    scratch_name,
+    wants_chain,
+)
 from ddbkeeper.errors import InvalidInput, VerificationFailed
+from ddbkeeper.export_files import ChainEntry
 from ddbkeeper.models import parse
 from ddbkeeper.recovery import BackupPoint, PitrWindow
+from ddbkeeper.restore.chain import ChainPick
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,21 +42,83 @@ def test_long_table_names_stay_apart() -> None:
     assert scratch_name("p-x", one, "s") != scratch_name("p-x", two, "s")
 
 
+ARN = "arn:aws:dynamodb:us-east-1:1:table/t"
+OFF = PitrWindow(enabled=False)
+
+
+def entry(kind: str, end_hour: int, start_hour: int | None = None, table_arn: str = ARN) -> ChainEntry:
+    at = datetime(2026, 9, 1, tzinfo=UTC)
+    return ChainEntry(
+        table_arn=table_arn,
+        export_type=kind,
+        start=None if start_hour is None else at + timedelta(hours=start_hour),
+        end=at + timedelta(hours=end_hour),
+        export_arn=f"{table_arn}/export/{kind}-{end_hour}",
+    )
+
+
+CHAIN = ChainPick([entry("FULL", 0), entry("INCREMENTAL", 1, 0)])
+
+
 @pytest.mark.parametrize(
-    ("source", "backup", "pitr", "kind"),
+    ("source", "backup", "pitr", "chain", "kind"),
     [
-        ("auto", BACKUP, PITR, "backup"),
-        ("auto", None, PITR, "point_in_time"),
-        ("backup", None, PITR, None),
-        ("point_in_time", BACKUP, PITR, "point_in_time"),
-        ("point_in_time", BACKUP, PitrWindow(enabled=False), None),
-        ("auto", None, PitrWindow(enabled=False), None),
+        ("auto", BACKUP, PITR, CHAIN, "backup"),
+        ("auto", None, PITR, CHAIN, "point_in_time"),
+        ("auto", None, OFF, CHAIN, "export_chain"),  # neither a backup nor PITR: the chain's end
+        ("auto", None, OFF, None, None),
+        ("backup", None, PITR, CHAIN, None),
+        ("point_in_time", BACKUP, PITR, CHAIN, "point_in_time"),
+        ("point_in_time", BACKUP, OFF, CHAIN, None),
+        ("export_chain", BACKUP, PITR, CHAIN, "export_chain"),  # asked for: whatever else there is
+        ("export_chain", BACKUP, PITR, None, None),
     ],
 )
-def test_the_point_drilled(source: str, backup: BackupPoint | None, pitr: PitrWindow, kind: str | None) -> None:
-    chosen, _, moment, problem = choose_point(source, backup, pitr)
+def test_the_point_drilled(
+    source: str, backup: BackupPoint | None, pitr: PitrWindow, chain: ChainPick | None, kind: str | None
+) -> None:
+    chosen, _, moment, problem = choose_point(source, backup, pitr, chain, "no ledger")
     assert chosen == kind
     assert (problem is None) == (kind is not None) and (moment is None) == (kind is None)
+    if kind == "export_chain":
+        assert moment == CHAIN.point == datetime(2026, 9, 1, 1, tzinfo=UTC)  # the window end: what RPO is aged from
+    if kind is None and source in ("auto", "export_chain"):
+        assert str(problem).endswith("no ledger")
+
+
+def test_the_chain_is_read_only_when_asked_for_or_there_is_nothing_else() -> None:
+    assert wants_chain("export_chain", BACKUP, PITR)
+    assert wants_chain("auto", None, OFF)
+    assert not wants_chain("auto", BACKUP, OFF) and not wants_chain("auto", None, PITR)
+    assert not wants_chain("backup", None, OFF) and not wants_chain("point_in_time", None, OFF)
+
+
+def test_a_chain_with_a_gap_is_drilled_only_up_to_the_gap_and_says_so() -> None:
+    """Hours 0-2 follow one another, 3-4 is missing: the drill stops at 2:00 (what the audit calls reachable) and its
+    note names the gap; exports of another table by that name are not part of it."""
+    entries = [
+        entry("FULL", 0),
+        entry("INCREMENTAL", 1, 0),
+        entry("INCREMENTAL", 2, 1),
+        entry("INCREMENTAL", 5, 4),
+        entry("INCREMENTAL", 3, 2, table_arn=ARN + "-old"),
+    ]
+    picked, note = reachable_chain(sorted(entries, key=lambda e: e.end), ARN)
+    assert picked is not None
+    assert [e.export_arn.rsplit("/", 1)[-1] for e in picked.entries] == ["FULL-0", "INCREMENTAL-1", "INCREMENTAL-2"]
+    assert picked.point == datetime(2026, 9, 1, 2, tzinfo=UTC)
+    assert "gap from 2026-09-01T02:00:00Z to 2026-09-01T04:00:00Z" in note
+    assert "drilled up to 2026-09-01T02:00:00Z" in note and "up to 2026-09-01T05:00:00Z unrestorable" in note
+    whole, none = reachable_chain(entries[:3], ARN)
+    assert whole is not None and whole.point == picked.point and none == ""
+
+
+def test_a_chain_with_no_full_export_has_nothing_to_drill() -> None:
+    assert reachable_chain([entry("INCREMENTAL", 1, 0)], ARN) == (
+        None,
+        "no FULL export: an incremental chain has nothing to start from",
+    )
+    assert reachable_chain([], ARN) == (None, "the ledger records no export")
 
 
 def sample(sampled: int, missing: int = 0, different: int = 0) -> SampleCheck:

@@ -1,5 +1,6 @@
 """statemachines/drill.asl.json on the embedded runtime: a drill that passes, a failed verification and a failed
-restore that still delete the scratch table, a stranger's table by the scratch name left alone, a dry run."""
+restore that still delete the scratch table, a stranger's table by the scratch name left alone, a dry run; an export
+chain drilled (applied into a scratch table), and one with a damaged data file that still deletes it."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ import json
 import os
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from ddbkeeper.drill.service import DrillService
 from ddbkeeper.local.runtime import LocalRuntime
+from ddbkeeper.settings import tags_of
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.support import Client, entered, history, load_event, run
-from tests.support.tables import create_source
+from tests.support import STACK_BUCKET, Client, entered, history, load_event, run
+from tests.support.chain import KEY_ATTRIBUTES, KEY_SCHEMA, T0, ChainWriter, History, build_chain, ordered
+from tests.support.tables import all_items, create_source
 
 pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("on_runtime")]
 
@@ -189,6 +194,130 @@ def test_a_bad_input_fails_at_the_first_step_naming_the_fields(runtime: LocalRun
     result = drill(runtime, load_event("workflow-drill-invalid.json"))
 
     assert (result.status, result.error) == ("FAILED", "InvalidInput")
-    assert "source: Input should be 'auto', 'backup' or 'point_in_time'" in (result.cause_message() or "")
+    assert "source: Input should be 'auto', 'backup', 'point_in_time' or 'export_chain'" in (
+        result.cause_message() or ""
+    )
     assert "sample_size" in (result.cause_message() or "")
     assert os.environ["STACK_NAME"]
+
+
+# --- the export chain: a scratch table the drill creates and applies the chain's exports into ----------------------
+
+
+def chain_source(
+    dynamodb: Client, s3: Client, table: str, windows: int = 3
+) -> tuple[ChainWriter, list[dict[Any, Any]]]:
+    """A table and its export chain in the stack's bucket, where the export workflow writes it (ddbkeeper/<table>),
+    ledger and all; the live table holds the chain's last window end, so the sample matches."""
+    writer = ChainWriter(s3, STACK_BUCKET, f"ddbkeeper/{table}", table)
+    snapshots = build_chain(writer, History(60, seed=3), windows, record=True)
+    dynamodb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST", KeySchema=KEY_SCHEMA, AttributeDefinitions=KEY_ATTRIBUTES
+    )
+    for value in snapshots[-1].values():
+        dynamodb.put_item(TableName=table, Item=value)
+    return writer, snapshots
+
+
+def started_at(runtime: LocalRuntime, result: Any) -> datetime:
+    """The execution's start as the workflow itself read it ($$.Execution.StartTime, Read Input's output)."""
+    for event in history(runtime, result):
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "Read Input":
+            return datetime.fromisoformat(json.loads(details["output"])["execution"]["started_at"])
+    raise AssertionError("no Read Input state")
+
+
+def test_a_drill_of_the_export_chain_applies_it_into_a_scratch_table_verifies_and_deletes_it(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain's end (a FULL export and three incremental windows) applied into a scratch table created with the
+    source's keys and tagged as the drill's: item for item the table at the last window end, counted exactly
+    (the FULL export's items plus the inserts, minus the deletes), sampled, then deleted. RPO is the window end's
+    age; a backup of the table does not change what `export_chain` drills."""
+    table = names("orders")
+    _, snapshots = chain_source(dynamodb, s3, table)
+    dynamodb.create_backup(TableName=table, BackupName="nightly")
+    seen: dict[str, Any] = {}
+    verify = DrillService.verify
+
+    def keep_what_the_scratch_table_held(self: DrillService, target: Any, progress: Any) -> Any:
+        seen["items"] = all_items(dynamodb, target.scratch_table)
+        seen["tags"] = tags_of(dynamodb, dynamodb.describe_table(TableName=target.scratch_table)["Table"]["TableArn"])
+        return verify(self, target, progress)
+
+    monkeypatch.setattr(DrillService, "verify", keep_what_the_scratch_table_held)
+    payload = load_event("workflow-drill-export-chain.json") | {"tables": [table]}
+
+    result = drill(runtime, payload)
+
+    assert result.succeeded, result.cause
+    assert seen["items"] == ordered(snapshots[-1].values())
+    stack = os.environ["STACK_NAME"]
+    assert seen["tags"] == {"ddbkeeper:drill": stack, "ddbkeeper:managed-by": stack}
+    (line,) = result.output["tables"]
+    end = T0 + timedelta(hours=3)
+    assert (line["status"], line["kind"], line["recovery_point"], line["backup_arn"]) == (
+        "PASSED", "export_chain", "2026-09-01T03:00:00Z", None,
+    )  # fmt: skip
+    assert (line["items"], line["expected_items"], line["count_result"]) == (len(snapshots[-1]),) * 2 + ("MATCH",)
+    assert line["sample"]["sampled"] == line["sample"]["matched"] == 50
+    assert line["recovery_point_age_seconds"] == round((started_at(runtime, result) - end).total_seconds(), 1)
+    assert line["scratch_deleted"] is True and line["note"] is None
+    assert drill_tables(dynamodb, table) == []
+    states = entered(history(runtime, result))
+    assert "Check Scratch Restore" in states
+    assert states.index("Verify Scratch Table") < states.index("Delete Scratch Table")
+
+
+def test_a_chain_data_file_whose_md5_is_wrong_fails_the_drill_and_the_scratch_table_is_still_deleted(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, names: Callable[[str], str]
+) -> None:
+    """One incremental data file changed after its manifest was written: nothing of it is applied, the drill fails
+    VerificationFailed naming the file, and the compensation deletes the scratch table."""
+    table = names("payments")
+    writer, _ = chain_source(dynamodb, s3, table, windows=2)
+    summary = json.loads(s3.get_object(Bucket=STACK_BUCKET, Key=writer.exports[-1].split("/", 3)[3])["Body"].read())
+    files = s3.get_object(Bucket=STACK_BUCKET, Key=summary["manifestFilesS3Key"])["Body"].read().splitlines()
+    damaged = json.loads(files[0])["dataFileS3Key"]
+    body = s3.get_object(Bucket=STACK_BUCKET, Key=damaged)["Body"].read()
+    s3.put_object(Bucket=STACK_BUCKET, Key=damaged, Body=body + b"\n")
+
+    result = drill(runtime, {"tables": [table], "source": "export_chain"})
+
+    assert (result.status, result.error) == ("FAILED", "DrillFailed")
+    assert "VerificationFailed" in (result.cause or "")
+    assert f"s3://{STACK_BUCKET}/{damaged}: MD5" in (result.cause or "")
+    (line,) = json.loads(_report_of(runtime, result))["tables"]
+    assert (line["kind"], line["scratch_deleted"], line["items"]) == ("export_chain", True, None)
+    assert drill_tables(dynamodb, table) == []
+    states = entered(history(runtime, result))
+    assert states.index("Step Failed") < states.index("Delete Scratch Table") < states.index("Drill Failed")
+    assert "Verify Scratch Table" not in states
+
+
+def test_auto_drills_the_chain_of_a_table_with_nothing_else_and_stops_before_a_gap(
+    runtime: LocalRuntime, dynamodb: Client, s3: Client, names: Callable[[str], str]
+) -> None:
+    """No backup, PITR off: `auto` plans the export chain. The ledger lost its 01:00-02:00 window: the plan drills up
+    to 01:00, the last point reachable from the FULL export, and says which points the gap cuts off."""
+    table = names("ledgered")
+    chain_source(dynamodb, s3, table)
+    folder = f"ddbkeeper/{table}/ddbkeeper-ledger/{table}/"
+    entries = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=STACK_BUCKET, Prefix=folder)["Contents"])
+    s3.delete_object(Bucket=STACK_BUCKET, Key=entries[2])  # the window ending 02:00
+
+    result = drill(runtime, {"tables": [table], "dry_run": True})
+
+    assert result.succeeded, result.cause
+    (target,) = result.output["tables"]
+    assert (target["kind"], target["recovery_point"], target["problem"]) == (
+        "export_chain",
+        "2026-09-01T01:00:00Z",
+        None,
+    )
+    assert len(target["exports"]) == 2 and target["expected_items"] == 60
+    assert "gap from 2026-09-01T01:00:00Z to 2026-09-01T02:00:00Z" in target["note"]
+    (action,) = result.output["actions"]
+    assert "its export chain to the window end 2026-09-01T01:00:00Z" in action and target["note"] in action
+    assert drill_tables(dynamodb, table) == []

@@ -134,7 +134,11 @@ def test_the_drill_deletes_only_scratch_tables_tagged_as_its_own() -> None:
     assert not allows(delete, "dynamodb:DeleteTable", scratch, {"ddbkeeper:drill": "another-stack"})
     assert not allows(delete, "dynamodb:DeleteTable", "orders", {"ddbkeeper:drill": "ddbkeeper"})
     drill_taggers = [(f, s) for f, _, s in grants("dynamodb:TagResource") if f in DRILL_FUNCTIONS]
-    assert {f for f, _ in drill_taggers} == {"CheckScratchRestoreFunction", "DeleteScratchTableFunction"}
+    assert {f for f, _ in drill_taggers} == {
+        "StartScratchRestoreFunction",  # an export chain's scratch table, tagged as it is created
+        "CheckScratchRestoreFunction",
+        "DeleteScratchTableFunction",
+    }
     assert all((s["Resource"], s["Condition"]) == (SCRATCH, DRILL_MARK) for _, s in drill_taggers)
     # Whatever else the drill functions may do to tables stays on scratch tables, or only reads.
     writes = ("dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive", "dynamodb:UpdateContinuousBackups")
@@ -142,9 +146,55 @@ def test_the_drill_deletes_only_scratch_tables_tagged_as_its_own() -> None:
 
 
 def test_every_table_the_stack_creates_is_marked_as_its_own() -> None:
-    assert who("dynamodb:CreateTable") == {"PrepareTargetFunction", "StartRestoreFunction"}  # a chain's new table
-    for _, _, statement in grants("dynamodb:CreateTable"):
+    """A chain's new table (a restore's, a drill's scratch table) is marked at birth; the drill's scratch tables carry
+    the drill's own tag too, and only scratch-named tables may be created so."""
+    assert who("dynamodb:CreateTable") == {
+        "PrepareTargetFunction",
+        "StartRestoreFunction",
+        "StartScratchRestoreFunction",
+    }
+    for logical_id, _, statement in grants("dynamodb:CreateTable"):
+        if logical_id == "StartScratchRestoreFunction":
+            assert (statement["Resource"], statement["Condition"]) == (SCRATCH, DRILL_MARK)
+            continue
         assert statement["Condition"] == MARKS_NEW
+
+
+def test_the_drill_applies_exports_only_to_scratch_tables_tagged_as_its_own() -> None:
+    """An export chain drill writes its exports with BatchWriteItem into the scratch table it created and tagged: not
+    into a scratch-named table it did not tag, not into a table of another name however tagged."""
+    ((_, guard, write),) = [
+        (f, g, s) for f, g, s in grants("dynamodb:BatchWriteItem") if f == "CheckScratchRestoreFunction"
+    ]
+    assert guard is None and (write["Resource"], write["Condition"]) == (SCRATCH, DRILLS)
+    scratch = "ddbkeeper-drill-orders-20261123t050000250z"
+    assert allows(write, "dynamodb:BatchWriteItem", scratch, {"ddbkeeper:drill": "ddbkeeper"})
+    assert not allows(write, "dynamodb:BatchWriteItem", scratch, {})
+    assert not allows(write, "dynamodb:BatchWriteItem", scratch, {"ddbkeeper:managed-by": "ddbkeeper"})
+    assert not allows(write, "dynamodb:BatchWriteItem", "orders", {"ddbkeeper:drill": "ddbkeeper"})
+
+
+def test_the_drill_reads_only_the_ledger_and_the_exports_and_writes_only_its_records() -> None:
+    """Plan Drill reads the ledger and the manifests, Check Scratch Restore the manifests and data files: GetObject
+    under those folders, ListBucket only for those prefixes; no drill function writes the bucket but Drill Report's
+    records."""
+    ledger = {"Fn::Sub": "${ExportBucket.Arn}/*/ddbkeeper-ledger/*"}
+    exports = {"Fn::Sub": "${ExportBucket.Arn}/*/AWSDynamoDB/*"}
+    for action in ("s3:GetObject", "s3:ListBucket"):
+        assert {f for f, _, _ in grants(action) if f in DRILL_FUNCTIONS} == {
+            "PlanDrillFunction",
+            "CheckScratchRestoreFunction",
+        }
+    for logical_id, guard, statement in grants("s3:GetObject"):
+        if logical_id in DRILL_FUNCTIONS:
+            assert (guard, statement["Resource"]) == (None, [ledger, exports])
+    for logical_id, guard, statement in grants("s3:ListBucket"):
+        if logical_id in DRILL_FUNCTIONS:
+            assert statement["Resource"] == {"Fn::GetAtt": ["ExportBucket", "Arn"]}
+            prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
+            assert (guard, prefixes) == (None, ["*/ddbkeeper-ledger/*", "*/AWSDynamoDB/*"])
+    writers = {f for f, _, _ in grants("s3:PutObject") if f in DRILL_FUNCTIONS}
+    assert writers == {"DrillReportFunction"}
 
 
 def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> None:
@@ -154,11 +204,14 @@ def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> No
         "ApplyExportsFunction",
         "RepairItemsFunction",
         "StartScratchRestoreFunction",
+        "CheckScratchRestoreFunction",
     }
     assert who("dynamodb:BatchWriteItem") == writers
     for logical_id, guard, statement in grants("dynamodb:BatchWriteItem"):
         if logical_id == "StartScratchRestoreFunction":
             assert_scratch_target(statement)
+        elif logical_id == "CheckScratchRestoreFunction":  # an export chain drill: its own tagged scratch table
+            assert (guard, statement["Resource"], statement["Condition"]) == (None, SCRATCH, DRILLS)
         elif logical_id in ("ApplyExportsFunction", "RepairItemsFunction"):
             # The table the restore created (tagged at birth), or an existing one the parameter names.
             assert statement.get("Condition") == MANAGED or guard == "HasApplyPattern", statement

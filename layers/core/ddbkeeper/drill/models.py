@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from ddbkeeper.export_files import ExportManifest
 from ddbkeeper.models import AwareTime, Count, Settings, StepModel, StrictModel, TableName, Task
+from ddbkeeper.restore.models import ApplyProgress
 from ddbkeeper.selection import Selector
 
-RecoveryKind = Literal["backup", "point_in_time"]
+RecoveryKind = Literal["backup", "point_in_time", "export_chain"]
 DRILL_TAG = "ddbkeeper:drill"  # <stack name>: the scratch tables the drill made; IAM deletes only tables carrying it
 
 
@@ -26,7 +28,8 @@ class DrillRequest(StrictModel):
 
     tables: Annotated[list[TableName], Field(min_length=1, max_length=50)] | None = None
     selector: Selector | None = None
-    source: Literal["auto", "backup", "point_in_time"] = "auto"  # auto: the newest backup, else the latest PITR point
+    # auto: the newest backup, else the latest PITR point, else the export chain's newest reachable window end
+    source: Literal["auto", "backup", "point_in_time", "export_chain"] = "auto"
     sample_size: Annotated[int, Field(ge=1, le=1000)] = 50  # source items whose keys are read back from the scratch
     max_mismatch_percent: Annotated[float, Field(ge=0, le=100)] = 10.0  # count and sample: changed since, or lost
     max_recovery_point_age_hours: Annotated[float, Field(gt=0)] | None = None  # older: the drill fails (RPO breached)
@@ -47,6 +50,13 @@ class DrillSettings(Settings):
         "ddbkeeper-drill"
     )
     SETTINGS_BUCKET: str | None = None  # the stack's bucket: each drill's record (the audit reads the last one)
+    EXPORT_BUCKET: str | None = None  # the stack's bucket, where the export workflow writes exports and their ledger
+    EXPORT_PREFIX: str = "ddbkeeper/{table}"  # the export workflow's default prefix (the audit reads it so too)
+
+    @field_validator("SETTINGS_BUCKET", "EXPORT_BUCKET", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return value or None
 
 
 class DrillTask(Task[DrillRequest]):
@@ -62,8 +72,12 @@ class DrillTarget(StepModel):
     kind: RecoveryKind | None = None  # None: nothing to restore from (problem says why)
     backup_arn: str | None = None
     recovery_point: str | None = None  # the backup's creation time, or PITR's latest restorable time (ISO)
-    expected_items: int | None = None  # the backup's count (DynamoDB's estimate); none for a PITR point
+    expected_items: int | None = None  # the backup's count (DynamoDB's estimate), the chain's FULL export's; no PITR's
     key_attributes: list[str] = []  # the source's key: what the sample is read back by
+    key_schema: list[dict[str, str]] = []  # an export chain: the scratch table is created with the source's keys...
+    attribute_definitions: list[dict[str, str]] = []  # ...and their types
+    exports: list[ExportManifest] = []  # an export chain: the FULL export, then the incrementals, applied in order
+    note: str | None = None  # what the plan had to settle for (a chain drilled only up to a gap)
     problem: str | None = None
 
 
@@ -98,6 +112,7 @@ class ScratchRestore(StepModel):
     restore_seconds: float | None = None  # once ACTIVE: from the restore call to the table being usable (RTO)
     failure: str | None = None  # FAILED: why (the Restore Failed state's cause)
     reused: bool = False  # an earlier attempt of Start Scratch Restore had already started it
+    apply: ApplyProgress | None = None  # an export chain: where applying its exports stands (the loop's checkpoint)
 
 
 class CheckScratch(DrillTableTask):
@@ -176,6 +191,7 @@ class DrillLine(StepModel):
     kind: RecoveryKind | None
     recovery_point: str | None
     backup_arn: str | None
+    note: str | None = None
     scratch_table: str
     scratch_deleted: bool
     items: int | None = None

@@ -39,14 +39,20 @@ from ddbkeeper.drill.verify import (
     judge,
     key_text,
     plan_actions,
+    reachable_chain,
     sample_check,
     scratch_name,
+    wants_chain,
 )
 from ddbkeeper.drills import DrillRecords
-from ddbkeeper.errors import TableNotFound, TransientAwsError, UnsafeOperation
+from ddbkeeper.errors import AccessDenied, InvalidInput, TableNotFound, TransientAwsError, UnsafeOperation
+from ddbkeeper.export_files import ExportLocation, ExportManifest, ledger_folder, read_ledger, read_manifest
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.pacing import Tuning, with_retries
 from ddbkeeper.recovery import count_check, newest_backup, pitr_window, restore_state, restored_by
+from ddbkeeper.restore.apply import ApplyTuning, ExportApplier
+from ddbkeeper.restore.chain import ChainPick
+from ddbkeeper.restore.models import ApplyProgress
 from ddbkeeper.selection import select_tables
 from ddbkeeper.settings import tags_of
 from ddbkeeper.tables import MANAGED_BY, TableSide, describe, drop_table, pitr_description, summarize
@@ -62,6 +68,7 @@ COUNT_SEGMENTS = 4
 TAG_SETTLE_SECONDS = 3  # DynamoDB's tags are eventually consistent: the deletion comes a few seconds after the tag
 BATCH_GET_MAX = 100
 GONE_AFTER_POLLS = 3  # a scratch table still missing after this many checks is not coming
+_UNREADABLE = (InvalidInput, AccessDenied, TableNotFound)  # a ledger or manifest that is not there or not ours to read
 
 
 class DrillService:
@@ -75,6 +82,7 @@ class DrillService:
         *,
         settings: DrillSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tuning: ApplyTuning | None = None,
     ) -> None:
         self.request = task.request
         self.execution = task.execution
@@ -82,6 +90,7 @@ class DrillService:
         self.records = records
         self.settings = settings or DrillSettings()
         self._clock = clock
+        self.tuning = tuning or ApplyTuning()  # an export chain's apply path
 
     @classmethod
     def for_task(cls, task: Task[DrillRequest], env: Mapping[str, str]) -> DrillService:
@@ -117,7 +126,10 @@ class DrillService:
         table = describe(client, name)
         backup = newest_backup(client, name)
         pitr = pitr_window(pitr_description(client, name)) if table is not None else pitr_window({})
-        kind, chosen, moment, problem = choose_point(self.request.source, backup, pitr)
+        chain, why = None, "no export chain"
+        if wants_chain(self.request.source, backup, pitr):
+            chain, why = self._chain(name, table)
+        kind, chosen, moment, problem = choose_point(self.request.source, backup, pitr, chain, why)
         keys = [k["AttributeName"] for k in (table or {}).get("KeySchema", [])]
         expected = None
         if chosen is not None:
@@ -126,8 +138,22 @@ class DrillService:
             details: Mapping[str, Any] = described["SourceTableDetails"]
             expected = int(details.get("ItemCount") or 0)
             keys = keys or [k["AttributeName"] for k in details.get("KeySchema", [])]
-        if table is None and chosen is None:
+        exports: list[ExportManifest] = []
+        note = None
+        if kind == "export_chain" and chain is not None:
+            exports, problem = self._manifests(chain)
+            expected = exports[0].item_count if exports else None
+            note = why or None
+        if table is None and chosen is None:  # no live table: no PITR and no chain either
             problem = f"{name} does not exist and has no AVAILABLE backup"
+        schema = [
+            {"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in (table or {}).get("KeySchema", [])
+        ]
+        definitions = [
+            {"AttributeName": a["AttributeName"], "AttributeType": a["AttributeType"]}
+            for a in (table or {}).get("AttributeDefinitions", [])
+            if a["AttributeName"] in keys
+        ]
         return DrillTarget(
             table=name,
             table_arn=table["TableArn"] if table else None,
@@ -137,8 +163,54 @@ class DrillService:
             recovery_point=iso(moment),
             expected_items=expected,
             key_attributes=keys,
+            key_schema=schema if kind == "export_chain" else [],
+            attribute_definitions=definitions if kind == "export_chain" else [],
+            exports=exports,
+            note=note,
             problem=problem,
         )
+
+    def _chain(self, name: str, table: TableDescriptionTypeDef | None) -> tuple[ChainPick | None, str]:
+        """The table's export chain as the export workflow's ledger records it in the stack's bucket, up to the first
+        gap: (the pick, a note on the gap or ""), or (None, why there is none to drill)."""
+        bucket = self.settings.EXPORT_BUCKET
+        if bucket is None:
+            return None, "no export chain: the stack has no export bucket (EXPORT_BUCKET)"
+        if table is None:
+            return None, "no export chain to drill: the table is gone, so the chain's keys are unknown"
+        location = ExportLocation(bucket, self.settings.EXPORT_PREFIX.format(table=name))
+        try:
+            entries = read_ledger(self.account.s3, location, name)
+            chain, why = reachable_chain(entries, table["TableArn"])
+        except _UNREADABLE as error:  # this table's drill fails alone, saying why; retryable errors are retried
+            return None, f"no export chain to drill: {type(error).__name__}: {error}"
+        if chain is None:
+            return None, f"no export chain to drill in {location.url(ledger_folder(location.prefix, name))}: {why}"
+        return chain, why
+
+    def _manifests(self, chain: ChainPick) -> tuple[list[ExportManifest], str | None]:
+        """Each picked export's manifest-summary.json, held against its ledger entry; (manifests, None) or ([], why
+        the chain cannot be drilled)."""
+        manifests = []
+        for entry in chain.entries:
+            url = entry.summary_url()
+            if url is None:
+                return [], f"the ledger's entry for {entry.export_arn} names no manifest (DynamoDB wrote none)"
+            try:
+                manifest = read_manifest(self.account.s3, url, None, "export chain")
+            except _UNREADABLE as error:
+                return [], f"the export chain cannot be read: {type(error).__name__}: {error}"
+            if (manifest.table_arn, manifest.export_arn, manifest.end) != (
+                entry.table_arn,
+                entry.export_arn,
+                entry.end,
+            ):
+                return [], (
+                    f"{url} describes {manifest.export_arn} of {manifest.table_arn} ending {iso(manifest.end)}; the "
+                    f"ledger recorded {entry.export_arn} of {entry.table_arn} ending {iso(entry.end)}"
+                )
+            manifests.append(manifest)
+        return manifests, None
 
     # --- Start Scratch Restore, Check Scratch Restore --------------------------------------------------------------
 
@@ -149,6 +221,8 @@ class DrillService:
         client = self.account.dynamodb
         started = self._clock()
         reused = False
+        if target.kind == "export_chain":
+            return self._create_scratch(target, started)
         try:
             if target.kind == "backup":
                 client.restore_table_from_backup(TargetTableName=target.scratch_table, BackupArn=str(target.backup_arn))
@@ -169,8 +243,43 @@ class DrillService:
             status="CREATING", started_at=started, wait_seconds=backoff(0, first=2, cap=30), reused=reused
         )
 
-    def check(self, target: DrillTarget, progress: ScratchRestore) -> ScratchRestore:
-        """CREATING until the scratch table is usable; then it is tagged as the drill's and the RTO measured."""
+    def _create_scratch(self, target: DrillTarget, started: datetime) -> ScratchRestore:
+        """An export chain has no restore call: the scratch table is created with the source's keys, tagged as the
+        drill's at birth (IAM lets the drill create only so tagged tables), and Check Scratch Restore applies the
+        exports into it. A retried step adopts the table it already created."""
+        client = self.account.dynamodb
+        tags = [{"Key": DRILL_TAG, "Value": self._stack}, {"Key": MANAGED_BY, "Value": self._stack}]
+        reused = False
+        try:
+            client.create_table(
+                TableName=target.scratch_table,
+                KeySchema=target.key_schema,  # type: ignore[arg-type]
+                AttributeDefinitions=target.attribute_definitions,  # type: ignore[arg-type]
+                BillingMode="PAY_PER_REQUEST",
+                Tags=tags,  # type: ignore[arg-type]
+            )
+        except ClientError as error:
+            if error_code(error) not in _EXISTS:
+                raise domain_error(error, "CreateTable (export chain)", target.scratch_table) from error
+            if not self._ours(describe(client, target.scratch_table), target):
+                raise UnsafeOperation(
+                    f"{target.scratch_table} exists and is not this drill's: not applying exports into it"
+                ) from None
+            reused = True
+        logger.info(
+            "scratch table created for the chain", extra={"table": target.table, "scratch": target.scratch_table}
+        )
+        return ScratchRestore(
+            status="CREATING", started_at=started, wait_seconds=backoff(0, first=2, cap=30), reused=reused,
+            apply=ApplyProgress(),
+        )  # fmt: skip
+
+    def check(
+        self, target: DrillTarget, progress: ScratchRestore, time_left: Callable[[], float] = lambda: 0.0
+    ) -> ScratchRestore:
+        """CREATING until the scratch table is usable; then it is tagged as the drill's and the RTO measured. For an
+        export chain, once the table is ACTIVE each turn applies exports (`time_left()` seconds of the invocation
+        left) and stays CREATING until every one is applied: the wait loop is the apply loop."""
         polls = progress.polls + 1
         result = progress.model_copy(update={"polls": polls, "wait_seconds": backoff(polls, first=2, cap=30)})
         table = describe(self.account.dynamodb, target.scratch_table)
@@ -180,13 +289,43 @@ class DrillService:
         if table is None or restore_state(table) != "ACTIVE":
             return result.model_copy(update={"table_arn": table["TableArn"] if table else None})
         self._mark(table, target)
+        if target.kind == "export_chain":
+            applied = self._apply(target, progress.apply or ApplyProgress(), time_left)
+            result = result.model_copy(update={"apply": applied, "table_arn": table["TableArn"]})
+            if not applied.done:
+                return result.model_copy(update={"wait_seconds": 1})  # straight on: the work is in the turn
         seconds = round((self._clock() - progress.started_at).total_seconds(), 1)
         return result.model_copy(
             update={"status": "ACTIVE", "table_arn": table["TableArn"], "restore_seconds": seconds}
         )
 
+    def _apply(self, target: DrillTarget, progress: ApplyProgress, time_left: Callable[[], float]) -> ApplyProgress:
+        """The restore's own apply path (ddbkeeper.restore.apply): each data file's MD5 checked against its manifest
+        before any of it is written, the exports strictly in order, from the position the last turn returned."""
+        if not target.exports:
+            raise InvalidInput(f"{target.table}: an export chain drill with no exports planned")
+        applier = ExportApplier(
+            TableSide(self.account, target.scratch_table),
+            self.account.s3,
+            target.key_attributes,
+            tuning=self.tuning,
+        )
+        applied = applier.run(target.exports, progress, time_left)
+        logger.info("exports applied to the scratch table", extra=applied.model_dump(mode="json"))
+        return applied
+
     def _ours(self, table: TableDescriptionTypeDef | None, target: DrillTarget) -> bool:
-        """Whether the table is the one this execution restored from the planned point."""
+        """Whether the table is the one this execution restored from the planned point (an export chain's: created
+        since the execution started, tagged as this stack's drill at birth)."""
+        if target.kind == "export_chain":
+            if table is None:
+                return False
+            created = as_utc(table.get("CreationDateTime"))
+            return (
+                created is not None
+                and created >= self.execution.started_at.replace(microsecond=0)
+                and tags_of(self.account.dynamodb, table["TableArn"]).get(DRILL_TAG) == self._stack
+            )
         source = target.backup_arn if target.kind == "backup" else target.table_arn
         return restored_by(table, source, self.execution.started_at)
 
@@ -213,10 +352,16 @@ class DrillService:
         sample = self._sample(target, scratch)
         moment = as_utc(target.recovery_point)
         age = round((self.execution.started_at - moment).total_seconds(), 1) if moment else None
+        expected, exact = target.expected_items, False
+        if target.kind == "export_chain":  # the FULL export's count plus the inserts, minus the deletes, applied
+            if progress.apply is None or not progress.apply.done:
+                raise InvalidInput(f"{target.scratch_table}: the export chain is not all applied yet")
+            expected = progress.apply.expected(target.expected_items or 0)
+            exact = expected is not None  # an export's count is exact; a NEW_IMAGE export's leaves it unknown
         result = DrillVerification(
             items=items,
-            expected_items=target.expected_items,
-            count_result=count_check(target.scratch_table, items, target.expected_items, exact=False),
+            expected_items=expected,
+            count_result=count_check(target.scratch_table, items, expected, exact=exact),
             sample=sample,
             restore_seconds=progress.restore_seconds,
             recovery_point_age_seconds=age,
@@ -225,7 +370,7 @@ class DrillService:
         judge(
             target.scratch_table,
             items,
-            expected=target.expected_items,
+            expected=expected,
             sample=sample,
             max_mismatch_percent=self.request.max_mismatch_percent,
             age_seconds=age,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ddbkeeper.clock import iso
+from ddbkeeper.coverage import ChainPoint, chain_state
 from ddbkeeper.drill.models import (
     DrillLine,
     DrillReport,
@@ -18,7 +19,9 @@ from ddbkeeper.drill.models import (
 )
 from ddbkeeper.errors import VerificationFailed
 from ddbkeeper.executions import error_message
+from ddbkeeper.export_files import ChainEntry
 from ddbkeeper.recovery import BackupPoint, PitrWindow
+from ddbkeeper.restore.chain import ChainPick, pick
 from ddbkeeper.wire import WireItem, item_digest
 
 TABLE_NAME_MAX = 255
@@ -35,22 +38,58 @@ def scratch_name(prefix: str, table: str, stamp: str) -> str:
     return f"{prefix}-{table[:room]}{digest}-{stamp}"
 
 
+def wants_chain(source: str, backup: BackupPoint | None, pitr: PitrWindow) -> bool:
+    """Whether the export chain is read at all: asked for, or `auto` with neither a backup nor PITR to drill."""
+    return source == "export_chain" or (source == "auto" and backup is None and not pitr.enabled)
+
+
 def choose_point(
-    source: str, backup: BackupPoint | None, pitr: PitrWindow
+    source: str,
+    backup: BackupPoint | None,
+    pitr: PitrWindow,
+    chain: ChainPick | None = None,
+    no_chain: str = "no export chain",
 ) -> tuple[RecoveryKind | None, BackupPoint | None, datetime | None, str | None]:
-    """(kind, backup, the point's time, problem): the newest backup, or PITR's latest restorable moment, as asked."""
+    """(kind, backup, the point's time, problem): the newest backup, PITR's latest restorable moment, or the export
+    chain's newest reachable window end, as asked; `auto` takes them in that order. `no_chain` says why there is no
+    chain to drill (no bucket, no ledger, no FULL export)."""
     use_backup = source in ("auto", "backup") and backup is not None
     if use_backup:
         assert backup is not None
         return "backup", backup, backup.created, None
     if source in ("auto", "point_in_time") and pitr.enabled:
         return "point_in_time", None, pitr.latest, None
+    if source in ("auto", "export_chain") and chain is not None:
+        return "export_chain", None, chain.point, None
     wanted = {
-        "auto": "no AVAILABLE backup and point-in-time recovery is off",
+        "auto": f"no AVAILABLE backup and point-in-time recovery is off, and {no_chain}",
         "backup": "no AVAILABLE backup",
         "point_in_time": "point-in-time recovery is off",
+        "export_chain": no_chain,
     }[source]
     return None, None, None, f"nothing to restore from: {wanted}"
+
+
+def reachable_chain(entries: list[ChainEntry], table_arn: str | None) -> tuple[ChainPick | None, str]:
+    """The chain a drill restores: from the newest FULL export, every incremental up to the first gap (the audit's
+    chain_state decides the reachable end, the restore's `pick` the exports that reach it). (None, why) when there is
+    nothing to drill; else (the pick, a note: empty, or the gap the drill stops before)."""
+    mine = [entry for entry in entries if table_arn is None or entry.table_arn == table_arn]
+    points = [
+        ChainPoint(entry.export_arn, entry.export_type, entry.end, entry.start, items=0, key="") for entry in mine
+    ]
+    end, gaps = chain_state(points)
+    if end is None:
+        return None, gaps[0] if gaps else "the ledger records no export"
+    picked = pick(mine, end.end, field="export chain")
+    note = ""
+    if gaps:
+        later = max(entry.end for entry in mine)
+        note = (
+            f"the export chain has a {gaps[0]}: drilled up to {iso(picked.point)}, the last point reachable from its "
+            f"FULL export; the {len(gaps)} gap(s) leave the points up to {iso(later)} unrestorable"
+        )
+    return picked, note
 
 
 def sample_check(source: list[WireItem], scratch: dict[str, WireItem], key_of: list[str]) -> SampleCheck:
@@ -135,10 +174,11 @@ def drill_line(result: DrillTableResult, drilled_at: datetime, execution: str) -
         kind=target.kind,
         recovery_point=target.recovery_point,
         backup_arn=target.backup_arn,
+        note=target.note,
         scratch_table=target.scratch_table,
         scratch_deleted=deleted,
         items=verification.items if verification else None,
-        expected_items=target.expected_items,
+        expected_items=verification.expected_items if verification else target.expected_items,
         count_result=verification.count_result if verification else None,
         sample=verification.sample if verification else None,
         restore_seconds=result.restore.restore_seconds if result.restore else None,
@@ -171,11 +211,20 @@ def plan_actions(targets: list[DrillTarget], tolerance: float) -> list[str]:
         if target.problem:
             lines.append(f"{target.table}: {target.problem} (the drill fails for it)")
             continue
-        point = target.backup_arn if target.kind == "backup" else "its latest restorable moment (PITR)"
-        lines.append(
-            f"{target.table}: restore {point} ({target.recovery_point}) into {target.scratch_table}, verify "
+        if target.kind == "export_chain":
+            point = (
+                f"its export chain to the window end {target.recovery_point} (the FULL export and "
+                f"{len(target.exports) - 1} incremental exports, each data file MD5-checked, applied in order)"
+            )
+        elif target.kind == "backup":
+            point = f"{target.backup_arn} ({target.recovery_point})"
+        else:
+            point = f"its latest restorable moment (PITR) ({target.recovery_point})"
+        line = (
+            f"{target.table}: restore {point} into {target.scratch_table}, verify "
             f"(count, sampled keys; tolerance {tolerance:g}%), then delete {target.scratch_table}"
         )
+        lines.append(f"{line}; {target.note}" if target.note else line)
     return lines
 
 
