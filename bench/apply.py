@@ -3,7 +3,7 @@ apply path against a naive script applying the same files, on dynalite (tables) 
 
 The naive script is what people write to replay exports: read each manifest, gunzip each data file, json.loads each
 line, decode it with boto3's TypeDeserializer (binary values base64-decoded first) and write through the resource API's
-batch_writer (put_item, delete_item). The apply path is ddbkeeper.restore.apply.ExportApplier as Apply Exports runs it
+batch_writer (put_item, delete_item). The apply path is ddbkeeper.apply.ExportApplier as Apply Exports runs it
 (engine-level figures: the workflow around it adds a few steps per run, not per item); it also checks every data file's
 MD5 against its manifest, which the naive script does not.
 
@@ -29,10 +29,9 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
+from ddbkeeper.apply import ApplyProgress, ApplyTuning, ExportApplier
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
 from ddbkeeper.export_files import read_manifest, split_url
-from ddbkeeper.restore.apply import ApplyTuning, ExportApplier
-from ddbkeeper.restore.models import ApplyProgress
 from ddbkeeper.tables import TableSide
 from ddbkeeper.wire import canonical
 

@@ -3,8 +3,9 @@
 import os
 
 from aws_lambda_powertools.metrics import MetricUnit
+from ddbkeeper.apply import ApplyProgress
 from ddbkeeper.handler import LambdaContext, logger, metrics, workflow_step
-from ddbkeeper.restore.models import ApplyExports, ApplyProgress
+from ddbkeeper.restore.models import ApplyExports
 from ddbkeeper.restore.service import RestoreService
 
 

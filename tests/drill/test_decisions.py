@@ -16,10 +16,10 @@ from ddbkeeper.drill.verify import (
     wants_chain,
 )
 from ddbkeeper.errors import InvalidInput, VerificationFailed
+from ddbkeeper.export_chain import ChainPick
 from ddbkeeper.export_files import ChainEntry
 from ddbkeeper.models import parse
 from ddbkeeper.recovery import BackupPoint, PitrWindow
-from ddbkeeper.restore.chain import ChainPick
 from hypothesis import given
 from hypothesis import strategies as st
 

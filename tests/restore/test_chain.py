@@ -11,11 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
+from ddbkeeper.apply import ApplyTuning
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, VerificationFailed
+from ddbkeeper.export_chain import pick
 from ddbkeeper.export_files import ChainEntry, read_files, read_manifest
 from ddbkeeper.models import Execution, parse
-from ddbkeeper.restore.apply import ApplyTuning
-from ddbkeeper.restore.chain import pick
 from ddbkeeper.restore.models import ApplyProgress, RestoreReport, RestoreRequest, RestoreTask, SettingsProgress
 from ddbkeeper.restore.service import RestoreService
 from ddbkeeper.settings import SETTINGS
@@ -226,7 +226,7 @@ def test_a_crash_mid_file_resumes_from_the_last_position_and_counts_once(
     """One chunk per turn (no time left after the first), a crash in the middle: the retry writes again what the dead
     invocation wrote and counts it once."""
     dynamodb, s3 = aws
-    monkeypatch.setattr("ddbkeeper.restore.apply.CHUNK", 7)
+    monkeypatch.setattr("ddbkeeper.apply.CHUNK", 7)
     snapshots = build_chain(ChainWriter(s3, BUCKET, PREFIX, "orders"), History(60), 3)
     crashed = {"left": 1, "chunks": 0}
 

@@ -377,7 +377,7 @@ def test_a_crash_mid_file_is_retried_from_the_last_position_returned(
     invokes it again with the position it still holds, and the table and the counts come out exact."""
     table, target = names("orders"), names("orders-0901")
     snapshots = build_chain(ChainWriter(s3, bucket, "ddbkeeper/orders", table), History(40, seed=4), 3)
-    monkeypatch.setattr("ddbkeeper.restore.apply.CHUNK", 10)
+    monkeypatch.setattr("ddbkeeper.apply.CHUNK", 10)
     monkeypatch.setattr(LocalContext, "get_remaining_time_in_millis", lambda self: 0)
     original = BatchWriter.write
     calls = {"n": 0}

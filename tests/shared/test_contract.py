@@ -242,3 +242,21 @@ def test_only_for_task_builds_clients_or_reads_configuration() -> None:
                     assert function.name == "for_task", f"{path.name}: {function.name} builds a SessionFactory"
                 if name in ("boto3.client", "boto3.Session"):
                     assert path.name == "aws.py", f"{path.name}: {function.name} builds a client"
+
+
+WORKFLOW_PACKAGES = sorted(p.name for p in (ROOT / "layers/core/ddbkeeper").iterdir() if (p / "service.py").exists())
+
+
+@pytest.mark.pure
+@pytest.mark.parametrize("package", WORKFLOW_PACKAGES)
+def test_no_workflow_package_imports_another(package: str) -> None:
+    """What two workflows share lives in a shared module (ddbkeeper.apply, ddbkeeper.reads, ...), not in one of them."""
+    others = {f"ddbkeeper.{name}" for name in WORKFLOW_PACKAGES if name != package}
+    imports = [
+        (path.name, node.module)
+        for path in (ROOT / "layers/core/ddbkeeper" / package).glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module
+    ]
+    assert {"backup", "copy", "restore"} <= set(WORKFLOW_PACKAGES)
+    assert [(name, module) for name, module in imports if module.split(".")[:2] in [o.split(".") for o in others]] == []

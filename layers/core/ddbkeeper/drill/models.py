@@ -14,9 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ddbkeeper.apply import ApplyProgress
 from ddbkeeper.export_files import ExportManifest
 from ddbkeeper.models import AwareTime, Count, Settings, StepModel, StrictModel, TableName, Task
-from ddbkeeper.restore.models import ApplyProgress
 from ddbkeeper.selection import Selector
 
 RecoveryKind = Literal["backup", "point_in_time", "export_chain"]

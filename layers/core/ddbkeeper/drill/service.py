@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from ddbkeeper.apply import ApplyProgress, ApplyTuning, ExportApplier
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory, domain_error, error_code, translate_errors
 from ddbkeeper.clock import as_utc, backoff, iso
 from ddbkeeper.drill.models import (
@@ -46,13 +47,11 @@ from ddbkeeper.drill.verify import (
 )
 from ddbkeeper.drills import DrillRecords
 from ddbkeeper.errors import AccessDenied, InvalidInput, TableNotFound, TransientAwsError, UnsafeOperation
+from ddbkeeper.export_chain import ChainPick
 from ddbkeeper.export_files import ExportLocation, ExportManifest, ledger_folder, read_ledger, read_manifest
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.pacing import Tuning, with_retries
 from ddbkeeper.recovery import count_check, newest_backup, pitr_window, restore_state, restored_by
-from ddbkeeper.restore.apply import ApplyTuning, ExportApplier
-from ddbkeeper.restore.chain import ChainPick
-from ddbkeeper.restore.models import ApplyProgress
 from ddbkeeper.selection import select_tables
 from ddbkeeper.settings import tags_of
 from ddbkeeper.tables import MANAGED_BY, TableSide, describe, drop_table, pitr_description, summarize
@@ -300,7 +299,7 @@ class DrillService:
         )
 
     def _apply(self, target: DrillTarget, progress: ApplyProgress, time_left: Callable[[], float]) -> ApplyProgress:
-        """The restore's own apply path (ddbkeeper.restore.apply): each data file's MD5 checked against its manifest
+        """The restore's own apply path (ddbkeeper.apply): each data file's MD5 checked against its manifest
         before any of it is written, the exports strictly in order, from the position the last turn returned."""
         if not target.exports:
             raise InvalidInput(f"{target.table}: an export chain drill with no exports planned")

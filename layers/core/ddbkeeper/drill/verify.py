@@ -19,9 +19,9 @@ from ddbkeeper.drill.models import (
 )
 from ddbkeeper.errors import VerificationFailed
 from ddbkeeper.executions import error_message
+from ddbkeeper.export_chain import ChainPick, pick
 from ddbkeeper.export_files import ChainEntry
 from ddbkeeper.recovery import BackupPoint, PitrWindow
-from ddbkeeper.restore.chain import ChainPick, pick
 from ddbkeeper.wire import WireItem, item_digest
 
 TABLE_NAME_MAX = 255

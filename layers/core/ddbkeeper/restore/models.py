@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from ddbkeeper.apply import ApplyProgress
 from ddbkeeper.export_files import ExportManifest
 from ddbkeeper.models import (
     AccountId,
@@ -355,39 +356,6 @@ class CheckRestore(PlannedRestore):
     """A step that works on the restore once it is started: Check Restore, Verify Restore."""
 
     restore: RestoreProgress
-
-
-class ApplyProgress(StepModel):
-    """Where Apply Exports stands ($.apply): the export, data file and line next to apply, and what was written.
-
-    A batch is written completely before the position moves past it; an invocation that dies leaves the state machine
-    holding the last position returned, so its redrive or retry writes again at most what that invocation wrote (puts
-    and deletes of whole items are idempotent) and counts it once: the counts come from the exports' own images.
-    """
-
-    export: Count = 0  # index into the plan's exports
-    file: Count = 0  # index into that export's manifest-files.json
-    line: Count = 0  # items of that file already applied
-    done: bool = False
-    current: str | None = None  # the data file being applied (s3://...), for progress
-    files: Count = 0  # data files fully applied, each checked against its manifest's MD5 first
-    exports_applied: Count = 0
-    puts: Count = 0
-    deletes: Count = 0
-    inserted: Count = 0  # incremental puts of keys that did not exist (no OldImage, NEW_AND_OLD_IMAGES)
-    removed: Count = 0  # deletes of keys that existed (an OldImage; reverting: an insert undone)
-    uncounted: Count = 0  # changes of a NEW_IMAGE export: insert or update, delete of what, unknown
-    conflicts: Count = 0  # reverting: items changed again since the window, left as they are (if_changed skip)
-    already: Count = 0  # reverting: items already as they were before the window (a retried turn), not written again
-    sample_conflicts: list[dict[str, Any]] = []  # the keys of a few of them
-    write_units: float = 0.0
-    throttles: Count = 0
-    retried_items: Count = 0
-    invocations: Count = 0
-
-    def expected(self, full_items: int) -> int | None:
-        """The table's count once everything is applied; None when a NEW_IMAGE export left it unknown."""
-        return None if self.uncounted else full_items + self.inserted - self.removed
 
 
 class RepairProgress(StepModel):

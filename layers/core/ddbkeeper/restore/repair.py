@@ -20,25 +20,21 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from ddbkeeper.aws import domain_error, error_code, translate_errors
-from ddbkeeper.errors import Throttled, TransientAwsError
-from ddbkeeper.pacing import AdaptiveLimiter, PartialProgress, Tuning, with_retries
+from ddbkeeper.pacing import AdaptiveLimiter, Tuning, with_retries
+from ddbkeeper.reads import KEYS_PER_CALL, read_items
 from ddbkeeper.restore.models import RepairProgress, RepairSelection
 from ddbkeeper.tables import TableSide
 from ddbkeeper.wire import WireItem, canonical
 from ddbkeeper.writes import BatchWriter
 
+KEYS_PER_TURN = KEYS_PER_CALL  # the keys of a key list read at a time (a test turns it down)
 logger = Logger(child=True)
-KEYS_PER_TURN = 100  # BatchGetItem's limit: the keys of a key list read at a time
 SAMPLE = 5  # items of each kind the report names
 
 
 @dataclass
 class RepairTuning(Tuning):
     reserve_seconds: float = 30.0  # an invocation starts no page with less Lambda time than this left
-
-
-class UnprocessedKeysRemain(PartialProgress):
-    """BatchGetItem handed back part of the keys; the retry loop asks again."""
 
 
 def to_wire(value: Any) -> Any:
@@ -233,37 +229,3 @@ class ItemRepairer:
 
 def _sample(sample: list[WireItem], items: list[WireItem], key_names: list[str]) -> list[WireItem]:
     return sample + [{name: item[name] for name in key_names} for item in items[: SAMPLE - len(sample)]]
-
-
-def read_items(side: TableSide, keys: list[WireItem], tuning: Tuning) -> list[WireItem]:
-    """BatchGetItem (consistent) until every key is answered, 100 at a time: UnprocessedKeys and throttling retried."""
-    found: list[WireItem] = []
-    for start in range(0, len(keys), KEYS_PER_TURN):
-        found += _read_batch(side, keys[start : start + KEYS_PER_TURN], tuning)
-    return found
-
-
-def _read_batch(side: TableSide, keys: list[WireItem], tuning: Tuning) -> list[WireItem]:
-    pending = keys
-    found: list[WireItem] = []
-    stalls = 0
-
-    def attempt() -> None:
-        nonlocal pending, stalls
-        try:
-            items, unprocessed = side.call("BatchGetItem", lambda wire: wire.batch_get(pending))
-        except (Throttled, TransientAwsError):
-            stalls += 1
-            raise
-        found.extend(items)
-        if unprocessed:
-            stalls = 0 if len(unprocessed) < len(pending) else stalls + 1
-            pending = unprocessed
-            raise UnprocessedKeysRemain(f"{len(unprocessed)} keys unprocessed")
-        pending = []
-
-    try:
-        with_retries(attempt, tuning, stalled=lambda: stalls)
-    except UnprocessedKeysRemain as error:
-        raise Throttled(f"BatchGetItem {side.name}: keys still unprocessed; the last position stands") from error
-    return found

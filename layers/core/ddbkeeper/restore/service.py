@@ -19,15 +19,14 @@ from typing import TYPE_CHECKING, cast
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from ddbkeeper.apply import ApplyProgress, ApplyTuning, ExportApplier
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory, domain_error, error_code, translate_errors
 from ddbkeeper.clock import backoff, iso
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, UnsafeOperation
 from ddbkeeper.models import Execution, Task, parse_settings
 from ddbkeeper.pacing import Tuning
 from ddbkeeper.recovery import count_check, restore_state
-from ddbkeeper.restore.apply import ApplyTuning, ExportApplier
 from ddbkeeper.restore.models import (
-    ApplyProgress,
     ImportCounts,
     PlannedRestore,
     RepairProgress,

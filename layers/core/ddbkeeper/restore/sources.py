@@ -18,9 +18,9 @@ from aws_lambda_powertools import Logger
 from ddbkeeper.aws import Account, translate_errors
 from ddbkeeper.clock import as_utc, iso
 from ddbkeeper.errors import DdbkeeperError, InvalidInput, TableNotFound
+from ddbkeeper.export_chain import check_order, pick
 from ddbkeeper.export_files import ExportLocation, ExportManifest, data_folder, read_ledger, read_manifest
 from ddbkeeper.recovery import restored_by
-from ddbkeeper.restore.chain import check_order, pick
 from ddbkeeper.restore.models import RestorePlan, RestoreRequest, SourceKind
 from ddbkeeper.restore.target import new_table, overrides
 from ddbkeeper.settings import SettingsRecords, TableSettings, settings_of, tags_of

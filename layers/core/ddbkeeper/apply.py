@@ -19,9 +19,9 @@ from aws_lambda_powertools import Logger
 
 from ddbkeeper.errors import InvalidInput, VerificationFailed
 from ddbkeeper.export_files import DataFile, ExportManifest, changes, full_items, read_data, read_files
+from ddbkeeper.models import Count, StepModel
 from ddbkeeper.pacing import AdaptiveLimiter, Tuning
-from ddbkeeper.restore.models import ApplyProgress
-from ddbkeeper.restore.repair import read_items
+from ddbkeeper.reads import read_items
 from ddbkeeper.tables import TableSide
 from ddbkeeper.wire import WireItem, canonical
 from ddbkeeper.writes import BatchWriter, WriteRequest
@@ -32,6 +32,39 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 CHUNK = 250  # requests handed to the writer at a time (ten batches); the position moves after each chunk
 SAMPLE = 5  # the keys of conflicts a report names
+
+
+class ApplyProgress(StepModel):
+    """Where Apply Exports stands ($.apply): the export, data file and line next to apply, and what was written.
+
+    A batch is written completely before the position moves past it; an invocation that dies leaves the state machine
+    holding the last position returned, so its redrive or retry writes again at most what that invocation wrote (puts
+    and deletes of whole items are idempotent) and counts it once: the counts come from the exports' own images.
+    """
+
+    export: Count = 0  # index into the plan's exports
+    file: Count = 0  # index into that export's manifest-files.json
+    line: Count = 0  # items of that file already applied
+    done: bool = False
+    current: str | None = None  # the data file being applied (s3://...), for progress
+    files: Count = 0  # data files fully applied, each checked against its manifest's MD5 first
+    exports_applied: Count = 0
+    puts: Count = 0
+    deletes: Count = 0
+    inserted: Count = 0  # incremental puts of keys that did not exist (no OldImage, NEW_AND_OLD_IMAGES)
+    removed: Count = 0  # deletes of keys that existed (an OldImage; reverting: an insert undone)
+    uncounted: Count = 0  # changes of a NEW_IMAGE export: insert or update, delete of what, unknown
+    conflicts: Count = 0  # reverting: items changed again since the window, left as they are (if_changed skip)
+    already: Count = 0  # reverting: items already as they were before the window (a retried turn), not written again
+    sample_conflicts: list[dict[str, Any]] = []  # the keys of a few of them
+    write_units: float = 0.0
+    throttles: Count = 0
+    retried_items: Count = 0
+    invocations: Count = 0
+
+    def expected(self, full_items: int) -> int | None:
+        """The table's count once everything is applied; None when a NEW_IMAGE export left it unknown."""
+        return None if self.uncounted else full_items + self.inserted - self.removed
 
 
 @dataclass
