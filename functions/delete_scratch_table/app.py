@@ -2,9 +2,10 @@
 
 import os
 
-from ddbkeeper.drill.models import CleanUpScratch, ScratchCleanup
+from ddbkeeper.drill.models import CleanUpScratch
 from ddbkeeper.drill.service import DrillService
 from ddbkeeper.handler import LambdaContext, logger, workflow_step
+from ddbkeeper.scratch import ScratchCleanup
 
 
 @workflow_step

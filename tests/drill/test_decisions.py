@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ddbkeeper.drill.models import DrillRequest, DrillTableResult, DrillTarget, Failure, SampleCheck, ScratchCleanup
+from ddbkeeper.drill.models import DrillRequest, DrillTableResult, DrillTarget, Failure, SampleCheck
 from ddbkeeper.drill.verify import (
     choose_point,
     drill_line,
@@ -20,6 +20,7 @@ from ddbkeeper.export_chain import ChainPick
 from ddbkeeper.export_files import ChainEntry
 from ddbkeeper.models import parse
 from ddbkeeper.recovery import BackupPoint, PitrWindow
+from ddbkeeper.scratch import ScratchCleanup
 from hypothesis import given
 from hypothesis import strategies as st
 

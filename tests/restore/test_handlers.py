@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.errors import TargetExists
+from ddbkeeper.errors import TargetExists, UnsafeOperation
 from ddbkeeper.export_files import read_manifest
 from moto import mock_aws
 
@@ -159,3 +159,27 @@ def test_drop_scratch(dynamodb: Client) -> None:
 
     assert (report["table"], report["scratch"], report["repaired"]["added"]) == ("orders", scratch, 1)
     assert scratch not in dynamodb.list_tables()["TableNames"]
+
+
+def test_clean_up_scratch_marks_the_untagged_scratch_table_it_restored_then_drops_it(dynamodb: Client) -> None:
+    """A failure before Re-apply Settings leaves the restored scratch table untagged: its RestoreSummary (this
+    execution's backup, made since the execution started) is the proof it is the execution's; tagged, then dropped."""
+    event = with_backup(dynamodb, load_event("clean_up_scratch.json"))
+    invoke("start_restore", event)
+    scratch = event["plan"]["params"]["TargetTableName"]
+
+    first = invoke("clean_up_scratch", event)
+    then = invoke("clean_up_scratch", event | {"cleanup": first})
+
+    assert (first["status"], then["status"]) == ("WAITING", "DELETED")
+    assert scratch not in dynamodb.list_tables()["TableNames"]
+
+
+def test_clean_up_scratch_leaves_a_table_this_execution_did_not_make(dynamodb: Client) -> None:
+    event = with_backup(dynamodb, load_event("clean_up_scratch.json"))
+    scratch = event["plan"]["params"]["TargetTableName"]
+    create_source(dynamodb, scratch, items=1, pad=0)  # someone else's table by that name, untagged
+
+    with pytest.raises(UnsafeOperation, match="not the scratch table this execution made"):
+        invoke("clean_up_scratch", event)
+    assert scratch in dynamodb.list_tables()["TableNames"]

@@ -14,6 +14,7 @@ from ddbkeeper.errors import TransientAwsError, VerificationFailed
 from ddbkeeper.export_files import read_files, read_manifest
 from ddbkeeper.local.runtime import LocalContext, LocalRuntime
 from ddbkeeper.restore.repair import ItemRepairer
+from ddbkeeper.restore.service import RestoreService
 from ddbkeeper.writes import BatchWriter
 from moto.dynamodb.responses import DynamoHandler
 
@@ -486,8 +487,53 @@ def test_a_failed_repair_still_drops_its_scratch_table(
 
     assert (result.status, result.error) == ("FAILED", "VerificationFailed")  # the failure's own error
     states = entered(history(runtime, result))
-    assert states[-3:] == ["Failure Cleanup?", "Drop Scratch After Failure", "Workflow Failed"]
+    assert states[-5:] == [
+        "Failure Cleanup?",
+        "Start Dropping",
+        "Drop Scratch After Failure",
+        "Scratch Dropped?",
+        "Workflow Failed",
+    ]
     assert [name for name in dynamodb.list_tables()["TableNames"] if name.startswith(f"{table}-repair-")] == []
+
+
+def test_a_repair_failing_before_its_scratch_table_is_tagged_still_drops_it_and_keeps_its_error(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RestoreTableFromBackup takes no tags: a failure while the scratch table is restored leaves it untagged. The
+    clean-up proves it is this execution's (its RestoreSummary), marks it, drops it, and the execution fails with the
+    failure's own error."""
+    table = names("orders")
+    create_source(dynamodb, table, items=10, pad=0)
+    backup = dynamodb.create_backup(TableName=table, BackupName="nightly")["BackupDetails"]["BackupArn"]
+
+    def fails(self: Any, progress: Any) -> Any:
+        raise VerificationFailed("the restore's table answered something unexpected")
+
+    monkeypatch.setattr(RestoreService, "check", fails)
+    monkeypatch.setattr("ddbkeeper.restore.service.RestoreService.start", _started_creating(RestoreService.start))
+    payload = {
+        "source": {"backup_arn": backup},
+        "target": {"table": table, "existing": True},
+        "confirm_apply": table,
+        "repair": {"keys": [{"pk": {"S": "customer-001"}, "sk": {"N": "1"}}]},
+    }
+
+    result = run(runtime, "restore", payload)
+
+    assert (result.status, result.error) == ("FAILED", "VerificationFailed")
+    states = entered(history(runtime, result))
+    assert states.count("Drop Scratch After Failure") == 2  # marked first, dropped on the next turn
+    assert [name for name in dynamodb.list_tables()["TableNames"] if name.startswith(f"{table}-repair-")] == []
+
+
+def _started_creating(start: Callable[..., Any]) -> Callable[..., Any]:
+    """Start Restore as it is, answering CREATING, as DynamoDB does while a restore runs (moto restores at once)."""
+
+    def started(self: Any, plan: Any) -> Any:
+        return start(self, plan).model_copy(update={"status": "CREATING"})
+
+    return started
 
 
 def live_chain_table(dynamodb: Client, s3: Client, bucket: str, table: str) -> tuple[ChainWriter, list[Item]]:
@@ -549,6 +595,7 @@ def test_a_chain_repair_whose_data_file_is_damaged_still_drops_its_scratch_table
     assert (result.status, result.error) == ("FAILED", "VerificationFailed")
     assert "MD5" in (result.cause_message() or "")
     states = entered(history(runtime, result))
-    assert states[-3:] == ["Apply Exports To Scratch", "Drop Scratch After Failure", "Workflow Failed"]
+    assert states[-4:] == ["Start Dropping", "Drop Scratch After Failure", "Scratch Dropped?", "Workflow Failed"]
+    assert "Apply Exports To Scratch" in states
     assert [name for name in dynamodb.list_tables()["TableNames"] if name.startswith(f"{table}-repair-")] == []
     assert all_items(dynamodb, table) == end[1:]  # the live table was not touched

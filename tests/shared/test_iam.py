@@ -19,6 +19,7 @@ pytestmark = pytest.mark.pure
 
 TEMPLATE = StackTemplate(ROOT / "template.yaml")
 MANAGED = {"StringEquals": {"aws:ResourceTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"}}}
+SCRATCH_TAGGED = {"Null": {"aws:ResourceTag/ddbkeeper:scratch": "false"}}  # a repair's scratch table, no other
 MARKS_NEW = {"StringEquals": {"aws:RequestTag/ddbkeeper:managed-by": {"Ref": "AWS::StackName"}}}
 # The drill's scratch tables: named <DrillTablePrefix>-..., tagged ddbkeeper:drill=<stack> (and managed-by) once the
 # drill proved it restored them, deleted only when so tagged.
@@ -79,13 +80,14 @@ def who(action: str) -> set[str]:
 
 
 def test_only_prepare_target_drops_tables_and_only_its_own_or_those_a_parameter_names() -> None:
-    """Besides the scratch tables (a drill's, next test; a repair's, tagged by the restore that made it), only Prepare
-    Target drops tables."""
-    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction", "DropScratchFunction", "DeleteScratchTableFunction"}
+    """Besides the scratch tables (a drill's, next test; a repair's, carrying the stack's tag and a scratch tag), only
+    Prepare Target drops tables."""
+    repair_scratch = {"DropScratchFunction", "CleanUpScratchFunction"}
+    assert who("dynamodb:DeleteTable") == {"PrepareTargetFunction", "DeleteScratchTableFunction", *repair_scratch}
     for logical_id, guard, statement in grants("dynamodb:DeleteTable"):
-        if logical_id == "DropScratchFunction":
-            assert (guard, statement.get("Condition")) == (None, MANAGED), statement
-        if logical_id in ("DropScratchFunction", "DeleteScratchTableFunction"):
+        if logical_id in repair_scratch:
+            assert (guard, statement.get("Condition")) == (None, MANAGED | SCRATCH_TAGGED), statement
+        if logical_id in ("DeleteScratchTableFunction", *repair_scratch):
             continue
         assert statement.get("Condition") == MANAGED or (
             guard == "HasRecreatePattern" and "${RecreateTableNamePattern}" in statement["Resource"]["Fn::Sub"]
@@ -229,7 +231,8 @@ def test_exports_go_into_an_existing_table_only_when_a_parameter_names_it() -> N
     pattern = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:*:${AWS::AccountId}:table/${ApplyTableNamePattern}"}
     named = {(f, str(s["Action"])) for f, g, s in grants("dynamodb:BatchWriteItem") if g == "HasApplyPattern"}
     assert named == {
-        ("ApplyExportsFunction", "dynamodb:BatchWriteItem"),  # exports applied or reverted
+        # exports applied or reverted (a revert reads the live items first)
+        ("ApplyExportsFunction", "['dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem']"),
         ("RepairItemsFunction", "['dynamodb:BatchWriteItem', 'dynamodb:PutItem']"),  # items repaired
     }
     for _, guard, statement in grants("dynamodb:BatchWriteItem"):
@@ -280,7 +283,11 @@ def test_pitr_may_be_switched_only_on_tables_the_stack_made_except_that_an_expor
 def test_a_restored_table_is_marked_before_anything_else_changes_it() -> None:
     taggers = [(f, s.get("Condition")) for f, _, s in grants("dynamodb:TagResource")]
     assert ("FinalizeRestoreFunction", MARKS_NEW) in taggers
-    assert all(condition in (MARKS_NEW, MANAGED) for f, condition in taggers if f not in DRILL_FUNCTIONS), taggers
+    # A repair's clean-up marks an untagged scratch table (its RestoreSummary proves it restored it) as a scratch table.
+    marks_scratch = {"StringEquals": MARKS_NEW["StringEquals"], "Null": {"aws:RequestTag/ddbkeeper:scratch": "false"}}
+    assert ("CleanUpScratchFunction", marks_scratch) in taggers
+    allowed = (MARKS_NEW, MANAGED, marks_scratch)
+    assert all(condition in allowed for f, condition in taggers if f not in DRILL_FUNCTIONS), taggers
     assert all(condition == DRILL_MARK for f, condition in taggers if f in DRILL_FUNCTIONS), taggers
 
 

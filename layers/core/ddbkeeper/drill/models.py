@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from ddbkeeper.apply import ApplyProgress
 from ddbkeeper.export_files import ExportManifest
 from ddbkeeper.models import AwareTime, Count, Settings, StepModel, StrictModel, TableName, Task
+from ddbkeeper.scratch import ScratchCleanup
 from ddbkeeper.selection import Selector
 
 RecoveryKind = Literal["backup", "point_in_time", "export_chain"]
@@ -141,15 +142,6 @@ class DrillVerification(StepModel):
     sample: SampleCheck
     restore_seconds: float | None
     recovery_point_age_seconds: float | None
-
-
-class ScratchCleanup(StepModel):
-    """The Delete Scratch Table loop's state: DELETED or GONE ends it; WAITING comes round again."""
-
-    status: Literal["WAITING", "DELETED", "GONE"]
-    polls: Count = 0
-    wait_seconds: Count = 0
-    note: str = ""
 
 
 class Failure(StepModel):

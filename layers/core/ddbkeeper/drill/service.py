@@ -30,7 +30,6 @@ from ddbkeeper.drill.models import (
     DrillVerification,
     PlannedDrill,
     SampleCheck,
-    ScratchCleanup,
     ScratchRestore,
 )
 from ddbkeeper.drill.verify import (
@@ -52,9 +51,10 @@ from ddbkeeper.export_files import ExportLocation, ExportManifest, ledger_folder
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.pacing import Tuning, with_retries
 from ddbkeeper.recovery import count_check, newest_backup, pitr_window, restore_state, restored_by
+from ddbkeeper.scratch import ScratchCleanup, ScratchMark, clean_up
 from ddbkeeper.selection import select_tables
 from ddbkeeper.settings import tags_of
-from ddbkeeper.tables import MANAGED_BY, TableSide, describe, drop_table, pitr_description, summarize
+from ddbkeeper.tables import MANAGED_BY, TableSide, describe, pitr_description, summarize
 from ddbkeeper.wire import WireItem, WireTable
 
 if TYPE_CHECKING:
@@ -64,7 +64,6 @@ logger = Logger(child=True)
 
 _EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
 COUNT_SEGMENTS = 4
-TAG_SETTLE_SECONDS = 3  # DynamoDB's tags are eventually consistent: the deletion comes a few seconds after the tag
 BATCH_GET_MAX = 100
 GONE_AFTER_POLLS = 3  # a scratch table still missing after this many checks is not coming
 _UNREADABLE = (InvalidInput, AccessDenied, TableNotFound)  # a ledger or manifest that is not there or not ours to read
@@ -287,7 +286,7 @@ class DrillService:
             return result.model_copy(update={"status": "FAILED", "failure": failure})
         if table is None or restore_state(table) != "ACTIVE":
             return result.model_copy(update={"table_arn": table["TableArn"] if table else None})
-        self._mark(table, target)
+        self._scratch_mark(target).put_on(self.account.dynamodb, table)
         if target.kind == "export_chain":
             applied = self._apply(target, progress.apply or ApplyProgress(), time_left)
             result = result.model_copy(update={"apply": applied, "table_arn": table["TableArn"]})
@@ -328,18 +327,10 @@ class DrillService:
         source = target.backup_arn if target.kind == "backup" else target.table_arn
         return restored_by(table, source, self.execution.started_at)
 
-    def _mark(self, table: TableDescriptionTypeDef, target: DrillTarget) -> None:
-        """Tag the scratch table as the drill's, only once its RestoreSummary proves this execution made it."""
-        if tags_of(self.account.dynamodb, table["TableArn"]).get(DRILL_TAG) == self._stack:
-            return
-        if not self._ours(table, target):
-            raise UnsafeOperation(
-                f"{target.scratch_table} was not restored by this drill: not marking it as the drill's"
-            )
-        tags = [{"Key": DRILL_TAG, "Value": self._stack}, {"Key": MANAGED_BY, "Value": self._stack}]
-        with translate_errors("TagResource", table["TableArn"]):
-            self.account.dynamodb.tag_resource(ResourceArn=table["TableArn"], Tags=tags)  # type: ignore[arg-type]
-        logger.info("scratch table marked as the drill's", extra={"scratch": target.scratch_table})
+    def _scratch_mark(self, target: DrillTarget) -> ScratchMark:
+        """The drill's scratch tables carry its tag and the stack's (IAM deletes no other); an untagged one only once
+        its RestoreSummary proves this execution restored it."""
+        return ScratchMark({DRILL_TAG: self._stack, MANAGED_BY: self._stack}, lambda table: self._ours(table, target))
 
     # --- Verify Scratch Table --------------------------------------------------------------------------------------
 
@@ -410,25 +401,8 @@ class DrillService:
     # --- Delete Scratch Table --------------------------------------------------------------------------------------
 
     def clean_up(self, target: DrillTarget, progress: ScratchCleanup | None) -> ScratchCleanup:
-        """Delete the scratch table, whatever happened before: only a table tagged as this stack's drill, and one
-        left untagged only when its RestoreSummary proves this execution made it (it is tagged first, then deleted on
-        the next turn). Anything else by that name is refused (UnsafeOperation) and left alone."""
-        polls = (progress.polls if progress else 0) + 1
-        client = self.account.dynamodb
-        table = describe(client, target.scratch_table)
-        if table is None:
-            return ScratchCleanup(status="GONE", polls=polls, note=f"{target.scratch_table} does not exist")
-        if table.get("TableStatus") == "DELETING":
-            return ScratchCleanup(status="DELETED", polls=polls, note=f"{target.scratch_table} is being deleted")
-        wait = backoff(polls, first=5, cap=60)
-        if table.get("TableStatus") != "ACTIVE":  # a restore still running: DynamoDB deletes only ACTIVE tables
-            return ScratchCleanup(status="WAITING", polls=polls, wait_seconds=wait, note=table.get("TableStatus", ""))
-        if tags_of(client, table["TableArn"]).get(DRILL_TAG) != self._stack:
-            self._mark(table, target)  # refuses (UnsafeOperation) a table this execution did not restore
-            note = f"{target.scratch_table} marked as the drill's; deleting it next"
-            return ScratchCleanup(status="WAITING", polls=polls, wait_seconds=TAG_SETTLE_SECONDS, note=note)
-        drop_table(client, table)
-        return ScratchCleanup(status="DELETED", polls=polls, note=f"{target.scratch_table} deleted")
+        """Delete the scratch table, whatever happened before (ddbkeeper.scratch): only this drill's."""
+        return clean_up(self.account.dynamodb, target.scratch_table, self._scratch_mark(target), progress)
 
     # --- Drill Report ----------------------------------------------------------------------------------------------
 

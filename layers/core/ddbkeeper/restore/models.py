@@ -6,6 +6,9 @@ Check Restore      CheckRestore    -> RestoreProgress  ($.restore)
 Apply Exports      ApplyExports    -> ApplyProgress    ($.apply: exports applied file by file, a checkpoint per turn)
 Re-apply Settings  ApplySettings   -> SettingsProgress ($.settings)
 Verify Restore     VerifyRestore   -> RestoreReport    ($.report, the execution's output)
+Repair Items       RepairItems     -> RepairProgress   ($.repair: a repair's chosen items, a position per turn)
+Drop Scratch Table DropScratch     -> RestoreReport    ($.report: a repair's)
+Drop Scratch After Failure  CleanUpScratch -> ScratchCleanup ($.cleanup: a loop until DELETED or GONE)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ddbkeeper.models import (
     TargetOverrides,
     Task,
 )
+from ddbkeeper.scratch import ScratchCleanup
 from ddbkeeper.settings import TableSettings
 
 # DynamoDB's export ARNs end table/<name>/export/<id>; moto's read .../import/<id>, accepted so local runs work.
@@ -384,10 +388,16 @@ class RepairItems(CheckRestore):
 
 
 class DropScratch(PlannedRestore):
-    """What Drop Scratch Table receives: after the repair (with its progress), or after a failure (the plan only)."""
+    """What Drop Scratch Table receives: the plan, the table and the repair's progress."""
 
     restore: RestoreProgress | None = None
     repair: RepairProgress | None = None
+
+
+class CleanUpScratch(PlannedRestore):
+    """What Drop Scratch After Failure receives: the plan, and where the clean-up stands (None on its first turn)."""
+
+    cleanup: ScratchCleanup | None = None
 
 
 class ApplyExports(CheckRestore):

@@ -51,8 +51,9 @@ from ddbkeeper.restore.target import (
     managed,
     wanted_settings,
 )
-from ddbkeeper.settings import SETTINGS, SettingsRecords, TableSettings, settings_of, tags_of
-from ddbkeeper.tables import TableSide, describe, summarize
+from ddbkeeper.scratch import ScratchCleanup, ScratchMark, clean_up
+from ddbkeeper.settings import SETTINGS, SettingsRecords, TableSettings, settings_of
+from ddbkeeper.tables import TableSide, describe, drop_table, summarize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.literals import StreamViewTypeType, TableClassType
@@ -279,19 +280,14 @@ class RestoreService:
         return result
 
     def drop_scratch(self, plan: RestorePlan, repaired: RepairProgress | None) -> RestoreReport:
-        """Drop the scratch table, after the repair or after a failure: only the table this execution made (its name
-        from the plan, the stack's tag and this execution's). Reports the repair (or what was dropped)."""
+        """Drop the scratch table after the repair: only the table this execution made (its name from the plan, the
+        stack's tag and this execution's, which Re-apply Settings put on). Reports the repair."""
         table = describe(self.table.control, self._name)
         if table is not None:
-            tags = tags_of(self.table.control, table["TableArn"])
-            if tags.get(MANAGED_BY) != self.stack or tags.get(SCRATCH) != self.execution.name:
-                raise UnsafeOperation(
-                    f"{self._name}: not the scratch table this execution made (tags {tags}); not dropping it"
-                )
+            if not self._scratch(plan).carried_by(self.table.control, table):
+                raise UnsafeOperation(f"{self._name}: not the scratch table this execution made; not dropping it")
             if table["TableStatus"] != "DELETING":
-                with translate_errors("DeleteTable", self._name):
-                    self.table.control.delete_table(TableName=self._name)
-            logger.info("scratch table dropped", extra={"table": self._name})
+                drop_table(self.table.control, table)
         now = self._clock()
         return RestoreReport(
             status="SUCCEEDED",
@@ -310,6 +306,19 @@ class RestoreService:
             finished_at=str(iso(now)),
             duration_seconds=round((now - self.execution.started_at).total_seconds(), 1),
         )
+
+    def clean_up_scratch(self, plan: RestorePlan, progress: ScratchCleanup | None) -> ScratchCleanup:
+        """After a failure (compensation): one turn of dropping the scratch table, whatever state the failure left it
+        in: a restore still running is waited for, an untagged one marked first when its RestoreSummary proves this
+        execution made it (ddbkeeper.scratch)."""
+        return clean_up(self.table.control, self._name, self._scratch(plan), progress)
+
+    def _scratch(self, plan: RestorePlan) -> ScratchMark:
+        """A repair's scratch table carries the stack's tag and this execution's name (IAM drops no table without the
+        scratch tag); left untagged, it is this execution's when the source's own rule adopts it (a restore's
+        RestoreSummary names the plan's backup or table, and it was made since the execution started)."""
+        tags = {MANAGED_BY: self.stack, SCRATCH: self.execution.name}
+        return ScratchMark(tags, lambda table: self.source.adopts(table, plan, self.execution))
 
     # --- Re-apply Settings -----------------------------------------------------------------------------------------
 
@@ -387,7 +396,11 @@ class RestoreService:
                 raise InvalidInput("apply: the exports are not all applied yet")
             expected = None if plan.existing else applied.expected(plan.expected_items or 0)
             exact = expected is not None
-        if self.request.verify == "count":
+        if self.request.verify == "count" and plan.existing:
+            # A live table had items of its own: nothing to compare a count with, and a count of a table of any size
+            # (a Scan of all of it, its read capacity) could fail a finished apply. What was applied is the report.
+            verification = Verification(verify="none", result="not counted: an existing table has items of its own")
+        elif self.request.verify == "count":
             items = summarize(self.table, segments=COUNT_SEGMENTS, checksum=False).items
             check_import(self._name, items, progress.imported)
             result = count_check(self._name, items, expected, exact)
