@@ -89,7 +89,7 @@ def test_delete_scratch_table_refuses_a_table_the_drill_did_not_make(dynamodb: C
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    with pytest.raises(UnsafeOperation, match="was not restored by this drill"):
+    with pytest.raises(UnsafeOperation, match="not the scratch table this execution made"):
         invoke("delete_scratch_table", event)
     assert event["table"]["scratch_table"] in dynamodb.list_tables()["TableNames"]
 
