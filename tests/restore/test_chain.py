@@ -508,3 +508,23 @@ def test_reverting_an_older_window_leaves_or_overwrites_what_changed_since(
         first = turns[-1]
         assert (retried.puts + retried.deletes, retried.already) == (0, first.puts + first.deletes + first.already)
         assert retried.conflicts == first.conflicts
+
+
+def test_a_chain_too_long_for_the_executions_state_is_refused_at_the_plan(
+    aws: tuple[Client, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step Functions fails an execution whose state passes 256 KB, and no Catch runs: the plan refuses first, naming
+    the field, when the chain has more exports than one restore takes, or the plan itself is too big."""
+    dynamodb, s3 = aws
+    build_chain(ChainWriter(s3, BUCKET, PREFIX, "orders"), History(10), 3)
+
+    monkeypatch.setattr("ddbkeeper.restore.sources.MAX_EXPORTS", 3)
+    with pytest.raises(
+        InvalidInput, match=r"source.to: the chain to .* is 4 exports since its FULL export; .* at most 3"
+    ):
+        service(chain_request("latest")).plan()
+    monkeypatch.setattr("ddbkeeper.restore.sources.MAX_EXPORTS", 200)
+    monkeypatch.setattr("ddbkeeper.restore.service.STATE_BUDGET_BYTES", 2048)
+    with pytest.raises(InvalidInput, match=r"source: the plan is \d+ KB with its 4 export manifests"):
+        service(chain_request("latest")).plan()
+    assert "orders-restored" not in dynamodb.list_tables()["TableNames"]

@@ -53,7 +53,9 @@ ManifestUrl = Annotated[
         max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.-]+[a-z0-9]/(.+/)?AWSDynamoDB/[^/]+/manifest-summary\.json$"
     ),
 ]
-MAX_EXPORTS = 400  # one restore's chain: a weekly FULL and hourly incrementals is 168; the plan rides in the state
+# One restore's chain: a weekly FULL and hourly incrementals is 168. The plan carries each export's manifest (~700 B)
+# in the execution's state, which Step Functions bounds at 256 KB (tests/restore/test_models.py measures it).
+MAX_EXPORTS = 200
 
 
 def _iso_or_latest(value: str | None) -> str | None:

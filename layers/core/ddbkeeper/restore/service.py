@@ -64,6 +64,8 @@ logger = Logger(child=True)
 
 _EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
 _IMPORT_ENDED = ("FAILED", "CANCELLED", "CANCELLING")
+# Step Functions bounds an execution's state at 256 KB; a plan this big leaves room for the steps' own results.
+STATE_BUDGET_BYTES = 200 * 1024
 SCRATCH = "ddbkeeper:scratch"  # a repair's scratch table carries the execution's name: only that table is dropped
 COUNT_SEGMENTS = 4  # Verify Restore counts the new table with a parallel Scan of Select=COUNT
 TAG_SETTLE_SECONDS = 3  # after the stack's tag: DynamoDB's tags are eventually consistent (a few seconds)
@@ -184,7 +186,15 @@ class RestoreService:
         if repair:  # the scratch table is not verified: it is dropped once the items are repaired
             plan = plan.model_copy(update={"actions": [a for a in plan.actions if not a.startswith("verify:")]})
         logger.info("restore planned", extra={"kind": plan.kind, "source": plan.source_arn})
-        return PlannedRestore(request=self.asked, execution=self.execution, plan=plan)
+        planned = PlannedRestore(request=self.asked, execution=self.execution, plan=plan)
+        size = len(planned.model_dump_json())
+        if size > STATE_BUDGET_BYTES:  # Step Functions fails an execution whose state passes 256 KB, uncaught
+            raise InvalidInput(
+                f"source: the plan is {size // 1024} KB with its {len(plan.exports)} export manifests; the state of a "
+                f"restore must stay under {STATE_BUDGET_BYTES // 1024} KB: restore fewer exports at a time (an earlier "
+                "point, or from a newer FULL export)"
+            )
+        return planned
 
     # --- Start Restore, Check Restore ------------------------------------------------------------------------------
 

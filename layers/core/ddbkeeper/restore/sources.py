@@ -21,7 +21,7 @@ from ddbkeeper.errors import DdbkeeperError, InvalidInput, TableNotFound
 from ddbkeeper.export_chain import check_order, pick
 from ddbkeeper.export_files import ExportLocation, ExportManifest, data_folder, read_ledger, read_manifest
 from ddbkeeper.recovery import restored_by
-from ddbkeeper.restore.models import RestorePlan, RestoreRequest, SourceKind
+from ddbkeeper.restore.models import MAX_EXPORTS, RestorePlan, RestoreRequest, SourceKind
 from ddbkeeper.restore.target import new_table, overrides
 from ddbkeeper.settings import SettingsRecords, TableSettings, settings_of, tags_of
 from ddbkeeper.tables import describe, pitr_description
@@ -387,6 +387,12 @@ class FromChain(FromExports):
         location = ExportLocation(chain.bucket, chain.prefix, chain.bucket_owner)
         until = source.until()
         picked = pick(read_ledger(self.stack.s3, location, chain.table), until)
+        if len(picked.entries) > MAX_EXPORTS:  # the plan rides in the execution's state (256 KB)
+            raise InvalidInput(
+                f"source.to: the chain to {iso(picked.point)} is {len(picked.entries)} exports since its FULL export; "
+                f"one restore applies at most {MAX_EXPORTS}: restore to an earlier point, or take a FULL export (the "
+                "export workflow's FULL schedule starts a new chain) and restore from it"
+            )
         manifests = []
         for entry in picked.entries:
             url = entry.summary_url()
