@@ -232,3 +232,30 @@ def test_a_repair_of_a_missing_table_is_refused_before_the_scratch_table(
     with pytest.raises(TableNotFound, match=r"target.table: gone does not exist; a repair writes into a table that"):
         RestoreService.for_task(task, {}).plan()
     assert dynamodb.list_tables()["TableNames"] == ["orders"]
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ({"keys": [{"pk": {"S": "customer-001"}}]}, r"repair.keys\[0\]: .* is not a key of orders: give pk \(S\), sk"),
+        ({"keys": [{"pk": {"S": "customer-001"}, "sk": {"S": "1"}}]}, r"repair.keys\[0\]: .* give pk \(S\), sk \(N\)"),
+        (
+            {"keys": [{"pk": {"S": "c"}, "sk": {"N": "1"}}, {"sk": {"N": "1"}, "pk": {"S": "c"}}]},
+            r"repair.keys\[1\]: the same key as repair.keys\[0\]",
+        ),
+        ({"partition": {"sk": {"N": "1"}}}, r"repair.partition: .* does not name the partition key of orders: give pk"),
+        ({"filter": {"expression": "#k = :v", "values": {":v": {"S": "x"}}}}, r"repair.filter.names: #k is in the"),
+    ],
+)
+def test_chosen_items_that_cannot_be_read_are_refused_before_the_scratch_table(
+    damaged: tuple[Client, str, list[Item]], selection: dict[str, Any], message: str
+) -> None:
+    """What Repair Items would only find out after a restore of hours is refused at the plan, the field named."""
+    dynamodb, backup, _ = damaged
+    task = RestoreTask(
+        request=parse(RestoreRequest, request(backup, selection)),
+        execution=Execution(name="fix-4", started_at=datetime.now(UTC)),
+    )
+    with pytest.raises(InvalidInput, match=message):
+        RestoreService.for_task(task, {}).plan()
+    assert dynamodb.list_tables()["TableNames"] == ["orders"]

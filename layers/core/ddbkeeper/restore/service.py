@@ -47,6 +47,7 @@ from ddbkeeper.restore.target import (
     actions,
     changes,
     check_import,
+    check_selection,
     given,
     managed,
     wanted_settings,
@@ -143,6 +144,8 @@ class RestoreService:
         live_table = describe(self.table.control, live) if repair else None
         if repair and live_table is None:
             raise TableNotFound(f"target.table: {live} does not exist; a repair writes into a table that exists")
+        if repair and live_table is not None:  # before a scratch table is restored for hours
+            check_selection(repair, live_table)
         origin = self.source.plan()
         settings = managed(wanted_settings(origin.recorded, self.request.target), self.stack)
         if existing:  # a table the restore did not create: no setting, no tag

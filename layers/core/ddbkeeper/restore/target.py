@@ -6,13 +6,15 @@ source's, with the request's on top), which of them the table still lacks, the c
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from ddbkeeper.errors import VerificationFailed
-from ddbkeeper.restore.models import ImportCounts, RestoreTarget
+from ddbkeeper.errors import InvalidInput, VerificationFailed
+from ddbkeeper.restore.models import ImportCounts, RepairSelection, RestoreTarget
 from ddbkeeper.settings import SETTINGS, TableSettings
 
 logger = Logger(child=True)
@@ -168,3 +170,43 @@ def actions(
     else:
         lines.append(f"verify: count the new table against the {expected:,} items the source recorded")
     return lines
+
+
+def check_selection(selection: RepairSelection, table: Mapping[str, Any]) -> None:
+    """A repair's chosen items against the live table's key (`table`: its DescribeTable), before anything is restored:
+    each key names exactly the key's attributes with their types, no key twice; a partition names the partition key;
+    a filter's #names and :values are all given. InvalidInput names the field."""
+    types = {a["AttributeName"]: a["AttributeType"] for a in table.get("AttributeDefinitions", [])}
+    key = {k["AttributeName"]: types.get(k["AttributeName"]) for k in table["KeySchema"]}
+    hash_key = next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH")
+    wanted = ", ".join(f"{name} ({kind})" for name, kind in key.items())
+
+    def typed(value: Mapping[str, Any], names: Mapping[str, str | None]) -> bool:
+        return set(value) == set(names) and all(
+            isinstance(value[name], dict) and list(value[name]) == [kind] for name, kind in names.items()
+        )
+
+    seen: dict[str, int] = {}
+    for n, chosen in enumerate(selection.keys or []):
+        if not typed(chosen, key):
+            raise InvalidInput(f"repair.keys[{n}]: {chosen} is not a key of {table['TableName']}: give {wanted}")
+        identity = _key_text(chosen)
+        if identity in seen:
+            raise InvalidInput(f"repair.keys[{n}]: the same key as repair.keys[{seen[identity]}]")
+        seen[identity] = n
+    if selection.partition is not None and not typed(selection.partition, {hash_key: key[hash_key]}):
+        raise InvalidInput(
+            f"repair.partition: {selection.partition} does not name the partition key of {table['TableName']}: give "
+            f"{hash_key} ({key[hash_key]})"
+        )
+    if selection.filter is not None:
+        expression = selection.filter
+        for token in sorted(set(re.findall(r"[#:]\w+", expression.expression))):
+            given = expression.names if token.startswith("#") else expression.values
+            if token not in given:
+                field = "names" if token.startswith("#") else "values"
+                raise InvalidInput(f"repair.filter.{field}: {token} is in the expression but not given")
+
+
+def _key_text(key: Mapping[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True)
