@@ -24,5 +24,8 @@ def test_a_copy_dry_run_prints_its_plan_without_a_report(endpoint: str, remote: 
     assert "Traceback" not in done.stderr and "KeyError" not in done.stderr
     assert "dry run: nothing was changed" in done.stderr
     assert "create table dry-copy-target" in done.stderr
+    assert "estimate: $" in done.stderr  # cost and time for the table as it is now
+    for fact in ("write units", "GB-s", "state transitions", "duration", "us-east-1 list prices"):
+        assert fact in done.stderr
     assert "dry-copy-target" not in remote.list_tables()["TableNames"]
     assert len(all_items(remote, "dry-copy-source")) == 30

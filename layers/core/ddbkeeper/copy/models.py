@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from ddbkeeper.copy.estimate import CopyEstimate
 from ddbkeeper.models import (
     BackupArn,
     Count,
@@ -199,6 +200,7 @@ class CopyPlan(StepModel):
     finalize: FinalSettings
     key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Copy reads an append back by
     pre_drop_backup: str | None = None  # recreate: the name of the backup taken of the target before it is dropped
+    estimate: CopyEstimate | None = None  # cost and time, for the source as described at planning
 
 
 class PreDropBackup(StepModel):

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, translate_errors
 from ddbkeeper.backup_names import backup_name
 from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
+from ddbkeeper.copy.estimate import estimate, shape_of
 from ddbkeeper.copy.models import (
     Caps,
     CopyPlan,
@@ -158,6 +159,7 @@ class CopyService:
             finalize=self._settings_after_data(),
             key_attributes=keys,
             pre_drop_backup=backup,
+            estimate=estimate(shape_of(request, source, spec, total, self.time_budget)),
         )
         logger.info("copy planned", extra={"segments": total, "source": plan.source_arn})
         return PlannedCopy(request=request, execution=self.execution, plan=plan, prepare=PrepareState())
