@@ -200,6 +200,12 @@ class ExecutionProgress:
         if self._map_run is None:  # a Distributed Map reports through its segments line instead
             self.console.print(f"  {self._done}/{self._total} items finished ({status})")
 
+    def close(self) -> None:
+        """Stop the bar, if one is showing (a run interrupted mid-Map)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
     def _say(self, text: str) -> None:
         (self._bar.console if self._bar is not None else self.console).print(f"  {text}")
 

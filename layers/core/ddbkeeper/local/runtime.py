@@ -258,11 +258,13 @@ class LocalRuntime:
         timeout_seconds: float = 3600,
         on_poll: Poller | None = None,
         on_result: Callable[[str, Any], None] | None = None,
+        name: str | None = None,
     ) -> ExecutionResult:
-        """Start and follow an execution; `on_result` also sees every handler's result as it is returned."""
+        """Start and follow an execution (named `name`, or after the workflow and the time); `on_result` also sees
+        every handler's result as it is returned."""
         self.on_result = on_result
         try:
-            arn = self.start_execution(workflow, payload)
+            arn = self.start_execution(workflow, payload, name)
             return follow(
                 self.client("stepfunctions"),
                 arn,
