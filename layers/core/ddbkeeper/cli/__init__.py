@@ -209,28 +209,42 @@ def run_local(
         if run is not None:
             run.observe(function, result)
 
-    with LocalRuntime(project_root(project), parameters, workflows=[workflow]) as runtime:
-        # What the runtime loaded (moto, botocore's models, the handlers' imports) lives until the process ends: kept
-        # out of the garbage collector's passes, which otherwise walk all of it again and again (a third of a short
-        # run's CPU).
-        gc.freeze()
-        try:
-            result = runtime.run(
-                workflow,
-                payload,
-                on_event=progress,
-                on_poll=progress.poll,
-                on_result=observe,
-                name=run.run_id if run is not None else None,
-            )
-        except KeyboardInterrupt:
-            if run is None:
-                raise
-            run.finish("INTERRUPTED")
-            raise Interrupted(run) from None
+    runtime = LocalRuntime(project_root(project), parameters, workflows=[workflow])
+    with _long_lived_objects():
+        runtime.start()
+    try:
+        result = runtime.run(
+            workflow,
+            payload,
+            on_event=progress,
+            on_poll=progress.poll,
+            on_result=observe,
+            name=run.run_id if run is not None else None,
+        )
+    except KeyboardInterrupt:
+        if run is None:
+            raise
+        run.finish("INTERRUPTED")
+        raise Interrupted(run) from None
+    finally:
+        runtime.stop()
     if run is not None:
         run.finish(result.status)
     return result
+
+
+@contextlib.contextmanager
+def _long_lived_objects() -> Iterator[None]:
+    """While the runtime starts, no garbage collection; then what it loaded (moto, botocore's models, the parsed ASL)
+    is frozen out of the collector's passes. It all lives until the process ends, and walking it again at every full
+    collection was a third of a short local run's CPU. The run itself is collected as usual (a long copy makes
+    garbage for hours)."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _resumed_run(args: argparse.Namespace) -> LocalRun | None:

@@ -39,6 +39,9 @@ _CREDENTIALS = {"aws_access_key_id": "ddbkeeper-local", "aws_secret_access_key":
 _bound: dict[str, BoundFunction] = {}  # function ARN -> handler, for the one patched moto entry point
 _original_invoke = LambdaFunction._invoke_lambda
 _start_lock = threading.Lock()
+# moto's Map starts one worker thread per MaxConcurrency, whatever the number of items (500 threads for a copy of one
+# segment); in one process on a few cores more than this many gain nothing. Only the embedded runtime's copy changes.
+LOCAL_MAX_CONCURRENCY = 32
 _SETTLE_SECONDS = 0.05  # after a handler returns, how long the follower waits for the history to show it
 
 
@@ -236,6 +239,7 @@ class LocalRuntime:
             definition = machine.definition_path.read_text(encoding="utf-8")
             for name, value in machine.substitutions.items():
                 definition = definition.replace("${" + name + "}", str(value))
+            definition = _local_concurrency(definition)
             self.state_machine_arns[workflow] = sfn.create_state_machine(
                 name=f"ddbkeeper-{workflow}", definition=definition, roleArn=role
             )["stateMachineArn"]
@@ -279,6 +283,23 @@ class LocalRuntime:
 
 
 _FUNCTION_ARN = f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:"  # what moto's CreateFunction returns
+
+
+def _local_concurrency(definition: str) -> str:
+    """The definition with every Map's MaxConcurrency (0: unbounded) held to LOCAL_MAX_CONCURRENCY."""
+
+    def clamp(node: Any) -> Any:
+        if isinstance(node, dict):
+            clamped = {key: clamp(value) for key, value in node.items()}
+            limit = clamped.get("MaxConcurrency")
+            if isinstance(limit, int) and (limit == 0 or limit > LOCAL_MAX_CONCURRENCY):
+                clamped["MaxConcurrency"] = LOCAL_MAX_CONCURRENCY
+            return clamped
+        if isinstance(node, list):
+            return [clamp(item) for item in node]
+        return node
+
+    return json.dumps(clamp(json.loads(definition)))
 
 
 def _function_arn(logical_id: str) -> str:
