@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ def _interrupted_then_resumed(
         text=True,
     )
     assert first.stderr is not None
+    deadline = threading.Timer(240, first.kill)  # a run that never shows progress ends, and the test with it
+    deadline.start()
     seen = []
     for line in first.stderr:
         seen.append(line)
@@ -68,6 +71,7 @@ def _interrupted_then_resumed(
     first.send_signal(stop)
     seen.append(first.stderr.read())
     first.wait(timeout=60)
+    deadline.cancel()
     stopped_at = len(all_items(remote, f"{table}-copy"))
 
     resumed = subprocess.run(  # noqa: S603 - the CLI under test
