@@ -68,3 +68,8 @@ def test_a_journal_resumes_with_every_segments_checkpoint_and_the_first_runs_nam
     assert loaded.resume_command() == "ddbkeeper run copy --local --project '/p q' --resume copy-first"
     second = LocalRun.begin(tmp_path, "copy-second", resumed, command=[], previous=loaded)
     assert second.resume_payload()["resumes"] == "copy-first"  # a resume of a resume continues the same table
+    second.finish("FAILED")
+    third = LocalRun.begin(tmp_path, "copy-third", second.resume_payload(), command=[], previous=second)
+    assert sorted(path.stem for path in tmp_path.glob("*.json")) == ["copy-first", "copy-second", "copy-third"]
+    third.finish("SUCCEEDED")
+    assert list(tmp_path.glob("*")) == []  # the chain finished: nothing left to resume

@@ -170,7 +170,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if args.local:
         parameters = dict(_key_value(item) for item in args.parameter)
         run = None
-        if args.workflow == "copy" and isinstance(payload, dict):
+        if args.workflow == "copy" and isinstance(payload, dict) and not payload.get("dry_run"):
             run = LocalRun.begin(
                 state_dir(), new_run_id(args.workflow), payload, command=_repeated_options(args), previous=previous
             )

@@ -3,7 +3,8 @@
 A run's journal is `<state dir>/runs/<run id>.json`, the run id being the execution's name; the state directory is
 `$XDG_STATE_HOME/ddbkeeper` (by default `~/.local/state/ddbkeeper`). The journal is rewritten (atomically) each time a
 handler returns a plan or a checkpoint, so a run stopped any way at all (Ctrl-C, a crash, SIGKILL) leaves the
-checkpoints it had reached; `ddbkeeper run copy --local --resume RUN_ID` continues from them.
+checkpoints it had reached; `ddbkeeper run copy --local --resume RUN_ID` continues from them. A copy that succeeds
+removes its journal and those of the runs it continued: the folder holds what can still be resumed.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class LocalRun:
     owner: str  # the execution whose name the target carries (the first run of a chain of resumes)
     status: str = "RUNNING"
     resumed_from: str | None = None
+    earlier: list[str] = field(default_factory=list)  # the runs this one continues, first to last
     checkpoints: dict[int, dict[str, Any]] = field(default_factory=dict)
     total_segments: int | None = None
     command: list[str] = field(default_factory=list)  # the CLI's own options to repeat on resume (--project ...)
@@ -60,6 +62,7 @@ class LocalRun:
             payload,
             owner=previous.owner if previous is not None else run_id,
             resumed_from=previous.run_id if previous is not None else None,
+            earlier=[*previous.earlier, previous.run_id] if previous is not None else [],
             command=command,
         )
         if previous is not None:  # what the earlier run reached stands until this one's segments move on
@@ -87,6 +90,7 @@ class LocalRun:
             owner=data["owner"],
             status=data.get("status", "RUNNING"),
             resumed_from=data.get("resumed_from"),
+            earlier=data.get("earlier", []),
             checkpoints={int(n): checkpoint for n, checkpoint in data.get("checkpoints", {}).items()},
             total_segments=data.get("total_segments"),
             command=data.get("command", []),
@@ -98,6 +102,8 @@ class LocalRun:
         if not isinstance(result, dict):
             return
         with self._lock:
+            if self.status != "RUNNING":  # ended (or interrupted, and what it said it kept is what it keeps)
+                return
             plan = result.get("plan")
             if isinstance(plan, dict) and isinstance(plan.get("segments"), list):
                 self.total_segments = int(plan["total_segments"])
@@ -111,9 +117,15 @@ class LocalRun:
             self._write()
 
     def finish(self, status: str) -> None:
+        """The run's end. A copy that succeeded has nothing left to resume: its journal goes, with those of the
+        interrupted runs it finished; any other end is kept for --resume."""
         with self._lock:
             self.status = status
-            self._write()
+            if status != "SUCCEEDED":
+                self._write()
+                return
+            for run_id in [*self.earlier, self.run_id]:
+                (self.path.parent / f"{run_id}.json").unlink(missing_ok=True)
 
     def save(self) -> None:
         with self._lock:
@@ -127,6 +139,7 @@ class LocalRun:
             "status": self.status,
             "owner": self.owner,
             "resumed_from": self.resumed_from,
+            "earlier": self.earlier,
             "saved_at": datetime.now(UTC).isoformat(),
             "payload": self.payload,
             "total_segments": self.total_segments,
