@@ -117,11 +117,11 @@ class HistoryReader:
         if len(events) <= 1:  # a server that keeps to maxResults: the newest event says how many are new
             if not events or int(events[0]["id"]) <= self.last_id:
                 return []
-            count = int(events[0]["id"]) - self.last_id
-            page = self._page(min(MAX_HISTORY_PAGE, count))
+            size = min(MAX_HISTORY_PAGE, int(events[0]["id"]) - self.last_id)  # the same size for every page
+            page = self._page(size)
             events = list(page["events"])
-            while page.get("nextToken") and min(int(event["id"]) for event in page["events"]) > self.last_id + 1:
-                page = self._page(MAX_HISTORY_PAGE, page["nextToken"])
+            while page.get("nextToken") and events and min(int(e["id"]) for e in events) > self.last_id + 1:
+                page = self._page(size, page["nextToken"])
                 events.extend(page["events"])
         fresh = sorted((event for event in events if int(event["id"]) > self.last_id), key=lambda e: int(e["id"]))
         unique = [event for n, event in enumerate(fresh) if n == 0 or event["id"] != fresh[n - 1]["id"]]

@@ -62,7 +62,11 @@ def entry() -> NoReturn:
     A local run leaves moto's and botocore's large object graphs behind; freeing them one by one at exit costs about a
     CPU-second, a third of what a local copy of an empty table may cost in all. Exit handlers still run and the
     streams are flushed; only the freeing (which the operating system does at once) is skipped."""
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # before anything was started (a running copy says where it stood, in _run)
+        sys.stderr.write("interrupted\n")
+        code = EXIT_INTERRUPTED
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
