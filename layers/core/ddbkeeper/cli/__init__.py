@@ -1,6 +1,7 @@
 """The ddbkeeper command line: run a workflow locally or on a deployed stack, follow the stack's executions, the demo.
 
 ddbkeeper run WORKFLOW --input JSON_OR_FILE [--local] [--json]
+ddbkeeper run copy --local --resume RUN_ID|last [--json]
 ddbkeeper status [--stack-name NAME] [--limit N] [--json]
 ddbkeeper audit [--region R] [--role-arn ARN] [--json]
 ddbkeeper points TABLE [--region R] [--role-arn ARN] [--json]
