@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
-from ddbkeeper.local.runtime import LocalRuntime
+from ddbkeeper.local.runtime import LOCAL_MAX_CONCURRENCY, LocalRuntime
 
 from tests.support import ROOT
 
@@ -22,3 +23,17 @@ def test_the_template_environment_is_set_while_the_runtime_runs_and_the_shell_wi
 
     assert "SETTINGS_BUCKET" not in os.environ
     assert os.environ["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+
+
+def test_a_runtime_for_one_workflow_deploys_it_and_the_functions_it_calls_with_local_map_concurrency() -> None:
+    with LocalRuntime(ROOT, workflows=["copy"]) as runtime:
+        machines = runtime.client("stepfunctions").list_state_machines()["stateMachines"]
+        functions = {f["FunctionName"] for f in runtime.client("lambda").list_functions()["Functions"]}
+        definition = runtime.client("stepfunctions").describe_state_machine(
+            stateMachineArn=runtime.state_machine_arns["copy"]
+        )["definition"]
+
+    assert [machine["name"] for machine in machines] == ["ddbkeeper-copy"]
+    assert {"PlanCopyFunction", "CopySegmentFunction", "CopyReportFunction"} <= functions
+    assert not functions & {"CreateBackupFunction", "PruneBackupsFunction", "StartRestoreFunction"}
+    assert json.loads(definition)["States"]["Copy Segments"]["MaxConcurrency"] == LOCAL_MAX_CONCURRENCY

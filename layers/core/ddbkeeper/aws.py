@@ -12,6 +12,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import (
@@ -55,6 +57,24 @@ DATA_PLANE_CONFIG = Config(
     read_timeout=30,
 )
 
+# botocore's service models and endpoint data, read from disk once per process and shared by every session: each
+# invocation builds its own session (credentials are per invocation), and a fresh session otherwise reads and parses
+# the same JSON files again (most of the CPU of a short local run). The loader only caches what it has read.
+_loaders: dict[str | None, botocore.loaders.Loader] = {}  # by AWS_DATA_PATH, as a session would build its own
+_loaders_lock = threading.Lock()
+
+
+def new_session(**credentials: Any) -> boto3.Session:
+    """A boto3 session that resolves credentials, region and endpoints the standard way, with the shared loader."""
+    core = botocore.session.Session()
+    data_path = core.get_config_variable("data_path")
+    with _loaders_lock:
+        if data_path not in _loaders:
+            _loaders[data_path] = botocore.loaders.create_loader(data_path)
+        core.register_component("data_loader", _loaders[data_path])
+    return boto3.Session(botocore_session=core, **credentials)
+
+
 # Session names allow [\w+=,.@-] and at most 64 characters.
 _SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
 
@@ -85,7 +105,7 @@ class SessionFactory:
 
     def __init__(self, session_name: str = "ddbkeeper", base_session: boto3.Session | None = None) -> None:
         self.session_name = _SESSION_NAME_UNSAFE.sub("-", session_name)[:64] or "ddbkeeper"
-        self._base = base_session or boto3.Session()
+        self._base = base_session or new_session()
         self._credentials: dict[AccountAccess, CredentialsTypeDef] = {}
         self._clients: dict[tuple[str, AccountAccess, int], Any] = {}
         self._lock = threading.Lock()
@@ -125,14 +145,12 @@ class SessionFactory:
         if access not in self._credentials:
             self._credentials[access] = self._assume(access, region)
         credentials = self._credentials[access]
-        return boto3.client(
-            service,
-            region_name=region,
-            config=config,
+        session = new_session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
         )
+        return session.client(service, region_name=region, config=config)
 
     def _assume(self, access: AccountAccess, region: str) -> CredentialsTypeDef:
         sts = self._base.client("sts", region_name=region, config=CONTROL_PLANE_CONFIG)

@@ -1,6 +1,7 @@
 """The ddbkeeper command line: run a workflow locally or on a deployed stack, follow the stack's executions, the demo.
 
 ddbkeeper run WORKFLOW --input JSON_OR_FILE [--local] [--json]
+ddbkeeper run copy --local --resume RUN_ID|last [--json]
 ddbkeeper status [--stack-name NAME] [--limit N] [--json]
 ddbkeeper audit [--region R] [--role-arn ARN] [--json]
 ddbkeeper points TABLE [--region R] [--role-arn ARN] [--json]
@@ -11,14 +12,17 @@ ddbkeeper --version
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import gc
 import json
+import os
 import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import boto3
 from rich.console import Console
@@ -30,6 +34,7 @@ from ddbkeeper.cli.coverage_view import add_arguments as add_coverage_arguments
 from ddbkeeper.cli.coverage_view import run_audit, run_points, show_audit, show_points
 from ddbkeeper.cli.progress import ExecutionProgress
 from ddbkeeper.cli.report_view import show_result
+from ddbkeeper.cli.runs import LocalRun, new_run_id, state_dir
 from ddbkeeper.cli.status import recent_executions, show_status, stack_state_machines
 from ddbkeeper.errors import DdbkeeperError, InvalidInput
 from ddbkeeper.executions import ExecutionResult, follow
@@ -38,6 +43,35 @@ from ddbkeeper.models import parse
 from ddbkeeper.workflows import MAX_INPUT_BYTES, REQUESTS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
+# A local copy's segments return their checkpoints this often (COPY_TIME_BUDGET_SECONDS; the shell's value wins), so
+# an interrupted local run has recent checkpoints to resume from. Deployed, the template's 780 s stands.
+LOCAL_COPY_TIME_BUDGET_SECONDS = "5"
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a local copy: the journal holds where it stood."""
+
+    def __init__(self, run: LocalRun) -> None:
+        super().__init__(run.run_id)
+        self.run = run
+
+
+def entry() -> NoReturn:
+    """The `ddbkeeper` command: `main`, then an exit that skips tearing the interpreter down.
+
+    A local run leaves moto's and botocore's large object graphs behind; freeing them one by one at exit costs about a
+    CPU-second, a third of what a local copy of an empty table may cost in all. Exit handlers still run and the
+    streams are flushed; only the freeing (which the operating system does at once) is skipped."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # before anything was started (a running copy says where it stood, in _run)
+        sys.stderr.write("interrupted\n")
+        code = EXIT_INTERRUPTED
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a workflow and follow it until it ends")
     run.add_argument("workflow", choices=sorted(REQUESTS), help="the state machine statemachines/<workflow>.asl.json")
-    run.add_argument("--input", required=True, help="the input: JSON text, a file name, or - for standard input")
+    run.add_argument("--input", help="the input: JSON text, a file name, or - for standard input")
     run.add_argument("--local", action="store_true", help="run on the embedded runtime instead of the deployed stack")
     run.add_argument("--json", action="store_true", help="print the execution's output JSON alone on stdout")
     run.add_argument("--project", type=Path, help="folder holding template.yaml (--local; default: the package's own)")
@@ -68,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--stack-name", default="ddbkeeper", help="deployed stack whose outputs name the state machines")
     run.add_argument("--verbose", action="store_true", help="show the handlers' own logs on stderr (--local)")
+    run.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="continue an interrupted local copy from its last checkpoints (its run id, or 'last'); no --input",
+    )
     run.set_defaults(command=_run)
 
     status = commands.add_parser("status", help="the deployed stack's recent executions")
@@ -126,29 +165,131 @@ def refusal(workflow: str, payload: Any) -> InvalidInput | None:
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
-    payload = read_input(args.input)
+    previous = _resumed_run(args)
+    payload = previous.resume_payload() if previous is not None else read_input(args.input)
     refused = refusal(args.workflow, payload)
     if refused is not None:
         console.print(f"[red]InvalidInput[/]: {escape(str(refused))}")
         return EXIT_FAILED
-    progress = ExecutionProgress(console)
+    progress = ExecutionProgress(console, read_children=not args.local)
     if args.local:
         parameters = dict(_key_value(item) for item in args.parameter)
+        run = None
+        if args.workflow == "copy" and isinstance(payload, dict) and not payload.get("dry_run"):
+            run = LocalRun.begin(
+                state_dir(), new_run_id(args.workflow), payload, command=_repeated_options(args), previous=previous
+            )
         with handler_output(console, args.verbose):
-            result = run_local(args.project, args.workflow, payload, parameters, progress)
+            try:
+                result = run_local(args.project, args.workflow, payload, parameters, progress, run=run)
+            except Interrupted as stop:
+                progress.close()
+                _say_interrupted(console, stop.run)
+                return EXIT_INTERRUPTED
+        if run is not None and not result.succeeded:
+            _say_resumable(console, run)
     else:
         result = run_deployed(args.stack_name, args.workflow, payload, progress, console)
     return _finish(result, console, args.json)
 
 
 def run_local(
-    project: Path | None, workflow: str, payload: Any, parameters: dict[str, str], progress: ExecutionProgress
+    project: Path | None,
+    workflow: str,
+    payload: Any,
+    parameters: dict[str, str],
+    progress: ExecutionProgress,
+    *,
+    run: LocalRun | None = None,
 ) -> ExecutionResult:
+    """Run on the embedded runtime. With `run` (a copy's journal) the execution is named after it and its plan and
+    checkpoints are kept as they come; Ctrl-C is then `Interrupted`, with the journal."""
     from ddbkeeper.local.runtime import LocalRuntime  # noqa: PLC0415 - moto loads only for local runs
 
-    with LocalRuntime(project_root(project), parameters) as runtime:
-        return runtime.run(
-            workflow, payload, on_event=progress, on_poll=progress.poll, on_result=lambda _, r: progress.checkpoint(r)
+    if run is not None:
+        os.environ.setdefault("COPY_TIME_BUDGET_SECONDS", LOCAL_COPY_TIME_BUDGET_SECONDS)
+
+    def observe(function: str, result: Any) -> None:
+        progress.checkpoint(result)
+        if run is not None:
+            run.observe(function, result)
+
+    runtime = LocalRuntime(project_root(project), parameters, workflows=[workflow])
+    with _long_lived_objects():
+        runtime.start()
+    try:
+        result = runtime.run(
+            workflow,
+            payload,
+            on_event=progress,
+            on_poll=progress.poll,
+            on_result=observe,
+            name=run.run_id if run is not None else None,
+        )
+    except KeyboardInterrupt:
+        if run is None:
+            raise
+        run.finish("INTERRUPTED")
+        raise Interrupted(run) from None
+    finally:
+        runtime.stop()
+    if run is not None:
+        run.finish(result.status)
+    return result
+
+
+@contextlib.contextmanager
+def _long_lived_objects() -> Iterator[None]:
+    """While the runtime starts, no garbage collection; then what it loaded (moto, botocore's models, the parsed ASL)
+    is frozen out of the collector's passes. It all lives until the process ends, and walking it again at every full
+    collection was a third of a short local run's CPU. The run itself is collected as usual (a long copy makes
+    garbage for hours)."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def _resumed_run(args: argparse.Namespace) -> LocalRun | None:
+    if args.resume is None:
+        if args.input is None:
+            raise InvalidInput("--input: required (or --resume RUN_ID to continue an interrupted local copy)")
+        return None
+    if args.input is not None:
+        raise InvalidInput("--resume: the run's own input is used; leave --input out")
+    if args.workflow != "copy" or not args.local:
+        raise InvalidInput("--resume: only a local copy (ddbkeeper run copy --local) can be resumed")
+    return LocalRun.load(state_dir(), args.resume)
+
+
+def _repeated_options(args: argparse.Namespace) -> list[str]:
+    """The options a resume must repeat to run the same stack the same way."""
+    options = ["--project", str(args.project)] if args.project else []
+    for item in args.parameter:
+        options += ["--parameter", item]
+    return options
+
+
+def _say_interrupted(console: Console, run: LocalRun) -> None:
+    items, done, total = run.copied()
+    console.print(
+        f"[yellow]interrupted[/]: {items:,} items copied in the checkpoints kept ({done} of {total} segments done); "
+        "the target keeps what was written",
+        highlight=False,
+    )
+    console.print(f"  resume with: {escape(run.resume_command())}", soft_wrap=True, highlight=False)
+    console.print(f"  [dim]run kept in {escape(str(run.path))}[/]", soft_wrap=True)
+
+
+def _say_resumable(console: Console, run: LocalRun) -> None:
+    items, _, _ = run.copied()
+    if items:
+        console.print(
+            f"{items:,} items were copied before it failed; to go on from there: {escape(run.resume_command())}",
+            soft_wrap=True,
+            highlight=False,
         )
 
 

@@ -1,5 +1,3 @@
-import sys
+from ddbkeeper.cli import entry
 
-from ddbkeeper.cli import main
-
-sys.exit(main())
+entry()

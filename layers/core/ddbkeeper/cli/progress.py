@@ -39,8 +39,11 @@ def _last_output(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
 class ExecutionProgress:
     """A history listener for `ddbkeeper.executions.follow`."""
 
-    def __init__(self, console: Console, clock: Any = time.monotonic) -> None:
+    def __init__(self, console: Console, clock: Any = time.monotonic, *, read_children: bool = True) -> None:
+        """`read_children`: look up a Distributed Map's child executions for their checkpoints (a deployed stack);
+        the embedded runtime hands them over as handlers return them, and its server cannot list them anyway."""
         self.console = console
+        self._read_children = read_children
         self._clock = clock
         self._expected_items = 0  # a copy's source estimate (Plan Copy), for the time left
         self._first_items: tuple[float, int] | None = None
@@ -84,9 +87,10 @@ class ExecutionProgress:
         with contextlib.suppress(Exception):
             counts = sfn.describe_map_run(mapRunArn=self._map_run)["itemCounts"]
             self._total, self._done = int(counts.get("total", 0)), int(counts.get("succeeded", 0))
-        with contextlib.suppress(Exception):
-            for child in sfn.list_executions(mapRunArn=self._map_run)["executions"]:
-                self.checkpoint(_last_output(sfn, child["executionArn"]))
+        if self._read_children:
+            with contextlib.suppress(Exception):
+                for child in sfn.list_executions(mapRunArn=self._map_run)["executions"]:
+                    self.checkpoint(_last_output(sfn, child["executionArn"]))
         self._show_segments()
 
     def checkpoint(self, output: Any) -> None:
@@ -195,6 +199,12 @@ class ExecutionProgress:
         status = "done" if kind == "MapStateSucceeded" else "[red]failed[/]"
         if self._map_run is None:  # a Distributed Map reports through its segments line instead
             self.console.print(f"  {self._done}/{self._total} items finished ({status})")
+
+    def close(self) -> None:
+        """Stop the bar, if one is showing (a run interrupted mid-Map)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
     def _say(self, text: str) -> None:
         (self._bar.console if self._bar is not None else self.console).print(f"  {text}")

@@ -36,6 +36,8 @@ def show_result(console: Console, result: ExecutionResult) -> None:
         console.print("[bold]dry run[/]: nothing was changed; a real run would")
         for action in result.output["actions"]:
             console.print(f"  - {escape(str(action))}")
+        if isinstance(result.output.get("estimate"), dict):
+            console.print(estimate_table(result.output["estimate"]))
     if not result.succeeded:
         console.print(f"[red]{escape(str(result.error))}[/]: {escape(result.cause_message() or '')}")
 
@@ -138,6 +140,59 @@ def copy_notes(report: dict[str, Any]) -> list[str]:
     if (report.get("finalized") or {}).get("skipped"):
         notes.append(report["finalized"]["skipped"])
     return notes
+
+
+def estimate_table(estimate: dict[str, Any]) -> Table:
+    """A copy plan's cost and time: units, charges, Lambda, state transitions, duration, and what was assumed."""
+    verify = estimate.get("verify_read_units", 0)
+    return _facts(
+        f"estimate: {_usd(estimate['total_usd'])} and about {_span(estimate['seconds'])}",
+        [
+            (
+                "source",
+                f"{estimate['items']:,} items, {estimate['bytes'] / 1024**2:,.1f} MiB "
+                f"(~{estimate['item_bytes']:,.0f} bytes each)",
+            ),
+            ("reads", f"{estimate['read_units']:,.0f} read units" + (f" + {verify:,.0f} to verify" if verify else "")),
+            ("writes", f"{estimate['write_units']:,.0f} write units"),
+            (
+                "DynamoDB",
+                f"{_usd(estimate['dynamodb_usd'])} at each table's billing mode "
+                f"(all on-demand {_usd(estimate['on_demand_usd'])}; "
+                f"as provisioned unit-hours {_usd(estimate['provisioned_usd'])})",
+            ),
+            (
+                "Lambda",
+                f"{_usd(estimate['lambda_usd'])}: {estimate['lambda_gb_seconds']:,.1f} GB-s, "
+                f"{estimate['lambda_invocations']:,} invocations",
+            ),
+            (
+                "Step Functions",
+                f"{_usd(estimate['step_functions_usd'])}: {estimate['state_transitions']:,} state transitions",
+            ),
+            (
+                "duration",
+                f"about {_span(estimate['seconds'])} at {estimate['write_units_per_second']:,.0f} write units/s "
+                f"(set by {estimate['limited_by']})",
+            ),
+            ("prices", estimate.get("prices")),
+            ("assumed", "\n".join(estimate.get("assumptions") or [])),
+        ],
+    )
+
+
+def _usd(amount: float) -> str:
+    """Dollars: cents for sums worth counting in cents, four decimals below a dollar (a small copy costs little)."""
+    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
+
+
+def _span(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def _facts(title: str, rows: list[tuple[str, Any]]) -> Table:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from ddbkeeper.copy.estimate import CopyEstimate
 from ddbkeeper.models import (
     BackupArn,
     Count,
@@ -95,6 +96,8 @@ class CopyRequest(StrictModel):
     target_overrides: TargetOverrides = TargetOverrides()
     # The final checkpoints of a failed run (its Map's results): each segment starts where it stopped.
     resume: Annotated[list[SegmentCheckpoint], Field(min_length=1, max_length=MAX_SEGMENTS)] | None = None
+    # mode create: the execution this run continues; the target it created is adopted (ddbkeeper.copy.adoption)
+    resumes: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     dry_run: bool = False
 
     @model_validator(mode="after")
@@ -111,8 +114,13 @@ class CopyRequest(StrictModel):
             raise ValueError("confirm_append goes with mode append")
         if self.allow_protected_target and self.mode != "append":
             raise ValueError("allow_protected_target goes with mode append (a protected table is never dropped)")
-        if self.resume is not None and self.mode != "append":
-            raise ValueError("resume needs mode append (the target already holds the copied pages)")
+        if self.resume is not None and (self.mode == "recreate" or (self.mode == "create" and self.resumes is None)):
+            raise ValueError(
+                "resume needs mode append, or mode create with resumes naming the execution that created the target "
+                "(the target already holds the copied pages)"
+            )
+        if self.resumes is not None and self.mode != "create":
+            raise ValueError("resumes goes with mode create (an append names its target in confirm_append)")
         if self.resume is not None:
             _check_resume(self.resume, self.segments)
         return self
@@ -199,6 +207,7 @@ class CopyPlan(StepModel):
     finalize: FinalSettings
     key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Copy reads an append back by
     pre_drop_backup: str | None = None  # recreate: the name of the backup taken of the target before it is dropped
+    estimate: CopyEstimate | None = None  # cost and time, for the source as described at planning
 
 
 class PreDropBackup(StepModel):

@@ -25,7 +25,9 @@ from botocore.exceptions import ClientError
 
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, translate_errors
 from ddbkeeper.backup_names import backup_name
+from ddbkeeper.copy.adoption import check_adoptable, owner, owns
 from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
+from ddbkeeper.copy.estimate import estimate, shape_of
 from ddbkeeper.copy.models import (
     Caps,
     CopyPlan,
@@ -42,7 +44,7 @@ from ddbkeeper.copy.models import (
 )
 from ddbkeeper.copy.report import copy_report
 from ddbkeeper.copy.segments import segment_count, share_caps
-from ddbkeeper.copy.target import EXECUTION, MANAGED_BY, marked, planned_actions, refuse_unsafe, target_spec
+from ddbkeeper.copy.target import MANAGED_BY, marked, planned_actions, refuse_unsafe, target_spec
 from ddbkeeper.copy.verify import check_appended
 from ddbkeeper.errors import (
     AccessDenied,
@@ -133,6 +135,10 @@ class CopyService:
             raise TableNotFound(f"source.table: {self.source.name} does not exist")
         target = describe(self.target.control, self.target.name)
         refuse_unsafe(request, source, target)
+        if target is not None and request.resumes is not None:
+            check_adoptable(
+                tags_of(self.target.control, target["TableArn"]), request, self.settings.STACK_NAME, self.target.name
+            )
         request.target_overrides.check_indexes(index_names(source))
         keys = [key["AttributeName"] for key in sorted(source["KeySchema"], key=lambda key: key["KeyType"])]
         self._check_resume_keys(keys)
@@ -158,6 +164,7 @@ class CopyService:
             finalize=self._settings_after_data(),
             key_attributes=keys,
             pre_drop_backup=backup,
+            estimate=estimate(shape_of(request, source, spec, total, self.time_budget)),
         )
         logger.info("copy planned", extra={"segments": total, "source": plan.source_arn})
         return PlannedCopy(request=request, execution=self.execution, plan=plan, prepare=PrepareState())
@@ -327,7 +334,7 @@ class CopyService:
         client, name = self.target.control, self.target.name
         with translate_errors("CreateTable", name):
             try:
-                client.create_table(**marked(spec, self.settings.STACK_NAME, self.execution.name))
+                client.create_table(**marked(spec, self.settings.STACK_NAME, owner(self.request, self.execution)))
                 logger.info("target created", extra={"table": name})
                 return describe(client, name)
             except ClientError as error:
@@ -348,7 +355,7 @@ class CopyService:
                 raise
             # A table still being created may not answer for its tags yet: ask again once it may.
             raise TransientAwsError(f"{error} (the table is still CREATING)") from error
-        return tags.get(EXECUTION) == self.execution.name
+        return owns(tags, self.request, self.execution, self.settings.STACK_NAME)
 
     def _refuse_unless_made_here(self, table: TableDescriptionTypeDef) -> None:
         if not self._made_here(table):

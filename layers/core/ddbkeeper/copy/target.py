@@ -114,7 +114,7 @@ def refuse_unsafe(
         same_place and request.source.table == request.target.table
     ):
         raise UnsafeOperation("target: the target is the source table; a copy never writes to its source")
-    if request.mode == "create" and target is not None:
+    if request.mode == "create" and target is not None and request.resumes is None:
         raise TargetExists(f"target.table: {request.target.table} exists; use mode append or recreate")
     if request.mode == "append":
         if request.confirm_append != request.target.table:
@@ -161,7 +161,9 @@ def planned_actions(
         if backup is not None:
             drop += f"; first back it up as {backup} (kept and pruned by the backup workflow's retention)"
         actions.append(drop)
-    if request.mode in ("create", "recreate"):
+    if request.mode == "create" and target is not None and request.resumes:
+        actions.append(f"go on writing into table {name}, which the run this one resumes ({request.resumes}) created")
+    elif request.mode in ("create", "recreate"):
         indexes = len(spec.get("GlobalSecondaryIndexes", [])), len(spec.get("LocalSecondaryIndexes", []))
         actions.append(f"create table {name}: {spec['BillingMode']}, {indexes[0]} GSI, {indexes[1]} LSI")
     else:

@@ -17,7 +17,7 @@ import time
 import traceback
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -39,6 +39,10 @@ _CREDENTIALS = {"aws_access_key_id": "ddbkeeper-local", "aws_secret_access_key":
 _bound: dict[str, BoundFunction] = {}  # function ARN -> handler, for the one patched moto entry point
 _original_invoke = LambdaFunction._invoke_lambda
 _start_lock = threading.Lock()
+# moto's Map starts one worker thread per MaxConcurrency, whatever the number of items (500 threads for a copy of one
+# segment); in one process on a few cores more than this many gain nothing. Only the embedded runtime's copy changes.
+LOCAL_MAX_CONCURRENCY = 32
+_SETTLE_SECONDS = 0.05  # after a handler returns, how long the follower waits for the history to show it
 
 
 @dataclass
@@ -67,6 +71,7 @@ class BoundFunction:
     spec: FunctionSpec
     arn: str
     on_result: Callable[[str, Any], None] | None = None  # sees every successful result (CLI progress)
+    on_return: Callable[[], None] | None = None  # told whenever an invocation ends, however (wakes the follower)
     _module: ModuleType | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -101,6 +106,9 @@ class BoundFunction:
                 "stackTrace": traceback.format_tb(error.__traceback__),
             }
             return json.dumps(payload), True, ""
+        finally:
+            if self.on_return is not None:
+                self.on_return()
 
 
 def _invoke_bound(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
@@ -117,7 +125,16 @@ class LocalRuntime:
     Use as a context manager. One runtime per process at a time: moto's interpreter finds its server through MOTO_PORT.
     """
 
-    def __init__(self, project_root: Path, parameters: dict[str, str] | None = None, quiet: bool = True) -> None:
+    def __init__(
+        self,
+        project_root: Path,
+        parameters: dict[str, str] | None = None,
+        quiet: bool = True,
+        workflows: Collection[str] | None = None,
+    ) -> None:
+        """`workflows`: the state machines to deploy (with the functions they call); None deploys the whole stack.
+        Deploying one is most of a short run's start-up saved: moto parses every ASL file it is given."""
+        self.workflows = None if workflows is None else set(workflows)
         self.on_result: Callable[[str, Any], None] | None = None
         self.template = StackTemplate(project_root / "template.yaml", parameters or {}, LOCAL_REGION, LOCAL_ACCOUNT)
         self.quiet = quiet
@@ -125,6 +142,9 @@ class LocalRuntime:
         self._server: ThreadedMotoServer | None = None
         self.state_machine_arns: dict[str, str] = {}
         self._environment: list[str] = []
+        self._clients: dict[str, Any] = {}
+        # Set whenever a handler returns: the follower looks at the history then, instead of polling it often.
+        self._activity = threading.Event()
 
     def __enter__(self) -> LocalRuntime:
         self.start()
@@ -160,6 +180,7 @@ class LocalRuntime:
         self._environment = []
         _bound.clear()
         LambdaFunction._invoke_lambda = _original_invoke  # type: ignore[method-assign]
+        self._clients.clear()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -170,15 +191,39 @@ class LocalRuntime:
             self.on_result(function, result)
 
     def client(self, service: str) -> Any:
-        """A client for the embedded server itself (Step Functions, Lambda, IAM), never for the handlers' data."""
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=LOCAL_REGION, **_CREDENTIALS)
+        """A client for the embedded server itself (Step Functions, Lambda, IAM), never for the handlers' data; built
+        once per service (building a botocore client costs more than most calls made with it)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(
+                service, endpoint_url=self.endpoint, region_name=LOCAL_REGION, **_CREDENTIALS
+            )
+        return self._clients[service]
+
+    def _wait_for_activity(self, seconds: float) -> None:
+        """The follower's sleep: over at once when a handler returns (something new is in the history)."""
+        if self._activity.wait(seconds):
+            # The interpreter records a task's end just after the handler returns, and Map segments end together.
+            time.sleep(_SETTLE_SECONDS)
+            self._activity.clear()
 
     def _deploy(self, functions: dict[str, FunctionSpec]) -> None:
         iam = self.client("iam")
         role = iam.create_role(RoleName="ddbkeeper-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         lambda_client = self.client("lambda")
-        arns: dict[str, str] = {}
+        # The machines first, with the ARNs moto gives their functions: a runtime for some workflows makes only the
+        # functions those call.
+        machines = {
+            workflow: machine
+            for workflow, machine in self.template.state_machines(_function_arn).items()
+            if self.workflows is None or workflow in self.workflows
+        }
+        if self.workflows is not None and self.workflows - set(machines):
+            missing = ", ".join(sorted(self.workflows - set(machines)))
+            raise InvalidInput(f"workflow: the template has no state machine {missing}")
+        called = {name for machine in machines.values() for name in _functions_named(machine.substitutions)}
         for spec in functions.values():
+            if self.workflows is not None and spec.logical_id not in called:
+                continue
             arn = lambda_client.create_function(
                 FunctionName=spec.logical_id,
                 Runtime="python3.12",
@@ -188,13 +233,13 @@ class LocalRuntime:
                 Timeout=spec.timeout,
                 MemorySize=spec.memory_mb,
             )["FunctionArn"]
-            _bound[arn] = BoundFunction(spec, arn, on_result=self._observe)
-            arns[spec.logical_id] = arn
+            _bound[arn] = BoundFunction(spec, arn, on_result=self._observe, on_return=self._activity.set)
         sfn = self.client("stepfunctions")
-        for workflow, machine in self.template.state_machines(lambda logical_id: arns[logical_id]).items():
+        for workflow, machine in machines.items():
             definition = machine.definition_path.read_text(encoding="utf-8")
             for name, value in machine.substitutions.items():
                 definition = definition.replace("${" + name + "}", str(value))
+            definition = _local_concurrency(definition)
             self.state_machine_arns[workflow] = sfn.create_state_machine(
                 name=f"ddbkeeper-{workflow}", definition=definition, roleArn=role
             )["stateMachineArn"]
@@ -217,11 +262,13 @@ class LocalRuntime:
         timeout_seconds: float = 3600,
         on_poll: Poller | None = None,
         on_result: Callable[[str, Any], None] | None = None,
+        name: str | None = None,
     ) -> ExecutionResult:
-        """Start and follow an execution; `on_result` also sees every handler's result as it is returned."""
+        """Start and follow an execution (named `name`, or after the workflow and the time); `on_result` also sees
+        every handler's result as it is returned."""
         self.on_result = on_result
         try:
-            arn = self.start_execution(workflow, payload)
+            arn = self.start_execution(workflow, payload, name)
             return follow(
                 self.client("stepfunctions"),
                 arn,
@@ -229,9 +276,43 @@ class LocalRuntime:
                 on_poll=on_poll,
                 poll_seconds=0.05,
                 timeout_seconds=timeout_seconds,
+                sleep=self._wait_for_activity,
             )
         finally:
             self.on_result = None
+
+
+_FUNCTION_ARN = f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:"  # what moto's CreateFunction returns
+
+
+def _local_concurrency(definition: str) -> str:
+    """The definition with every Map's MaxConcurrency (0: unbounded) held to LOCAL_MAX_CONCURRENCY."""
+
+    def clamp(node: Any) -> Any:
+        if isinstance(node, dict):
+            clamped = {key: clamp(value) for key, value in node.items()}
+            limit = clamped.get("MaxConcurrency")
+            if isinstance(limit, int) and (limit == 0 or limit > LOCAL_MAX_CONCURRENCY):
+                clamped["MaxConcurrency"] = LOCAL_MAX_CONCURRENCY
+            return clamped
+        if isinstance(node, list):
+            return [clamp(item) for item in node]
+        return node
+
+    return json.dumps(clamp(json.loads(definition)))
+
+
+def _function_arn(logical_id: str) -> str:
+    return _FUNCTION_ARN + logical_id
+
+
+def _functions_named(substitutions: dict[str, Any]) -> set[str]:
+    """The functions a machine's substitutions name."""
+    return {
+        str(value).removeprefix(_FUNCTION_ARN)
+        for value in substitutions.values()
+        if str(value).startswith(_FUNCTION_ARN)
+    }
 
 
 def _apply_environment(functions: Any) -> list[str]:
