@@ -153,8 +153,8 @@ TARGET = DrillTarget(table="t", scratch_table="ddbkeeper-drill-t-x", kind="backu
 def test_a_table_passes_only_verified_and_cleaned_up() -> None:
     deleted = ScratchCleanup(status="DELETED")
     failed = Failure(error="VerificationFailed", cause='{"errorMessage": "off by 6"}')
-    assert drill_line(DrillTableResult(table=TARGET, cleanup=deleted), NOW, "e").status == "FAILED"
-    line = drill_line(DrillTableResult(table=TARGET, failure=failed, cleanup=deleted), NOW, "e")
+    assert drill_line(TARGET, DrillTableResult(cleanup=deleted), NOW, "e").status == "FAILED"
+    line = drill_line(TARGET, DrillTableResult(failure=failed, cleanup=deleted), NOW, "e")
     assert (line.status, line.error, line.cause, line.scratch_deleted) == (
         "FAILED",
         "VerificationFailed",
@@ -162,7 +162,8 @@ def test_a_table_passes_only_verified_and_cleaned_up() -> None:
         True,
     )
     stuck = drill_line(
-        DrillTableResult(table=TARGET, failure=failed, error={"Error": "UnsafeOperation", "Cause": "not ours"}),
+        TARGET,
+        DrillTableResult(failure=failed, error={"Error": "UnsafeOperation", "Cause": "not ours"}),
         NOW,
         "e",
     )

@@ -10,7 +10,7 @@ counted once, as the counts come from the exports' own images, not from what the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +115,7 @@ class ExportApplier:
         self._files: dict[int, list[DataFile]] = {}
 
     def run(
-        self, exports: list[ExportManifest], progress: ApplyProgress, time_left: Callable[[], float]
+        self, exports: Sequence[ExportManifest], progress: ApplyProgress, time_left: Callable[[], float]
     ) -> ApplyProgress:
         """Apply from `progress` on; at least one chunk per invocation, then only while `time_left()` (s) allows."""
         state = progress.model_copy(update={"invocations": progress.invocations + 1})

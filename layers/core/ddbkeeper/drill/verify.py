@@ -152,9 +152,8 @@ def judge(
         raise VerificationFailed(f"{scratch}: " + "; ".join(problems))
 
 
-def drill_line(result: DrillTableResult, drilled_at: datetime, execution: str) -> DrillLine:
+def drill_line(target: DrillTarget, result: DrillTableResult, drilled_at: datetime, execution: str) -> DrillLine:
     """One table's outcome: PASSED only when it was verified and its scratch table is gone."""
-    target = result.table
     verification = result.verification
     deleted = result.cleanup is not None and result.cleanup.status in ("DELETED", "GONE")
     error, cause = None, None
@@ -212,9 +211,10 @@ def plan_actions(targets: list[DrillTarget], tolerance: float) -> list[str]:
             lines.append(f"{target.table}: {target.problem} (the drill fails for it)")
             continue
         if target.kind == "export_chain":
+            incrementals = target.chain.exports - 1 if target.chain else 0
             point = (
-                f"its export chain to the window end {target.recovery_point} (the FULL export and "
-                f"{len(target.exports) - 1} incremental exports, each data file MD5-checked, applied in order)"
+                f"its export chain to the window end {target.recovery_point} (the FULL export and {incrementals} "
+                "incremental exports, each data file MD5-checked, applied in order)"
             )
         elif target.kind == "backup":
             point = f"{target.backup_arn} ({target.recovery_point})"
