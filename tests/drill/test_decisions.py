@@ -21,6 +21,7 @@ from ddbkeeper.export_files import ChainEntry
 from ddbkeeper.models import parse
 from ddbkeeper.recovery import BackupPoint, PitrWindow
 from ddbkeeper.scratch import ScratchCleanup
+from ddbkeeper.wire import key_id
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -142,7 +143,7 @@ def test_the_verdict_tolerates_churn_up_to_the_limit_and_names_every_problem() -
 
 def test_the_sample_check_matches_items_by_key() -> None:
     source = [{"id": {"S": "a"}, "v": {"N": "1"}}, {"id": {"S": "b"}, "v": {"N": "2"}}, {"id": {"S": "c"}}]
-    scratch = {"[('S', 'a')]": source[0], "[('S', 'b')]": {"id": {"S": "b"}, "v": {"N": "3"}}}
+    scratch = {key_id(source[0], ["id"]): source[0], key_id(source[1], ["id"]): {"id": {"S": "b"}, "v": {"N": "3"}}}
     checked = sample_check(source, scratch, ["id"])
     assert (checked.sampled, checked.matched, checked.different, checked.missing) == (3, 1, 1, 1)
 

@@ -38,7 +38,6 @@ from ddbkeeper.drill.verify import (
     drill_line,
     drill_report,
     judge,
-    key_text,
     plan_actions,
     reachable_chain,
     sample_check,
@@ -46,7 +45,7 @@ from ddbkeeper.drill.verify import (
     wants_chain,
 )
 from ddbkeeper.drills import DrillRecords
-from ddbkeeper.errors import AccessDenied, InvalidInput, TableNotFound, TransientAwsError, UnsafeOperation
+from ddbkeeper.errors import AccessDenied, InvalidInput, TableNotFound, UnsafeOperation
 from ddbkeeper.export_chain import ChainPick, pick
 from ddbkeeper.export_files import (
     ChainEntry,
@@ -58,12 +57,13 @@ from ddbkeeper.export_files import (
 )
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.pacing import Tuning, with_retries
+from ddbkeeper.reads import read_items
 from ddbkeeper.recovery import count_check, newest_backup, pitr_window, restore_state, restored_by
 from ddbkeeper.scratch import ScratchCleanup, ScratchMark, clean_up
 from ddbkeeper.selection import select_tables
 from ddbkeeper.settings import tags_of
 from ddbkeeper.tables import MANAGED_BY, TableSide, describe, pitr_description, summarize
-from ddbkeeper.wire import WireItem, WireTable
+from ddbkeeper.wire import WireItem, WireTable, key_id
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
@@ -72,7 +72,6 @@ logger = Logger(child=True)
 
 _EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
 COUNT_SEGMENTS = 4
-BATCH_GET_MAX = 100
 GONE_AFTER_POLLS = 3  # a scratch table still missing after this many checks is not coming
 _UNREADABLE = (InvalidInput, AccessDenied, TableNotFound)  # a ledger or manifest that is not there or not ours to read
 
@@ -96,7 +95,7 @@ class DrillService:
         self.records = records
         self.settings = settings or DrillSettings()
         self._clock = clock
-        self.tuning = tuning or ApplyTuning()  # an export chain's apply path
+        self.tuning = tuning or ApplyTuning()  # an export chain's apply path, the sample's reads
 
     @classmethod
     def for_task(cls, task: Task[DrillRequest], env: Mapping[str, str]) -> DrillService:
@@ -414,16 +413,8 @@ class DrillService:
                 if start is None or len(source_items) >= self.request.sample_size:
                     break
         keys = target.key_attributes
-        found: dict[str, WireItem] = {}
-        for first in range(0, len(source_items), BATCH_GET_MAX):
-            wanted = [{name: item[name] for name in keys} for item in source_items[first : first + BATCH_GET_MAX]]
-            for _ in range(10):
-                got, wanted = scratch.call("BatchGetItem", lambda wire, w=wanted: wire.batch_get(w))  # type: ignore[misc]
-                found.update({key_text(item, keys): item for item in got})
-                if not wanted:
-                    break
-            else:
-                raise TransientAwsError(f"BatchGetItem {target.scratch_table}: keys still unprocessed after 10 tries")
+        wanted = [{name: item[name] for name in keys} for item in source_items]
+        found = {key_id(item, keys): item for item in read_items(scratch, wanted, self.tuning)}
         return sample_check(source_items, found, keys)
 
     # --- Delete Scratch Table --------------------------------------------------------------------------------------

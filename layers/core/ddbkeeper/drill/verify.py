@@ -22,7 +22,7 @@ from ddbkeeper.executions import error_message
 from ddbkeeper.export_chain import ChainPick, pick
 from ddbkeeper.export_files import ChainEntry
 from ddbkeeper.recovery import BackupPoint, PitrWindow
-from ddbkeeper.wire import WireItem, item_digest
+from ddbkeeper.wire import WireItem, item_digest, key_id
 
 TABLE_NAME_MAX = 255
 
@@ -92,13 +92,13 @@ def reachable_chain(entries: list[ChainEntry], table_arn: str | None) -> tuple[C
     return picked, note
 
 
-def sample_check(source: list[WireItem], scratch: dict[str, WireItem], key_of: list[str]) -> SampleCheck:
+def sample_check(source: list[WireItem], scratch: dict[bytes, WireItem], key_of: list[str]) -> SampleCheck:
     """Hold the source's sampled items against the scratch table's items of the same keys."""
     matched = missing = different = 0
     source_digest = scratch_digest = 0
     for item in source:
         source_digest = (source_digest + item_digest(item)) % 2**256
-        found = scratch.get(key_text(item, key_of))
+        found = scratch.get(key_id(item, key_of))
         if found is None:
             missing += 1
             continue
@@ -115,11 +115,6 @@ def sample_check(source: list[WireItem], scratch: dict[str, WireItem], key_of: l
         source_digest=f"{source_digest:064x}",
         scratch_digest=f"{scratch_digest:064x}",
     )
-
-
-def key_text(item: WireItem, key_of: list[str]) -> str:
-    """An item's key as text (wire form), to match an item read back to the one sampled."""
-    return "|".join(repr(sorted(item.get(name, {}).items())) for name in key_of)
 
 
 def judge(
