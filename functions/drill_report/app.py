@@ -11,6 +11,6 @@ from ddbkeeper.handler import LambdaContext, metrics, workflow_step
 
 @workflow_step
 def lambda_handler(task: DrillRun, context: LambdaContext) -> DrillReport:
-    report = DrillService.for_task(task, os.environ).report(task.results)
+    report = DrillService.for_task(task, os.environ).report(task.drilled())
     publish(metrics, report)
     return report

@@ -21,6 +21,7 @@ from ddbkeeper.export_files import ChainEntry
 from ddbkeeper.models import parse
 from ddbkeeper.recovery import BackupPoint, PitrWindow
 from ddbkeeper.scratch import ScratchCleanup
+from ddbkeeper.wire import key_id
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -142,7 +143,7 @@ def test_the_verdict_tolerates_churn_up_to_the_limit_and_names_every_problem() -
 
 def test_the_sample_check_matches_items_by_key() -> None:
     source = [{"id": {"S": "a"}, "v": {"N": "1"}}, {"id": {"S": "b"}, "v": {"N": "2"}}, {"id": {"S": "c"}}]
-    scratch = {"[('S', 'a')]": source[0], "[('S', 'b')]": {"id": {"S": "b"}, "v": {"N": "3"}}}
+    scratch = {key_id(source[0], ["id"]): source[0], key_id(source[1], ["id"]): {"id": {"S": "b"}, "v": {"N": "3"}}}
     checked = sample_check(source, scratch, ["id"])
     assert (checked.sampled, checked.matched, checked.different, checked.missing) == (3, 1, 1, 1)
 
@@ -153,8 +154,8 @@ TARGET = DrillTarget(table="t", scratch_table="ddbkeeper-drill-t-x", kind="backu
 def test_a_table_passes_only_verified_and_cleaned_up() -> None:
     deleted = ScratchCleanup(status="DELETED")
     failed = Failure(error="VerificationFailed", cause='{"errorMessage": "off by 6"}')
-    assert drill_line(DrillTableResult(table=TARGET, cleanup=deleted), NOW, "e").status == "FAILED"
-    line = drill_line(DrillTableResult(table=TARGET, failure=failed, cleanup=deleted), NOW, "e")
+    assert drill_line(TARGET, DrillTableResult(cleanup=deleted), NOW, "e").status == "FAILED"
+    line = drill_line(TARGET, DrillTableResult(failure=failed, cleanup=deleted), NOW, "e")
     assert (line.status, line.error, line.cause, line.scratch_deleted) == (
         "FAILED",
         "VerificationFailed",
@@ -162,7 +163,8 @@ def test_a_table_passes_only_verified_and_cleaned_up() -> None:
         True,
     )
     stuck = drill_line(
-        DrillTableResult(table=TARGET, failure=failed, error={"Error": "UnsafeOperation", "Cause": "not ours"}),
+        TARGET,
+        DrillTableResult(failure=failed, error={"Error": "UnsafeOperation", "Cause": "not ours"}),
         NOW,
         "e",
     )

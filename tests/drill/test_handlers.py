@@ -8,7 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
+from ddbkeeper.apply import ApplyTuning
+from ddbkeeper.drill.models import CheckScratch
+from ddbkeeper.drill.service import DrillService
 from ddbkeeper.errors import InvalidInput, UnsafeOperation
+from ddbkeeper.wire import WireTable
 from moto import mock_aws
 
 from tests.support import Client, invoke, load_event
@@ -116,3 +120,37 @@ def test_check_scratch_restore_fails_a_restore_whose_table_never_appears(dynamod
     assert (checked["status"], checked["polls"]) == ("FAILED", 3)
     scratch = event["table"]["scratch_table"]
     assert checked["failure"] == f"{scratch} does not exist: the restore was cancelled or failed"
+
+
+def test_the_sample_is_read_back_however_few_keys_each_batch_get_answers(
+    dynamodb: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A throttled scratch table answers one key per BatchGetItem: the sample is read with the shared path
+    (ddbkeeper.reads: backoff with jitter, given up only after attempts without progress), not ten quick tries."""
+    scratch = "ddbkeeper-drill-orders-20261123t050000250z"
+    dynamodb.create_table(
+        TableName=scratch,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for item in dynamodb.scan(TableName="orders")["Items"]:
+        dynamodb.put_item(TableName=scratch, Item=item)
+    answer = WireTable.batch_get
+
+    def one_key_a_call(self: WireTable, keys: list[Any], *, consistent: bool = True) -> Any:
+        found, unprocessed = answer(self, keys[:1], consistent=consistent)
+        return found, unprocessed + keys[1:]
+
+    monkeypatch.setattr(WireTable, "batch_get", one_key_a_call)
+    event = load_event("verify_scratch_table.json")
+    task = CheckScratch.model_validate(event)
+    target = task.table.model_copy(
+        update={"table_arn": dynamodb.describe_table(TableName="orders")["Table"]["TableArn"], "scratch_table": scratch}
+    )
+    service = DrillService.for_task(task, {"STACK_NAME": "ddbkeeper"})
+    service.tuning = ApplyTuning(sleep=lambda _: None)
+
+    verified = service.verify(target, task.restore)
+
+    assert (verified.sample.sampled, verified.sample.matched, verified.sample.missing) == (12, 12, 0)

@@ -316,7 +316,7 @@ def test_auto_drills_the_chain_of_a_table_with_nothing_else_and_stops_before_a_g
         "2026-09-01T01:00:00Z",
         None,
     )
-    assert len(target["exports"]) == 2 and target["expected_items"] == 60
+    assert target["chain"]["exports"] == 2 and target["expected_items"] == 60
     assert "gap from 2026-09-01T01:00:00Z to 2026-09-01T02:00:00Z" in target["note"]
     (action,) = result.output["actions"]
     assert "its export chain to the window end 2026-09-01T01:00:00Z" in action and target["note"] in action

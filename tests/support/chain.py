@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ddbkeeper.local.exports import ExportWriter, to_wire
+from ddbkeeper.local.exports import ExportWriter
+from ddbkeeper.wire import to_wire
 
 from tests.support.tables import item
 

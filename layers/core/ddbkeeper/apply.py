@@ -10,7 +10,7 @@ counted once, as the counts come from the exports' own images, not from what the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from ddbkeeper.models import Count, StepModel
 from ddbkeeper.pacing import AdaptiveLimiter, Tuning
 from ddbkeeper.reads import read_items
 from ddbkeeper.tables import TableSide
-from ddbkeeper.wire import WireItem, canonical
+from ddbkeeper.wire import WireItem, canonical, key_id
 from ddbkeeper.writes import BatchWriter, WriteRequest
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class ExportApplier:
         self._files: dict[int, list[DataFile]] = {}
 
     def run(
-        self, exports: list[ExportManifest], progress: ApplyProgress, time_left: Callable[[], float]
+        self, exports: Sequence[ExportManifest], progress: ApplyProgress, time_left: Callable[[], float]
     ) -> ApplyProgress:
         """Apply from `progress` on; at least one chunk per invocation, then only while `time_left()` (s) allows."""
         state = progress.model_copy(update={"invocations": progress.invocations + 1})
@@ -197,12 +197,12 @@ class ExportApplier:
         if not (self.revert and self.guard):
             return list(chunk), [], []
         current = {
-            _key_id(item, self.key_names): item
+            key_id(item, self.key_names): item
             for item in read_items(self.target, [counted.keys[n] for n in chunk], self.tuning)
         }
         send, already, conflicts = [], [], []
         for n in chunk:
-            now = current.get(_key_id(counted.keys[n], self.key_names))
+            now = current.get(key_id(counted.keys[n], self.key_names))
             if _same(now, counted.left[n]):
                 send.append(n)
             elif _same(now, counted.found[n]):
@@ -247,10 +247,6 @@ class ExportApplier:
                 counted.left.append(change.new)
                 counted.found.append(change.old)
         return counted
-
-
-def _key_id(item: WireItem, key_names: list[str]) -> bytes:
-    return orjson.dumps(canonical({name: item[name] for name in key_names}), option=orjson.OPT_SORT_KEYS)
 
 
 def _same(one: WireItem | None, other: WireItem | None) -> bool:

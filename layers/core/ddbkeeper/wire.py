@@ -15,6 +15,7 @@ Anything that inspects items (checksums, sizes) must read this form. orjson does
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -115,7 +116,25 @@ class WireTable:
         return found, unprocessed
 
 
-# -- checksums -------------------------------------------------------------------------------------------------------
+# -- identity and checksums ------------------------------------------------------------------------------------------
+
+
+def key_id(item: WireItem, key_names: list[str]) -> bytes:
+    """An item's key as bytes equal for equal keys (wire form, canonical): to match an item read back by key to the
+    one it was asked for."""
+    return orjson.dumps(canonical({name: item[name] for name in key_names}), option=orjson.OPT_SORT_KEYS)
+
+
+def to_wire(value: Any) -> Any:
+    """A value as boto3's low-level client reads and writes it (binary as bytes) in wire form, the JSON DynamoDB's
+    wire and exports use (binary as base64 text)."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {name: to_wire(inner) for name, inner in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [to_wire(inner) for inner in value]
+    return value
 
 
 def canonical(item: WireItem) -> WireItem:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ddbkeeper.apply import ApplyProgress
-from ddbkeeper.export_files import ExportManifest
+from ddbkeeper.export_files import ExportLocation, ledger_folder
 from ddbkeeper.models import AwareTime, Count, Settings, StepModel, StrictModel, TableName, Task
 from ddbkeeper.scratch import ScratchCleanup
 from ddbkeeper.selection import Selector
@@ -64,6 +64,26 @@ class DrillTask(Task[DrillRequest]):
     """What the first step receives: the request and who runs it."""
 
 
+class ChainRef(StepModel):
+    """An export chain as the plan names it: the ledger it is read from and the window ends it spans, not the exports'
+    manifests. Those are read where they are applied (Check Scratch Restore, each turn): a week of hourly exports is
+    168 manifests, ~113 KB, and every step's state must stay under Step Functions' 256 KB whatever the chain's length
+    and however many tables are drilled (States.DataLimitExceeded cannot be caught, so no clean-up would run)."""
+
+    bucket: str  # the export bucket holding the ledger (the stack's)
+    prefix: str  # the export workflow's prefix: the ledger is <prefix>/ddbkeeper-ledger/<table>/
+    full_end: AwareTime  # the FULL export the chain starts from (its time)
+    end: AwareTime  # the last window end applied: the recovery point
+    exports: Count  # the FULL export and the incrementals after it, as planned
+
+    @property
+    def location(self) -> ExportLocation:
+        return ExportLocation(self.bucket, self.prefix)
+
+    def ledger_url(self, table: str) -> str:
+        return self.location.url(ledger_folder(self.prefix, table))
+
+
 class DrillTarget(StepModel):
     """One table's drill as planned: what is restored, into which scratch table, and what it must hold."""
 
@@ -77,7 +97,7 @@ class DrillTarget(StepModel):
     key_attributes: list[str] = []  # the source's key: what the sample is read back by
     key_schema: list[dict[str, str]] = []  # an export chain: the scratch table is created with the source's keys...
     attribute_definitions: list[dict[str, str]] = []  # ...and their types
-    exports: list[ExportManifest] = []  # an export chain: the FULL export, then the incrementals, applied in order
+    chain: ChainRef | None = None  # an export chain: where its exports are recorded (read when they are applied)
     note: str | None = None  # what the plan had to settle for (a chain drilled only up to a gap)
     problem: str | None = None
 
@@ -159,9 +179,9 @@ class CleanUpScratch(DrillTableTask):
 
 
 class DrillTableResult(StepModel):
-    """One Map iteration's end (its Table Drilled Pass state): everything the table's drill produced."""
+    """One Map iteration's end (its Table Drilled Pass state): what the table's drill produced. Not the table's plan
+    again: the plan holds it, at the same index (a Map's results keep its items' order), and the state carries both."""
 
-    table: DrillTarget
     restore: ScratchRestore | None = None
     verification: DrillVerification | None = None
     failure: Failure | None = None
@@ -172,7 +192,17 @@ class DrillTableResult(StepModel):
 class DrillRun(PlannedDrill):
     """What Drill Report receives: the run's state and the Map's per-table results."""
 
-    results: list[DrillTableResult]
+    results: list[DrillTableResult]  # plan.tables[n]'s drill is results[n]
+
+    @model_validator(mode="after")
+    def _one_result_per_table(self) -> DrillRun:
+        if len(self.results) != len(self.plan.tables):
+            raise ValueError(f"{len(self.results)} results for the plan's {len(self.plan.tables)} tables")
+        return self
+
+    def drilled(self) -> list[tuple[DrillTarget, DrillTableResult]]:
+        """Each planned table with its drill's result."""
+        return list(zip(self.plan.tables, self.results, strict=True))
 
 
 class DrillLine(StepModel):

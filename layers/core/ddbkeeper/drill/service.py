@@ -9,9 +9,9 @@ deleted only when it carries that tag (IAM holds the same line), so a drill can 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
@@ -21,6 +21,7 @@ from ddbkeeper.aws import Account, AccountAccess, SessionFactory, domain_error, 
 from ddbkeeper.clock import as_utc, backoff, iso
 from ddbkeeper.drill.models import (
     DRILL_TAG,
+    ChainRef,
     DrillPlan,
     DrillReport,
     DrillRequest,
@@ -37,7 +38,6 @@ from ddbkeeper.drill.verify import (
     drill_line,
     drill_report,
     judge,
-    key_text,
     plan_actions,
     reachable_chain,
     sample_check,
@@ -45,17 +45,25 @@ from ddbkeeper.drill.verify import (
     wants_chain,
 )
 from ddbkeeper.drills import DrillRecords
-from ddbkeeper.errors import AccessDenied, InvalidInput, TableNotFound, TransientAwsError, UnsafeOperation
-from ddbkeeper.export_chain import ChainPick
-from ddbkeeper.export_files import ExportLocation, ExportManifest, ledger_folder, read_ledger, read_manifest
+from ddbkeeper.errors import AccessDenied, InvalidInput, TableNotFound, UnsafeOperation
+from ddbkeeper.export_chain import ChainPick, pick
+from ddbkeeper.export_files import (
+    ChainEntry,
+    ExportLocation,
+    ExportManifest,
+    ledger_folder,
+    read_ledger,
+    read_manifest,
+)
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.pacing import Tuning, with_retries
+from ddbkeeper.reads import read_items
 from ddbkeeper.recovery import count_check, newest_backup, pitr_window, restore_state, restored_by
 from ddbkeeper.scratch import ScratchCleanup, ScratchMark, clean_up
 from ddbkeeper.selection import select_tables
 from ddbkeeper.settings import tags_of
 from ddbkeeper.tables import MANAGED_BY, TableSide, describe, pitr_description, summarize
-from ddbkeeper.wire import WireItem, WireTable
+from ddbkeeper.wire import WireItem, WireTable, key_id
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
@@ -64,7 +72,6 @@ logger = Logger(child=True)
 
 _EXISTS = {"TableAlreadyExistsException", "ResourceInUseException"}
 COUNT_SEGMENTS = 4
-BATCH_GET_MAX = 100
 GONE_AFTER_POLLS = 3  # a scratch table still missing after this many checks is not coming
 _UNREADABLE = (InvalidInput, AccessDenied, TableNotFound)  # a ledger or manifest that is not there or not ours to read
 
@@ -88,7 +95,7 @@ class DrillService:
         self.records = records
         self.settings = settings or DrillSettings()
         self._clock = clock
-        self.tuning = tuning or ApplyTuning()  # an export chain's apply path
+        self.tuning = tuning or ApplyTuning()  # an export chain's apply path, the sample's reads
 
     @classmethod
     def for_task(cls, task: Task[DrillRequest], env: Mapping[str, str]) -> DrillService:
@@ -136,11 +143,9 @@ class DrillService:
             details: Mapping[str, Any] = described["SourceTableDetails"]
             expected = int(details.get("ItemCount") or 0)
             keys = keys or [k["AttributeName"] for k in details.get("KeySchema", [])]
-        exports: list[ExportManifest] = []
-        note = None
+        ref, note = None, None
         if kind == "export_chain" and chain is not None:
-            exports, problem = self._manifests(chain)
-            expected = exports[0].item_count if exports else None
+            ref, expected, problem = self._chain_ref(name, chain)
             note = why or None
         if table is None and chosen is None:  # no live table: no PITR and no chain either
             problem = f"{name} does not exist and has no AVAILABLE backup"
@@ -163,7 +168,7 @@ class DrillService:
             key_attributes=keys,
             key_schema=schema if kind == "export_chain" else [],
             attribute_definitions=definitions if kind == "export_chain" else [],
-            exports=exports,
+            chain=ref,
             note=note,
             problem=problem,
         )
@@ -186,29 +191,53 @@ class DrillService:
             return None, f"no export chain to drill in {location.url(ledger_folder(location.prefix, name))}: {why}"
         return chain, why
 
-    def _manifests(self, chain: ChainPick) -> tuple[list[ExportManifest], str | None]:
-        """Each picked export's manifest-summary.json, held against its ledger entry; (manifests, None) or ([], why
-        the chain cannot be drilled)."""
-        manifests = []
-        for entry in chain.entries:
-            url = entry.summary_url()
-            if url is None:
-                return [], f"the ledger's entry for {entry.export_arn} names no manifest (DynamoDB wrote none)"
-            try:
-                manifest = read_manifest(self.account.s3, url, None, "export chain")
-            except _UNREADABLE as error:
-                return [], f"the export chain cannot be read: {type(error).__name__}: {error}"
-            if (manifest.table_arn, manifest.export_arn, manifest.end) != (
-                entry.table_arn,
-                entry.export_arn,
-                entry.end,
-            ):
-                return [], (
-                    f"{url} describes {manifest.export_arn} of {manifest.table_arn} ending {iso(manifest.end)}; the "
-                    f"ledger recorded {entry.export_arn} of {entry.table_arn} ending {iso(entry.end)}"
-                )
-            manifests.append(manifest)
-        return manifests, None
+    def _chain_ref(self, name: str, chain: ChainPick) -> tuple[ChainRef | None, int | None, str | None]:
+        """What the plan carries of the chain (where its ledger is, the window ends it spans) and the FULL export's
+        count, read from its manifest; (None, None, why) when that cannot be read. The other manifests are read when
+        they are applied, so that the state stays small however long the chain."""
+        try:
+            full = self._manifest(chain.entries[0])
+        except _UNREADABLE as error:
+            return None, None, f"the export chain cannot be read: {type(error).__name__}: {error}"
+        assert self.settings.EXPORT_BUCKET is not None  # _chain found the chain there
+        ref = ChainRef(
+            bucket=self.settings.EXPORT_BUCKET,
+            prefix=self.settings.EXPORT_PREFIX.format(table=name),
+            full_end=chain.entries[0].end,
+            end=chain.point,
+            exports=len(chain.entries),
+        )
+        return ref, full.item_count, None
+
+    def _manifest(self, entry: ChainEntry) -> ExportManifest:
+        """A picked export's manifest-summary.json, held against its ledger entry (InvalidInput when they differ)."""
+        url = entry.summary_url()
+        if url is None:
+            raise InvalidInput(f"the ledger's entry for {entry.export_arn} names no manifest (DynamoDB wrote none)")
+        manifest = read_manifest(self.account.s3, url, None, "export chain")
+        if (manifest.table_arn, manifest.export_arn, manifest.end) != (entry.table_arn, entry.export_arn, entry.end):
+            raise InvalidInput(
+                f"{url} describes {manifest.export_arn} of {manifest.table_arn} ending {iso(manifest.end)}; the "
+                f"ledger recorded {entry.export_arn} of {entry.table_arn} ending {iso(entry.end)}"
+            )
+        return manifest
+
+    def _exports(self, target: DrillTarget) -> ChainManifests:
+        """The planned chain read again from its ledger (a few small objects), each manifest read only once the
+        applier reaches it. A ledger that no longer holds the planned chain fails the table's drill."""
+        ref = target.chain
+        if ref is None:
+            raise InvalidInput(f"{target.table}: an export chain drill with no chain planned")
+        entries = read_ledger(self.account.s3, ref.location, target.table)
+        mine = [entry for entry in entries if target.table_arn is None or entry.table_arn == target.table_arn]
+        picked = pick(mine, ref.end, field="export chain")
+        if (picked.entries[0].end, picked.point, len(picked.entries)) != (ref.full_end, ref.end, ref.exports):
+            raise InvalidInput(
+                f"{ref.ledger_url(target.table)} no longer holds the planned chain ({ref.exports} exports from "
+                f"{iso(ref.full_end)} to {iso(ref.end)}); it now gives {len(picked.entries)} exports from "
+                f"{iso(picked.entries[0].end)} to {iso(picked.point)}"
+            )
+        return ChainManifests(picked.entries, self._manifest)
 
     # --- Start Scratch Restore, Check Scratch Restore --------------------------------------------------------------
 
@@ -300,15 +329,13 @@ class DrillService:
     def _apply(self, target: DrillTarget, progress: ApplyProgress, time_left: Callable[[], float]) -> ApplyProgress:
         """The restore's own apply path (ddbkeeper.apply): each data file's MD5 checked against its manifest
         before any of it is written, the exports strictly in order, from the position the last turn returned."""
-        if not target.exports:
-            raise InvalidInput(f"{target.table}: an export chain drill with no exports planned")
         applier = ExportApplier(
             TableSide(self.account, target.scratch_table),
             self.account.s3,
             target.key_attributes,
             tuning=self.tuning,
         )
-        applied = applier.run(target.exports, progress, time_left)
+        applied = applier.run(self._exports(target), progress, time_left)
         logger.info("exports applied to the scratch table", extra=applied.model_dump(mode="json"))
         return applied
 
@@ -386,16 +413,8 @@ class DrillService:
                 if start is None or len(source_items) >= self.request.sample_size:
                     break
         keys = target.key_attributes
-        found: dict[str, WireItem] = {}
-        for first in range(0, len(source_items), BATCH_GET_MAX):
-            wanted = [{name: item[name] for name in keys} for item in source_items[first : first + BATCH_GET_MAX]]
-            for _ in range(10):
-                got, wanted = scratch.call("BatchGetItem", lambda wire, w=wanted: wire.batch_get(w))  # type: ignore[misc]
-                found.update({key_text(item, keys): item for item in got})
-                if not wanted:
-                    break
-            else:
-                raise TransientAwsError(f"BatchGetItem {target.scratch_table}: keys still unprocessed after 10 tries")
+        wanted = [{name: item[name] for name in keys} for item in source_items]
+        found = {key_id(item, keys): item for item in read_items(scratch, wanted, self.tuning)}
         return sample_check(source_items, found, keys)
 
     # --- Delete Scratch Table --------------------------------------------------------------------------------------
@@ -406,14 +425,14 @@ class DrillService:
 
     # --- Drill Report ----------------------------------------------------------------------------------------------
 
-    def report(self, results: list[DrillTableResult]) -> DrillReport:
+    def report(self, drilled: list[tuple[DrillTarget, DrillTableResult]]) -> DrillReport:
         """Each table's outcome, recorded in the stack's bucket for the audit (a record that cannot be written is
         logged: the drill's result stands)."""
         now = self._clock()
-        lines = [drill_line(result, now, self.execution.name) for result in results]
+        lines = [drill_line(target, result, now, self.execution.name) for target, result in drilled]
         recorded = []
-        for line, result in zip(lines, results, strict=True):
-            arn = result.table.table_arn or _table_arn_of(result.table.backup_arn)
+        for line, (target, _) in zip(lines, drilled, strict=True):
+            arn = target.table_arn or _table_arn_of(target.backup_arn)
             if self.records is None or arn is None:
                 continue
             try:
@@ -423,6 +442,31 @@ class DrillService:
         report = drill_report(lines, recorded)
         logger.info("drill reported", extra={"status": report.status, "summary": report.summary})
         return report
+
+
+class ChainManifests(Sequence[ExportManifest]):
+    """A chain's exports for the applier, each manifest read (and held against its ledger entry) when first used: a
+    turn reads only those it applies."""
+
+    def __init__(self, entries: list[ChainEntry], read: Callable[[ChainEntry], ExportManifest]) -> None:
+        self._entries = entries
+        self._read = read
+        self._read_ones: dict[int, ExportManifest] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, index: int) -> ExportManifest: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ExportManifest]: ...
+    def __getitem__(self, index: int | slice) -> ExportManifest | list[ExportManifest]:
+        if isinstance(index, slice):
+            return [self[n] for n in range(*index.indices(len(self)))]
+        number = range(len(self))[index]  # IndexError as a list would
+        if number not in self._read_ones:
+            self._read_ones[number] = self._read(self._entries[number])
+        return self._read_ones[number]
 
 
 def _table_arn_of(backup_arn: str | None) -> str | None:

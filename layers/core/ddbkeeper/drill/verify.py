@@ -22,7 +22,7 @@ from ddbkeeper.executions import error_message
 from ddbkeeper.export_chain import ChainPick, pick
 from ddbkeeper.export_files import ChainEntry
 from ddbkeeper.recovery import BackupPoint, PitrWindow
-from ddbkeeper.wire import WireItem, item_digest
+from ddbkeeper.wire import WireItem, item_digest, key_id
 
 TABLE_NAME_MAX = 255
 
@@ -92,13 +92,13 @@ def reachable_chain(entries: list[ChainEntry], table_arn: str | None) -> tuple[C
     return picked, note
 
 
-def sample_check(source: list[WireItem], scratch: dict[str, WireItem], key_of: list[str]) -> SampleCheck:
+def sample_check(source: list[WireItem], scratch: dict[bytes, WireItem], key_of: list[str]) -> SampleCheck:
     """Hold the source's sampled items against the scratch table's items of the same keys."""
     matched = missing = different = 0
     source_digest = scratch_digest = 0
     for item in source:
         source_digest = (source_digest + item_digest(item)) % 2**256
-        found = scratch.get(key_text(item, key_of))
+        found = scratch.get(key_id(item, key_of))
         if found is None:
             missing += 1
             continue
@@ -115,11 +115,6 @@ def sample_check(source: list[WireItem], scratch: dict[str, WireItem], key_of: l
         source_digest=f"{source_digest:064x}",
         scratch_digest=f"{scratch_digest:064x}",
     )
-
-
-def key_text(item: WireItem, key_of: list[str]) -> str:
-    """An item's key as text (wire form), to match an item read back to the one sampled."""
-    return "|".join(repr(sorted(item.get(name, {}).items())) for name in key_of)
 
 
 def judge(
@@ -152,9 +147,8 @@ def judge(
         raise VerificationFailed(f"{scratch}: " + "; ".join(problems))
 
 
-def drill_line(result: DrillTableResult, drilled_at: datetime, execution: str) -> DrillLine:
+def drill_line(target: DrillTarget, result: DrillTableResult, drilled_at: datetime, execution: str) -> DrillLine:
     """One table's outcome: PASSED only when it was verified and its scratch table is gone."""
-    target = result.table
     verification = result.verification
     deleted = result.cleanup is not None and result.cleanup.status in ("DELETED", "GONE")
     error, cause = None, None
@@ -212,9 +206,10 @@ def plan_actions(targets: list[DrillTarget], tolerance: float) -> list[str]:
             lines.append(f"{target.table}: {target.problem} (the drill fails for it)")
             continue
         if target.kind == "export_chain":
+            incrementals = target.chain.exports - 1 if target.chain else 0
             point = (
-                f"its export chain to the window end {target.recovery_point} (the FULL export and "
-                f"{len(target.exports) - 1} incremental exports, each data file MD5-checked, applied in order)"
+                f"its export chain to the window end {target.recovery_point} (the FULL export and {incrementals} "
+                "incremental exports, each data file MD5-checked, applied in order)"
             )
         elif target.kind == "backup":
             point = f"{target.backup_arn} ({target.recovery_point})"

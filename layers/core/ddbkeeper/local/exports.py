@@ -25,23 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from ddbkeeper.clock import iso, stamp
 from ddbkeeper.export_files import ExportLocation, ledger_folder
+from ddbkeeper.wire import to_wire
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 Item = dict[str, Any]  # as boto3's client reads and writes items (binary as bytes)
 Table = Mapping[Any, Item]  # a table's items by key (any hashable, sortable as text), at one moment
-
-
-def to_wire(value: Any) -> Any:
-    """An item (or value) in the JSON form DynamoDB's exports and wire use: binary as base64 text."""
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {name: to_wire(inner) for name, inner in value.items()}
-    if isinstance(value, list):
-        return [to_wire(inner) for inner in value]
-    return value
 
 
 def window_changes(before: Table, after: Table, view: str, key_names: Sequence[str]) -> list[dict[str, Any]]:

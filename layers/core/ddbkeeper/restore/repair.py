@@ -24,7 +24,7 @@ from ddbkeeper.pacing import AdaptiveLimiter, Tuning, with_retries
 from ddbkeeper.reads import KEYS_PER_CALL, read_items
 from ddbkeeper.restore.models import RepairProgress, RepairSelection
 from ddbkeeper.tables import TableSide
-from ddbkeeper.wire import WireItem, canonical
+from ddbkeeper.wire import WireItem, canonical, key_id, to_wire
 from ddbkeeper.writes import BatchWriter
 
 KEYS_PER_TURN = KEYS_PER_CALL  # the keys of a key list read at a time (a test turns it down)
@@ -35,17 +35,6 @@ SAMPLE = 5  # items of each kind the report names
 @dataclass
 class RepairTuning(Tuning):
     reserve_seconds: float = 30.0  # an invocation starts no page with less Lambda time than this left
-
-
-def to_wire(value: Any) -> Any:
-    """A value as the low-level client parsed it (binary as bytes) in wire form (binary as base64 text)."""
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {name: to_wire(inner) for name, inner in value.items()}
-    if isinstance(value, list | set | tuple):
-        return [to_wire(inner) for inner in value]
-    return value
 
 
 def to_client(value: Any, kind: str | None = None) -> Any:
@@ -150,10 +139,13 @@ class ItemRepairer:
     def _repair(self, chosen: list[WireItem], state: RepairProgress) -> RepairProgress:
         if not chosen:
             return state
-        live = {self._key_id(item): item for item in read_items(self.live, [self._key(i) for i in chosen], self.tuning)}
+        live = {
+            key_id(item, self.key_names): item
+            for item in read_items(self.live, [self._key(i) for i in chosen], self.tuning)
+        }
         added, overwritten, left = [], [], []
         for item in chosen:
-            current = live.get(self._key_id(item))
+            current = live.get(key_id(item, self.key_names))
             if current is None:
                 added.append(item)
             elif orjson.dumps(canonical(current), option=orjson.OPT_SORT_KEYS) == orjson.dumps(
@@ -172,8 +164,8 @@ class ItemRepairer:
                 units = written.units
             else:
                 kept, conflicts = self._put_missing(added)
-                left += [item for item in added if self._key_id(item) not in kept]
-                added = [item for item in added if self._key_id(item) in kept]
+                left += [item for item in added if key_id(item, self.key_names) not in kept]
+                added = [item for item in added if key_id(item, self.key_names) in kept]
                 units = float(len(added))
         return state.model_copy(
             update={
@@ -215,16 +207,13 @@ class ItemRepairer:
                 return True
 
             if with_retries(put, self.tuning, self.limiter):
-                written.add(self._key_id(item))
+                written.add(key_id(item, self.key_names))
             else:
                 refused += 1
         return written, refused
 
     def _key(self, item: WireItem) -> WireItem:
         return {name: item[name] for name in self.key_names}
-
-    def _key_id(self, item: WireItem) -> bytes:
-        return orjson.dumps(canonical(self._key(item)), option=orjson.OPT_SORT_KEYS)
 
 
 def _sample(sample: list[WireItem], items: list[WireItem], key_names: list[str]) -> list[WireItem]:
