@@ -6,7 +6,6 @@ source's, with the request's on top), which of them the table still lacks, the c
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +15,7 @@ from aws_lambda_powertools import Logger
 from ddbkeeper.errors import InvalidInput, VerificationFailed
 from ddbkeeper.restore.models import ImportCounts, RepairSelection, RestoreTarget
 from ddbkeeper.settings import SETTINGS, TableSettings
+from ddbkeeper.wire import key_id
 
 logger = Logger(child=True)
 
@@ -186,11 +186,11 @@ def check_selection(selection: RepairSelection, table: Mapping[str, Any]) -> Non
             isinstance(value[name], dict) and list(value[name]) == [kind] for name, kind in names.items()
         )
 
-    seen: dict[str, int] = {}
+    seen: dict[bytes, int] = {}
     for n, chosen in enumerate(selection.keys or []):
         if not typed(chosen, key):
             raise InvalidInput(f"repair.keys[{n}]: {chosen} is not a key of {table['TableName']}: give {wanted}")
-        identity = _key_text(chosen)
+        identity = key_id(chosen, list(key))
         if identity in seen:
             raise InvalidInput(f"repair.keys[{n}]: the same key as repair.keys[{seen[identity]}]")
         seen[identity] = n
@@ -206,7 +206,3 @@ def check_selection(selection: RepairSelection, table: Mapping[str, Any]) -> Non
             if token not in given:
                 field = "names" if token.startswith("#") else "values"
                 raise InvalidInput(f"repair.filter.{field}: {token} is in the expression but not given")
-
-
-def _key_text(key: Mapping[str, Any]) -> str:
-    return json.dumps(key, sort_keys=True)
