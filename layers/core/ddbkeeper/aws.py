@@ -51,7 +51,7 @@ CONTROL_PLANE_CONFIG = Config(
 DATA_PLANE_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1},
     user_agent_extra=f"ddbkeeper/{__version__}",
-    max_pool_connections=32,
+    max_pool_connections=64,  # a segment keeps up to 32 writes and a read ahead on the wire
     read_timeout=30,
 )
 

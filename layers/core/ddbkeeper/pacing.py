@@ -1,7 +1,9 @@
 """Pacing: how fast calls go, and how they are retried.
 
 - `RateLimiter`: at most N calls a second (DeleteBackup's account limit).
-- `AdaptiveLimiter`: capacity pacing for the data path, a token bucket whose rate adapts to throttling and climbs back.
+- `AdaptiveLimiter`: capacity pacing for the data path, a token bucket whose rate adapts to throttling and climbs back;
+  any number of threads may share one (a segment keeps several writes in flight), and its cap may change mid-run (a
+  segment's share of the request's cap grows as other segments finish).
 - `with_retries`: the data path's retry policy (exponential backoff with full jitter, a bound on attempts without
   progress), with the knobs tests turn down in `Tuning`.
 
@@ -13,13 +15,15 @@ near the table's capacity without hammering it. An optional absolute cap (units/
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from ddbkeeper.errors import Throttled, TransientAwsError
 
@@ -71,14 +75,18 @@ class AdaptiveLimiter:
         self.throttle_events = 0
         self._decrease_interval = decrease_interval
         self._last_decrease = float("-inf")
+        self._lock = threading.Lock()
 
     def acquire(self, units: float) -> float:
-        """Wait until `units` may be spent at the current rate; returns the seconds waited."""
-        if self.rate is None or units <= 0:
-            return 0.0
-        now = self._clock()
-        start = max(now, self._free_at)
-        self._free_at = start + units / self.rate
+        """Wait until `units` may be spent at the current rate; returns the seconds waited.
+
+        Callers on several threads each reserve their own slot in turn, then wait for it outside the lock."""
+        with self._lock:
+            if self.rate is None or units <= 0:
+                return 0.0
+            now = self._clock()
+            start = max(now, self._free_at)
+            self._free_at = start + units / self.rate
         waited = start - now
         if waited > 0:
             self._sleep(waited)
@@ -86,14 +94,15 @@ class AdaptiveLimiter:
 
     def record(self, units: float) -> None:
         """Units DynamoDB accepted (consumed capacity): the evidence the rate adapts on."""
-        now = self._clock()
-        self._accepted.append((now, units))
-        while self._accepted and self._accepted[0][0] < now - self._window:
-            self._accepted.popleft()
-        if self.rate is not None and self.throttle_events:
-            self.rate *= 1 + self._recovery
-            if self.cap is not None:
-                self.rate = min(self.rate, self.cap)
+        with self._lock:
+            now = self._clock()
+            self._accepted.append((now, units))
+            while self._accepted and self._accepted[0][0] < now - self._window:
+                self._accepted.popleft()
+            if self.rate is not None and self.throttle_events:
+                self.rate *= 1 + self._recovery
+                if self.cap is not None:
+                    self.rate = min(self.rate, self.cap)
 
     def throttled(self) -> None:
         """DynamoDB pushed back: settle just under what it accepted recently.
@@ -101,21 +110,42 @@ class AdaptiveLimiter:
         One burst of refusals is one signal: the rate drops at most once per `decrease_interval`, and by at most half,
         so a run of partial answers cannot collapse it.
         """
-        self.throttle_events += 1
-        now = self._clock()
-        if now - self._last_decrease < self._decrease_interval:
-            return
-        observed = self.observed_rate()
-        if self.rate is None and observed <= 0:
-            return  # nothing measured yet: the retry's backoff is all there is to go on
-        self._last_decrease = now
-        current = self.rate if self.rate is not None else observed
-        target = observed * self._backoff if observed > 0 else current / 2
-        self.rate = max(self._floor, current / 2, min(target, current))
-        if self.cap is not None:
-            self.rate = min(self.rate, self.cap)
+        with self._lock:
+            self.throttle_events += 1
+            now = self._clock()
+            if now - self._last_decrease < self._decrease_interval:
+                return
+            observed = self._observed()
+            if self.rate is None and observed <= 0:
+                return  # nothing measured yet: the retry's backoff is all there is to go on
+            self._last_decrease = now
+            current = self.rate if self.rate is not None else observed
+            target = observed * self._backoff if observed > 0 else current / 2
+            self.rate = max(self._floor, current / 2, min(target, current))
+            if self.cap is not None:
+                self.rate = min(self.rate, self.cap)
+
+    def set_cap(self, cap: float | None) -> None:
+        """A new absolute cap (a segment's share of the request's cap, grown as other segments finish).
+
+        A rate the table pushed back to stays where it is (under the new cap); a rate that was the old cap follows it.
+        """
+        with self._lock:
+            if cap == self.cap:
+                return
+            old, self.cap = self.cap, cap
+            if self.rate is None or (old is not None and self.rate >= old and not self.throttle_events):
+                self.rate = cap
+            elif cap is not None:
+                self.rate = min(self.rate, cap)
+            elif not self.throttle_events:
+                self.rate = None
 
     def observed_rate(self) -> float:
+        with self._lock:
+            return self._observed()
+
+    def _observed(self) -> float:
         if len(self._accepted) < 2:
             return 0.0
         span = max(self._accepted[-1][0] - self._accepted[0][0], 1e-3)
@@ -147,12 +177,21 @@ def with_retries(
     jitter.
 
     Gives up after `tuning.max_stalls` attempts without progress (`stalled` counts them when an attempt can make partial
-    progress, as a batch write can) and re-raises: the caller's checkpoint is still the last one fully written.
+    progress, as a batch write can) and re-raises: the caller's checkpoint is still the last one fully written. The wait
+    grows with the attempts without progress, not with all attempts: a batch that keeps getting most of its items in
+    is paced by the limiter, and idles no longer after its twentieth partial answer than after its first.
     """
     attempts = {"n": 0}
 
+    def failures() -> int:
+        return stalled() if stalled else attempts["n"]
+
     def stop(_: Any) -> bool:
-        return (stalled() if stalled else attempts["n"]) >= tuning.max_stalls
+        return failures() >= tuning.max_stalls
+
+    def wait(_: RetryCallState) -> float:
+        exponent = min(max(failures(), 1), 30)  # full jitter over base * 2**n, at most max_delay
+        return random.uniform(0, min(tuning.max_delay, tuning.base_delay * 2**exponent))
 
     def counted() -> T:
         attempts["n"] += 1
@@ -165,7 +204,7 @@ def with_retries(
 
     retrying = Retrying(
         retry=retry_if_exception_type((Throttled, TransientAwsError, PartialProgress)),
-        wait=wait_random_exponential(multiplier=tuning.base_delay, max=tuning.max_delay),
+        wait=wait,
         stop=stop,
         sleep=tuning.sleep,
         reraise=True,

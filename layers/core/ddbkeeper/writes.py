@@ -4,11 +4,20 @@ an export applied to a table).
 Each batch is written completely before `write_batch` returns: UnprocessedItems are re-sent as they came back,
 throttling and 5xx are retried with backoff and full jitter, and every push-back slows the adaptive limiter. When
 retries run out the caller gets `Throttled` and decides what its checkpoint is: nothing is logged and dropped.
+
+A writer keeps up to `in_flight` batches on the wire at once (one by default): a table far away is then written at the
+speed of its capacity, not of its round trip. `write` returns only when every batch is written; `start` returns once
+they are all on their way, so the next requests (a copy's next page) can follow while the last batches are answered.
+When a batch fails, no further batch starts, those on the wire finish, and the failure is raised: the caller's
+checkpoint has not moved. Batches in flight together may land in any order, so only requests with distinct keys (Scan
+pages) may be written concurrently.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,23 +50,89 @@ class Written:
         return Written(self.items + other.items, self.units + other.units, self.retried + other.retried)
 
 
-class BatchWriter:
-    """Writes wire-form requests to one table, 25 at a time, paced by `limiter` (the table's write capacity)."""
+class PendingWrites:
+    """The batches of some requests, on the wire or written: `result()` waits for all of them."""
 
-    def __init__(self, target: TableSide, limiter: AdaptiveLimiter, tuning: Tuning) -> None:
+    def __init__(self) -> None:
+        self.futures: list[Future[Written]] = []
+
+    def result(self) -> Written:
+        """What the batches wrote, once every one of them has ended; the first failure is raised instead."""
+        total, failure = Written(), None
+        for future in self.futures:
+            try:
+                total += future.result()
+            except Exception as error:  # noqa: BLE001 - the first one is raised below, once every batch has ended
+                failure = failure or error
+        if failure is not None:
+            raise failure
+        return total
+
+
+class BatchWriter:
+    """Writes wire-form requests to one table, 25 at a time, paced by `limiter` (the table's write capacity), with up
+    to `in_flight` batches on the wire at once (requests with distinct keys only: see the module's note)."""
+
+    def __init__(self, target: TableSide, limiter: AdaptiveLimiter, tuning: Tuning, *, in_flight: int = 1) -> None:
         self.target = target
         self.limiter = limiter
         self.tuning = tuning
+        self.in_flight = max(1, in_flight)
         self._units_per_item = 1.0
+        self._pool: ThreadPoolExecutor | None = None
+        self._slots = threading.BoundedSemaphore(self.in_flight)
+        self._failure: BaseException | None = None
 
     def write(self, requests: list[WriteRequest], after_batch: Callable[[], None] | None = None) -> Written:
-        """Write every request, batch after batch; `after_batch` runs once each batch is written (crash tests)."""
-        total = Written()
-        for start in range(0, len(requests), BATCH_SIZE):
-            total += self.write_batch(requests[start : start + BATCH_SIZE])
+        """Write every request; `after_batch` runs once each batch is written (crash tests). Returns only when all are
+        written; the first failure stops new batches, lets those on the wire finish, and is raised."""
+        return self.start(requests, after_batch).result()
+
+    def start(self, requests: list[WriteRequest], after_batch: Callable[[], None] | None = None) -> PendingWrites:
+        """Put every request on the wire and return once the last batch is on its way (waiting for a free slot as
+        needed: the batches of earlier calls share the `in_flight` slots). With one slot, each batch is written before
+        the next starts and a failure is raised at once. After any batch failed no new batch starts: that failure is
+        raised here, or by `result()` of the call it belongs to."""
+        pending = PendingWrites()
+
+        def one(batch: list[WriteRequest]) -> Written:
+            written = self.write_batch(batch)
             if after_batch is not None:
                 after_batch()
-        return total
+            return written
+
+        for begin in range(0, len(requests), BATCH_SIZE):
+            batch = requests[begin : begin + BATCH_SIZE]
+            if self.in_flight == 1:
+                done: Future[Written] = Future()
+                done.set_result(one(batch))
+                pending.futures.append(done)
+                continue
+            self._slots.acquire()
+            if self._failure is not None:
+                self._slots.release()
+                raise self._failure
+            future = self._executor().submit(one, batch)
+            future.add_done_callback(self._finished)
+            pending.futures.append(future)
+        return pending
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix="batch-writer")
+        return self._pool
+
+    def _finished(self, future: Future[Written]) -> None:
+        error = future.exception()
+        if error is not None and self._failure is None:
+            self._failure = error
+        self._slots.release()
+
+    def close(self) -> None:
+        """Wait for the batches on the wire and let the writing threads go."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def write_batch(self, batch: list[WriteRequest]) -> Written:
         """Write every request of one batch (at most 25), re-sending UnprocessedItems, retrying throttles."""
