@@ -248,7 +248,9 @@ def test_concurrent_writers_under_pushback_write_each_item_once(
 
     assert world.identical() == 240
     assert totals(checkpoints, "items") == 240
-    assert faults.most_in_flight >= 2
+    # A table that hands back part of every batch from the first one on has a rate the limiter learns at once, and
+    # that rate needs one batch on the wire to hide a round trip: more would only be refused together.
+    assert faults.most_in_flight >= (1 if error == "storm" else 2)
     assert set(keys_of(faults.written).values()) == {1}  # re-sent items were the refused ones, never a written one
     if error == "storm":
         assert totals(checkpoints, "retried_items") == faults.injected["unprocessed"] > 50
