@@ -145,6 +145,19 @@ class SessionFactory:
         return credentials
 
 
+def local_client(service: str, endpoint: str) -> Any:
+    """A client of the embedded runtime's own server (it takes any credentials): what it hosts for the workflows, such
+    as a copy's board, stays there whatever endpoint the data is on."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="ddbkeeper-local",
+        aws_secret_access_key="ddbkeeper-local",  # noqa: S106 - not a secret: the embedded server takes any
+        config=CONTROL_PLANE_CONFIG,
+    )
+
+
 class Account:
     """One account and region as a step acts in it: its clients are built on first use, then reused."""
 

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ddbkeeper.copy.board import Shares
 from ddbkeeper.copy.models import SegmentCheckpoint
 from ddbkeeper.pacing import AdaptiveLimiter, Tuning, with_retries
 from ddbkeeper.tables import TableSide
@@ -44,12 +45,17 @@ class SegmentCopier:
         read_cap: float | None = None,
         write_cap: float | None = None,
         tuning: CopyTuning | None = None,
+        *,
+        shares: Shares | None = None,
     ) -> None:
         self.source = source
         self.target = target
         self.tuning = tuning or CopyTuning()
+        self.shares = shares  # the other segments: this one's share grows as they finish
         self.reads = AdaptiveLimiter(read_cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
         self.writes = AdaptiveLimiter(write_cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
+        if shares is not None:  # a segment waiting for its share looks whether it has grown
+            self.reads.on_wait = self.writes.on_wait = self._take_the_share_left
         self.batches = BatchWriter(target, self.writes, self.tuning, in_flight=self.tuning.writes_in_flight)
 
     def run(self, checkpoint: SegmentCheckpoint, time_left: Callable[[], float]) -> SegmentCheckpoint:
@@ -77,6 +83,8 @@ class SegmentCopier:
         start_key = state.exclusive_start_key
         begun = 0  # pages whose batches were put on the wire in this invocation
         writing: _Page | None = None  # the page whose last batches are still on the wire
+        if self.shares is not None:
+            self.shares.look()
         while not state.done and (writing is None or writing.key is not None):
             # At least one page per invocation, then only while a slow page would still fit.
             if begun and time_left() < self._page_room(slowest_page):
@@ -106,6 +114,17 @@ class SegmentCopier:
             }
         )
 
+    def _take_the_share_left(self) -> None:
+        """Other segments finished: take this segment's share of what they left, of the caps and of the table."""
+        changed = self.shares.changed() if self.shares is not None else None
+        if changed is None:
+            return
+        before, running = changed
+        for limiter in (self.reads, self.writes):
+            if limiter.cap is not None:
+                limiter.set_cap(limiter.cap * before / running)
+            limiter.scale(before / running)
+
     def _reads_ahead(self, time_left: Callable[[], float], slowest_page: float) -> bool:
         """Whether the next page will be copied in this invocation (so reading it now is not wasted)."""
         return self.tuning.read_ahead and time_left() >= slowest_page + self._page_room(slowest_page)
@@ -130,7 +149,11 @@ class SegmentCopier:
     def _start_writes(self, items: list[WireItem], state: SegmentCheckpoint) -> PendingWrites:
         """Put a page on the wire in batches of 25; `state` is where the segment stands before it (crash tests)."""
         fault = self.tuning.fault
-        return self.batches.start(puts(items), after_batch=(lambda: fault("batch-written", state)) if fault else None)
+        return self.batches.start(
+            puts(items),
+            after_batch=(lambda: fault("batch-written", state)) if fault else None,
+            before_batch=self._take_the_share_left if self.shares is not None else None,
+        )
 
 
 @dataclass
