@@ -4,6 +4,10 @@ It proxies the DynamoDB JSON protocol and charges BatchWriteItem and PutItem aga
 way DynamoDB does: a batch gets the entries that fit, the rest come back as UnprocessedItems; a request of which
 nothing fits is refused with ProvisionedThroughputExceededException. Everything else passes through. Its statistics
 say how much of the capacity a client used and how much it had to re-send.
+
+`delay_seconds` adds a fixed delay to every data call (a table in a far region: one round trip away); with no
+`write_units_per_second` the front only delays and counts. `record_items` counts every item written by its JSON, so a
+test can tell an item written twice from one re-sent because it was refused.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +26,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+DATA_CALLS = {
+    "Scan", "Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+}  # fmt: skip
 FORWARDED_HEADERS = ("Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date", "X-Amz-Security-Token")
 THROTTLED = {
     "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -110,14 +118,23 @@ class CapacityFront:
     def __init__(
         self,
         upstream: str,
-        write_units_per_second: float,
+        write_units_per_second: float | None = None,
         *,
         burst_seconds: float = 1.0,
+        delay_seconds: float = 0.0,
+        record_items: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.upstream = urlsplit(upstream)
-        self.rate = write_units_per_second
-        self.bucket = TokenBucket(write_units_per_second, write_units_per_second * burst_seconds, clock)
+        self.rate = write_units_per_second or 0.0
+        self.bucket = (
+            TokenBucket(write_units_per_second, write_units_per_second * burst_seconds, clock)
+            if write_units_per_second
+            else None
+        )
+        self.delay_seconds = delay_seconds
+        self.record_items = record_items
+        self.written: Counter[str] = Counter()
         self._clock = clock
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -167,6 +184,7 @@ class CapacityFront:
             self._last = 0.0
             self._offered = self._written = self._rejected = self._throttled = 0
             self._units = 0.0
+            self.written = Counter()
 
     def stats(self) -> FrontStats:
         with self._lock:
@@ -179,7 +197,7 @@ class CapacityFront:
                 units_consumed=self._units,
                 throttled_requests=self._throttled,
                 # What the table offered over the window: its rate, plus the burst the bucket started with.
-                capacity_units=self.rate * seconds + self.bucket.capacity,
+                capacity_units=self.rate * seconds + (self.bucket.capacity if self.bucket else 0.0),
             )
 
     # -- the proxy ------------------------------------------------------------------------------------------------
@@ -188,6 +206,8 @@ class CapacityFront:
         body = request.rfile.read(int(request.headers.get("Content-Length", 0)))
         headers = {name: request.headers[name] for name in FORWARDED_HEADERS if request.headers.get(name)}
         operation = headers.get("X-Amz-Target", "").rpartition(".")[2]
+        if self.delay_seconds and operation in DATA_CALLS:
+            time.sleep(self.delay_seconds)
         if operation in ("BatchWriteItem", "PutItem"):
             status, out = self._write(operation, json.loads(body), headers)
             self._reply(request, status, json.dumps(out).encode(), {"Content-Type": "application/x-amz-json-1.0"})
@@ -208,7 +228,7 @@ class CapacityFront:
         refusing = False
         for table, entry in entries:
             units = write_units(entry)
-            if not refusing and self.bucket.take(units):
+            if not refusing and (self.bucket is None or self.bucket.take(units)):
                 accepted.setdefault(table, []).append(entry)
                 charged[table] = charged.get(table, 0.0) + units
             else:
@@ -233,6 +253,14 @@ class CapacityFront:
             consumed = [{"TableName": table, "CapacityUnits": units} for table, units in charged.items()]
             out["ConsumedCapacity"] = consumed if operation == "BatchWriteItem" else consumed[0]
         rejected = sum(len(v) for v in unprocessed.values())
+        if status == 200 and self.record_items:
+            with self._lock:
+                self.written.update(
+                    json.dumps(entry["PutRequest"]["Item"], sort_keys=True)
+                    for entries_in in accepted.values()
+                    for entry in entries_in
+                    if "PutRequest" in entry
+                )
         self._count(
             arrived,
             offered=len(entries),

@@ -1,22 +1,34 @@
-"""The copy engine against a naive boto3 copy (Table.scan + batch_writer), on dynalite, in the same run.
+"""The copy as users run it: `ddbkeeper run copy --local` in a subprocess, against dynalite behind fronts that give the
+target a write capacity (bench/capacity_front.py) and a round trip, beside a naive boto3 copy (Table.scan +
+batch_writer) on the same data in the same run.
 
-Prints:
-1. items per CPU-second of this process for both (dynalite's own CPU is the same work for both and not counted);
-2. behind a capacity-limited front (bench/capacity_front.py: a write-unit token bucket answering with partial
-   UnprocessedItems and throttling errors as DynamoDB does): the share of the target's write capacity each copy used
-   and the share of items it had to re-send;
-3. with max_write_units below the front's capacity: the rate the copy held against the cap, and throttles.
-Sizes: BENCH_ITEMS (default 20000) items of about 1 KiB; BENCH_WCU (default 300) for the front.
+Prints, for 1, 4 and 8 segments (BENCH_SEGMENTS) and for the naive copy:
+1. behind a BENCH_WCU write units/s front: the share of its capacity used from the first write to the last, the items
+   re-sent per item copied, the wall time;
+2. under `max_write_units` at half the front's capacity: the rate held against the cap (from the first write to the
+   last), throttled requests and items re-sent;
+3. whole-process CPU: the CLI's (every process it is: start-up, the embedded runtime, orchestration, polling, the
+   copy) for an empty table, and per item beyond that (marginal); the naive script's the same way;
+4. one segment, a front that adds 80 ms to every data call (a far region) and no capacity limit: the items/s kept of
+   the same copy's with no delay.
+Then the engine alone (one segment in this process, no CLI): items per CPU-second against the naive copy, labelled so.
+Sizes: BENCH_ITEMS (default 6000) items of about 1 KiB; BENCH_WCU (default 200); BENCH_PARTS runs some parts only
+(capacity,cap,cpu,far,engine). dynalite's and the fronts' CPU is the
+same work for every copy and is not counted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import resource
+import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +38,15 @@ from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
 from ddbkeeper.copy.models import SegmentCheckpoint
 from ddbkeeper.tables import TableSide
 
-from bench.capacity_front import CapacityFront
+from bench.capacity_front import CapacityFront, FrontStats
 from tests.support.dynalite import Dynalite
 
 ROOT = Path(__file__).resolve().parents[1]
-ITEMS = int(os.environ.get("BENCH_ITEMS", "20000"))
-WCU = float(os.environ.get("BENCH_WCU", "300"))
+ITEMS = int(os.environ.get("BENCH_ITEMS", "6000"))
+WCU = float(os.environ.get("BENCH_WCU", "200"))
+SEGMENTS = [int(n) for n in os.environ.get("BENCH_SEGMENTS", "1,4,8").split(",")]
+PARTS = set(os.environ.get("BENCH_PARTS", "capacity,cap,cpu,far,engine").split(","))  # to run a part alone
+FAR = 0.08  # seconds added to every data call: a table in a far region
 KEYS: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
     "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
@@ -88,6 +103,7 @@ def naive_copy(endpoint: str, source: str, target: str) -> None:
 
 
 def ddbkeeper_copy(endpoint: str, source: str, target: str, write_cap: float | None = None) -> SegmentCheckpoint:
+    """The engine alone: one segment in this process (no CLI, no workflow)."""
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
     account = Account(SessionFactory(), AccountAccess())
     copier = SegmentCopier(
@@ -119,6 +135,205 @@ def count(client: Any, table: str) -> int:
     raise RuntimeError("the scan did not end")
 
 
+# -- as users run it -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One copy in its own process, seen from outside: its CPU, its wall time, and what the front saw."""
+
+    cpu_seconds: float
+    wall_seconds: float
+    front: FrontStats
+    report: dict[str, Any]
+
+    def items_per_second(self) -> float:
+        return self.front.items_written / self.front.seconds if self.front.seconds else 0.0
+
+
+def in_process_of_its_own(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run `command`; the CPU-seconds it used (user + system, every thread), its wall time and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: S603 - this project's own CLI and this benchmark's own script
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600, check=False
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:5])} failed ({done.returncode}): {done.stderr[-2000:]}")
+    spent = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return spent, wall, done.stdout
+
+
+def cli_copy(front: CapacityFront, source: str, target: str, **request: Any) -> Run:
+    """`ddbkeeper run copy --local` as a user runs it, against the front (AWS_ENDPOINT_URL_DYNAMODB)."""
+    front.reset_stats()
+    payload = {"source": {"table": source}, "target": {"table": target}, **request}
+    env = {**os.environ, "AWS_ENDPOINT_URL_DYNAMODB": front.url}
+    command = [
+        sys.executable,
+        "-m",
+        "ddbkeeper.cli",
+        "run",
+        "copy",
+        "--local",
+        "--json",
+        "--input",
+        json.dumps(payload),
+    ]
+    spent, wall, out = in_process_of_its_own(command, env)
+    return Run(spent, wall, front.stats(), json.loads(out))
+
+
+def script_copy(front: CapacityFront, source: str, target: str) -> Run:
+    """The naive copy in a process of its own, so that its CPU counts the same way (start-up and all)."""
+    front.reset_stats()
+    code = f"from bench.copy import naive_copy; naive_copy({front.url!r}, {source!r}, {target!r})"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    spent, wall, _ = in_process_of_its_own([sys.executable, "-c", code], env)
+    return Run(spent, wall, front.stats(), {})
+
+
+def as_users_run_it(dynalite: Dynalite, client: Any, out: Any) -> int:
+    create(client, "bench-empty")
+    print(
+        f"\n`ddbkeeper run copy --local` in a subprocess vs a naive boto3 script, {ITEMS} items of ~1 KiB, same run",
+        file=out,
+    )
+
+    def check(run_target: str) -> None:
+        copied = count(client, run_target)
+        if copied != ITEMS:
+            raise RuntimeError(f"{run_target}: {copied} items copied, expected {ITEMS}")
+
+    if "capacity" in PARTS:
+        capacity_used(dynalite, client, check, out)
+    if "cap" in PARTS:
+        cap_held(dynalite, check, out)
+    if "cpu" in PARTS:
+        cpu_cost(dynalite, client, out)
+    if "far" in PARTS:
+        one_round_trip_away(dynalite, client, check, out)
+    return 0
+
+
+def capacity_used(dynalite: Dynalite, client: Any, check: Callable[[str], None], out: Any) -> None:
+    """1. Capacity used, items re-sent."""
+    source = "bench-source"
+    print(f"behind a {WCU:.0f} WCU/s front (write capacity used from the first write to the last):", file=out)
+    runs: dict[str, Run] = {}
+    with CapacityFront(dynalite.url, write_units_per_second=WCU) as front:
+        for segments in SEGMENTS:
+            target = f"cap-{segments}-{uuid.uuid4().hex[:6]}"
+            runs[f"ddbkeeper, {segments} segment{'s' if segments > 1 else ''}"] = cli_copy(
+                front, source, target, segments=segments
+            )
+            check(target)
+        target = fresh(client, "cap-naive")
+        runs["naive boto3"] = script_copy(front, source, target)
+        check(target)
+    for label, run in runs.items():
+        print(
+            f"  {label:22s}: capacity used {run.front.utilisation:6.1%}, items re-sent {run.front.resent_share:6.1%}, "
+            f"throttled requests {run.front.throttled_requests:4d}, wall {run.wall_seconds:5.1f} s",
+            file=out,
+        )
+
+
+def cap_held(dynalite: Dynalite, check: Callable[[str], None], out: Any) -> None:
+    """2. A cap held, while segments finish at different times."""
+    source = "bench-source"
+    cap = WCU / 2
+    print(
+        f"max_write_units={cap:.0f} behind the {WCU:.0f} WCU/s front (rate from the first write to the last):", file=out
+    )
+    with CapacityFront(dynalite.url, write_units_per_second=WCU) as front:
+        for segments in SEGMENTS:
+            target = f"capped-{segments}-{uuid.uuid4().hex[:6]}"
+            run = cli_copy(front, source, target, segments=segments, max_write_units=cap)
+            check(target)
+            rate = run.front.units_consumed / run.front.seconds if run.front.seconds else 0.0
+            seconds = [s["seconds"] for s in run.report["segments"]]
+            print(
+                f"  {segments} segment{'s' if segments > 1 else ' '}: held {rate:6.1f} units/s "
+                f"({rate / cap:6.1%} of the cap), throttled requests {run.front.throttled_requests}, "
+                f"items re-sent {run.front.items_rejected}, ended after {min(seconds):.0f}-{max(seconds):.0f} s",
+                file=out,
+            )
+
+
+def cpu_cost(dynalite: Dynalite, client: Any, out: Any) -> None:
+    """3. Whole-process CPU: the fixed cost of a copy (an empty table) and the cost per item beyond it."""
+    source, empty = "bench-source", "bench-empty"
+    with CapacityFront(dynalite.url) as front:
+        empty_run = cli_copy(front, empty, f"empty-{uuid.uuid4().hex[:6]}")
+        naive_empty = script_copy(front, empty, fresh(client, "empty-naive"))
+        full_run = cli_copy(front, source, f"full-{uuid.uuid4().hex[:6]}")
+        naive_full = script_copy(front, source, fresh(client, "full-naive"))
+    ours = (full_run.cpu_seconds - empty_run.cpu_seconds) / ITEMS
+    naive = (naive_full.cpu_seconds - naive_empty.cpu_seconds) / ITEMS
+    print("whole-process CPU (every thread of the process; dynalite's not counted):", file=out)
+    print(
+        f"  an empty table:  ddbkeeper {empty_run.cpu_seconds:5.2f} CPU-s in all, naive {naive_empty.cpu_seconds:5.2f}",
+        file=out,
+    )
+    print(
+        f"  per item beyond: ddbkeeper {ours * 1e6:6.0f} CPU-us, naive {naive * 1e6:6.0f} CPU-us: "
+        f"{naive / ours if ours > 0 else float('inf'):.1f}x cheaper (default segments, verify count)",
+        file=out,
+    )
+
+
+def one_round_trip_away(dynalite: Dynalite, client: Any, check: Callable[[str], None], out: Any) -> None:
+    """4. One segment, one round trip away: the share of its no-delay items/s it keeps."""
+    source = "bench-source"
+    kept: dict[str, tuple[float, float]] = {}
+    for label, copy in (("ddbkeeper, 1 segment", "cli"), ("naive boto3", "naive")):
+        rates = []
+        for delay in (0.0, FAR):
+            with CapacityFront(dynalite.url, delay_seconds=delay) as front:
+                if copy == "cli":
+                    target = f"far-{uuid.uuid4().hex[:6]}"
+                    run = cli_copy(front, source, target, segments=1, verify="none")
+                else:
+                    target = fresh(client, "far-naive")
+                    run = script_copy(front, source, target)
+                check(target)
+                rates.append(run.items_per_second())
+        kept[label] = (rates[0], rates[1])
+    print(
+        f"one segment, {FAR * 1000:.0f} ms added to every data call (items/s from the first write to the last):",
+        file=out,
+    )
+    for label, (near, far) in kept.items():
+        print(f"  {label:22s}: {near:6.0f} -> {far:6.0f} items/s, kept {far / near:6.1%}", file=out)
+
+
+# -- the engine alone ------------------------------------------------------------------------------------------------
+
+
+def engine_only(dynalite: Dynalite, client: Any, out: Any) -> int:
+    naive_target, ours_target = fresh(client, "naive"), fresh(client, "ours")
+    naive_cpu, naive_wall, _ = cpu(lambda: naive_copy(dynalite.url, "bench-source", naive_target))
+    ours_cpu, ours_wall, _ = cpu(lambda: ddbkeeper_copy(dynalite.url, "bench-source", ours_target))
+    copied = {target: count(client, target) for target in (naive_target, ours_target)}
+    if set(copied.values()) != {ITEMS}:
+        print(f"a copy lost items: {copied}, expected {ITEMS} each", file=sys.stderr)
+        return 1
+    print(f"\nengine only (one segment in this process, no CLI, no workflow), {ITEMS} items, same run:", file=out)
+    print(
+        f"  naive boto3 (Table.scan + batch_writer): {ITEMS / naive_cpu:8.0f} items/CPU-s ({naive_wall:.1f} s)",
+        file=out,
+    )
+    print(
+        f"  ddbkeeper engine (wire form):            {ITEMS / ours_cpu:8.0f} items/CPU-s ({ours_wall:.1f} s)",
+        file=out,
+    )
+    print(f"  CPU-seconds per item: {naive_cpu / ours_cpu:.1f}x fewer with the engine", file=out)
+    return 0
+
+
 def main() -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
@@ -127,52 +342,14 @@ def main() -> int:
     with Dynalite(ROOT) as dynalite:
         client = boto3.client("dynamodb", endpoint_url=dynalite.url, region_name="us-east-1")
         seed(client, "bench-source", ITEMS)
-
-        naive_target, ours_target = fresh(client, "naive"), fresh(client, "ours")
-        naive_cpu, naive_wall, _ = cpu(lambda: naive_copy(dynalite.url, "bench-source", naive_target))
-        ours_cpu, ours_wall, _ = cpu(lambda: ddbkeeper_copy(dynalite.url, "bench-source", ours_target))
-        copied = {target: count(client, target) for target in (naive_target, ours_target)}
-        if set(copied.values()) != {ITEMS}:
-            print(f"a copy lost items: {copied}, expected {ITEMS} each", file=sys.stderr)
+        try:
+            code = as_users_run_it(dynalite, client, out)
+            if not code and "engine" in PARTS:
+                code = engine_only(dynalite, client, out)
+        except RuntimeError as error:
+            print(error, file=sys.stderr)
             return 1
-        print(f"copy of {ITEMS} items (~1 KiB) on dynalite, one thread each, same run", file=out)
-        print(
-            f"  naive boto3 (Table.scan + batch_writer): {ITEMS / naive_cpu:8.0f} items/CPU-s ({naive_wall:.1f} s)",
-            file=out,
-        )
-        print(
-            f"  ddbkeeper (wire form):                   {ITEMS / ours_cpu:8.0f} items/CPU-s ({ours_wall:.1f} s)",
-            file=out,
-        )
-        print(f"  CPU-seconds per item: {naive_cpu / ours_cpu:.1f}x fewer with ddbkeeper", file=out)
-
-        items_front = min(ITEMS, int(WCU * 12))
-        seed(client, "bench-front", items_front)
-        with CapacityFront(dynalite.url, write_units_per_second=WCU) as front:
-            ddbkeeper_copy(front.url, "bench-front", fresh(client, "front-ours"))
-            ours = front.stats()
-            front.reset_stats()
-            naive_copy(front.url, "bench-front", fresh(client, "front-naive"))
-            naive = front.stats()
-            front.reset_stats()
-            cap = WCU / 2
-            capped = ddbkeeper_copy(front.url, "bench-front", fresh(client, "front-capped"), write_cap=cap)
-            held = front.stats()
-        print(f"behind a {WCU:.0f} WCU/s front, {items_front} items:", file=out)
-        for label, stats in (("ddbkeeper", ours), ("naive", naive)):
-            print(
-                f"  {label:9s}: capacity used {stats.utilisation:6.1%}, items re-sent {stats.resent_share:6.1%}, "
-                f"throttled requests {stats.throttled_requests}, {stats.seconds:.1f} s",
-                file=out,
-            )
-        rate = held.units_consumed / held.seconds if held.seconds else 0.0
-        print(
-            f"  max_write_units={cap:.0f}: held {rate:.0f} units/s ({rate / cap - 1:+.1%} of the cap), "
-            f"throttled requests {held.throttled_requests}, items re-sent {held.items_rejected}, "
-            f"engine throttle events {capped.throttles}",
-            file=out,
-        )
-    return 0
+    return code
 
 
 if __name__ == "__main__":

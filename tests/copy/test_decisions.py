@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ddbkeeper.copy.board import Shares
 from ddbkeeper.copy.models import (
     CopyRequest,
     FinalSettings,
@@ -456,3 +457,94 @@ def test_report_totals_and_segments() -> None:
     assert (report.source, report.target, report.mode) == ("orders", "orders-copy", "create")
     assert report.verification == verification
     assert report.finalized == FinalSettings(pitr=True)
+
+
+class _Board:
+    def __init__(self) -> None:
+        self.finished_segments: set[int] = set()
+        self.looks = 0
+
+    def finished(self, segment: int) -> None:
+        self.finished_segments.add(segment)
+
+    def done(self) -> int | None:
+        self.looks += 1
+        return len(self.finished_segments)
+
+
+def test_a_segments_share_grows_as_others_finish_and_the_board_is_read_at_most_fifty_times_a_second() -> None:
+    clock = {"now": 0.0}
+    board = _Board()
+    shares = Shares(board, total=500, clock=lambda: clock["now"])
+    shares.look()
+    assert shares.changed() is None  # nobody finished
+    board.finished_segments.update(range(100))
+    assert shares.changed() is None  # looked a moment ago: 500 segments look every 10 s
+    clock["now"] += 10.0
+    assert shares.changed() == (500, 400)
+    board.finished_segments.update(range(100, 390))
+    clock["now"] += 400 / 50
+    assert shares.changed() == (400, 110)
+    clock["now"] += 2.0  # 110 running: a look every 2.2 s, not yet
+    assert shares.changed() is None
+    assert board.looks == 3
+
+
+@given(
+    total=st.integers(1, 12),
+    order=st.randoms(use_true_random=False),
+    looks=st.lists(st.tuples(st.integers(0, 11), st.floats(0, 3)), max_size=60),
+)
+def test_segments_that_see_the_board_late_together_never_take_more_than_the_cap(
+    total: int, order: Any, looks: list[tuple[int, float]]
+) -> None:
+    """Segments finish in any order and look at the board at any times: a segment's share is the cap over the running
+    segments it last saw, never fewer than run, so the shares of those still running never add up past the cap."""
+    cap, clock = 120.0, {"now": 0.0}
+    board = _Board()
+    views = [Shares(board, total=total, clock=lambda: clock["now"]) for _ in range(total)]
+    start = share_caps(request(max_write_units=cap), total).write or 0.0
+    caps = dict.fromkeys(range(total), start)
+    finishing = list(range(total))
+    order.shuffle(finishing)
+    for step, (looker, pause) in enumerate(looks):
+        clock["now"] += pause
+        if step % 5 == 4 and finishing:
+            board.finished(finishing.pop())
+        segment = looker % total
+        if segment in board.finished_segments:
+            continue
+        changed = views[segment].changed()
+        if changed is not None:
+            before, running = changed
+            caps[segment] = caps[segment] * before / running  # as SegmentCopier takes its share
+        running_now = [s for s in range(total) if s not in board.finished_segments]
+        assert sum(caps[s] for s in running_now) <= cap * (1 + 1e-9)
+    for segment in set(range(total)) - board.finished_segments:  # a look after the last finish: the cap is shared out
+        clock["now"] += 60
+        views[segment].changed()
+    running_now = [s for s in range(total) if s not in board.finished_segments]
+    for segment in running_now:
+        assert views[segment].running == len(running_now)
+
+
+def test_shares_count_only_the_segments_the_map_runs_at_once() -> None:
+    """With more segments than the Map runs at once, the cap is shared among those running, not among all."""
+    board = _Board()
+    shares = Shares(board, total=2000, clock=lambda: 100.0, concurrency=500)
+    assert shares.running == 500
+    assert share_caps(request(max_write_units=1000.0), 2000).write == 2.0
+    board.finished_segments.update(range(1600))
+    shares.look()
+    assert shares.changed() == (500, 400)
+
+
+def test_a_board_that_cannot_be_read_keeps_the_share() -> None:
+    class Unreadable(_Board):
+        def done(self) -> int | None:
+            return None
+
+    shares = Shares(Unreadable(), total=8, clock=lambda: 5.0)
+    shares.look()
+    assert shares.changed() is None
+    assert shares.running == 8

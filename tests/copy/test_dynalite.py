@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import pytest
@@ -25,7 +27,7 @@ from ddbkeeper.tables import TableSide
 from bench.capacity_front import CapacityFront, item_size, write_units
 from tests.support import ROOT, Client
 from tests.support.dynalite import Dynalite
-from tests.support.tables import assert_identical, create_source
+from tests.support.tables import KEYS, assert_identical, create_source
 
 pytestmark = pytest.mark.endpoint
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -143,3 +145,55 @@ def test_capacity_front_sizes_items_like_dynamodb() -> None:
     assert write_units({"DeleteRequest": {"Key": {"id": {"S": "x"}}}}) == 1
     assert item_size({"n": {"N": "-12.500"}}) == 1 + 3  # "125" significant digits -> 2 bytes + 1
     assert item_size({"b": {"B": "AAEC"}}) == 1 + 3
+
+
+def test_a_segment_under_pushback_crashed_between_in_flight_batches_resumes_rewriting_only_that_page(
+    dynalite: Dynalite, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several batches on the wire, a front that refuses what exceeds its capacity (UnprocessedItems, throttling), a
+    crash after the second batch of the second page: resumed from the checkpoint, nothing is lost and only that page
+    is written again."""
+    source_name, target_name = fresh("orders"), fresh("orders-copy")
+    create_source(client, source_name, items=240, pad=6000)
+    client.create_table(TableName=target_name, BillingMode="PAY_PER_REQUEST", **KEYS)
+    crashes = {"left": 1, "batches": 0}
+
+    def crash(event: str, state: SegmentCheckpoint) -> None:
+        if event == "batch-written" and state.pages == 1 and crashes["left"]:
+            crashes["batches"] += 1
+            if crashes["batches"] == 2:
+                crashes["left"] = 0
+                raise RuntimeError("Lambda killed between two batches")
+
+    tuning = CopyTuning(fault=crash)
+    with CapacityFront(dynalite.url, write_units_per_second=900, delay_seconds=0.02, record_items=True) as front:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", front.url)
+        account = Account(SessionFactory(), AccountAccess())
+        source, target = TableSide(account, source_name), TableSide(account, target_name)
+        first = SegmentCheckpoint(segment=0, total_segments=1)
+        saved = SegmentCopier(source, target, tuning=tuning).run(first, lambda: 0.0)
+        with pytest.raises(RuntimeError, match="killed"):
+            SegmentCopier(source, target, tuning=tuning).run(saved, lambda: 3600.0)
+        resumed = saved
+        for _ in range(100):
+            resumed = SegmentCopier(source, target, tuning=tuning).run(resumed, lambda: 3600.0)
+            if resumed.done:
+                break
+        stats = front.stats()
+        written = Counter(
+            {(json.loads(item)["pk"]["S"], json.loads(item)["sk"]["N"]): n for item, n in front.written.items()}
+        )
+
+    assert assert_identical(client, source_name, client, target_name) == 240
+    assert resumed.items == 240
+    assert stats.items_rejected + stats.throttled_requests > 0  # the front pushed back
+    assert len(written) == 240
+    rewritten = {key for key, n in written.items() if n > 1}
+    start = {"ExclusiveStartKey": _typed(saved.exclusive_start_key)} if saved.exclusive_start_key else {}
+    page = client.scan(TableName=source_name, Segment=0, TotalSegments=1, **start)["Items"]
+    assert rewritten
+    assert rewritten <= {(item["pk"]["S"], item["sk"]["N"]) for item in page}
+
+
+def _typed(key: dict[str, dict[str, str]]) -> dict[str, Any]:
+    return {name: dict(value) for name, value in key.items()}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import random
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -100,8 +103,6 @@ def test_one_page_per_invocation_loops_until_done(world: World) -> None:
 
 def test_unprocessed_items_storm_loses_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     with inject(monkeypatch) as faults:
-        import random
-
         faults.storm = (random.Random(3), 1)
         checkpoints = world.copy(segments=3)
 
@@ -136,7 +137,8 @@ def test_expired_credentials_are_renewed_mid_copy(world: World, monkeypatch: pyt
 
 def test_credentials_that_stay_expired_fail_clearly(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     with inject(monkeypatch) as faults, pytest.raises(AccessDenied, match="still expired"):
-        faults.script("BatchWriteItem", *["expired"] * 3)
+        # Every call refused, however many batches of the page are on the wire together.
+        faults.script("BatchWriteItem", *["expired"] * 40)
         world.copy(segments=1)
 
 
@@ -169,7 +171,7 @@ def test_when_retries_run_out_the_segment_fails_with_its_checkpoint_intact(
         SegmentCheckpoint(segment=0, total_segments=1), lambda: 0.0
     )
     with inject(monkeypatch) as faults:
-        faults.script("BatchWriteItem", *[("partial", 0)] * 40)
+        faults.script("BatchWriteItem", *[("partial", 0)] * 40 * NO_WAIT.writes_in_flight)  # each batch on the wire
         with pytest.raises(Throttled, match="still unprocessed after 12 attempts"):
             SegmentCopier(world.source, world.target, tuning=NO_WAIT).run(first, lambda: 0.0)
         faults.scripts["BatchWriteItem"].clear()
@@ -198,3 +200,93 @@ def test_target_side_uses_a_fresh_session_per_role(world: World) -> None:
     assert "orders-copy" not in home_tables
     other: Client = world.other
     assert "orders-copy" in other.list_tables()["TableNames"]
+
+
+def keys_of(written: Counter[str]) -> Counter[tuple[str, str]]:
+    """Items put, counted by key (pk, sk)."""
+    counted: Counter[tuple[str, str]] = Counter()
+    for item, n in written.items():
+        parsed = json.loads(item)
+        counted[(parsed["pk"]["S"], parsed["sk"]["N"])] += n
+    return counted
+
+
+def page_after(world: World, start: dict[str, Any] | None) -> set[tuple[str, str]]:
+    """The keys of the page a one-segment scan reads after `start` (moto pages by size, the same way every time)."""
+    params: dict[str, Any] = {"TableName": "orders", "Segment": 0, "TotalSegments": 1}
+    if start:
+        params["ExclusiveStartKey"] = {name: {kind: value} for name, v in start.items() for kind, value in v.items()}
+    page = world.home.scan(**params)
+    return {(item["pk"]["S"], item["sk"]["N"]) for item in page["Items"]}
+
+
+def test_a_segment_keeps_several_batches_in_flight_and_reads_the_next_page_meanwhile(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with inject(monkeypatch) as faults:
+        faults.call_seconds = 0.05  # a table a round trip away
+        checkpoint = world.finish(SegmentCheckpoint(segment=0, total_segments=1))
+
+    assert world.identical() == 240
+    assert checkpoint.items == 240 and checkpoint.pages > 1
+    assert faults.most_in_flight >= 3  # a page's batches (about 5 here) went out together
+    assert faults.scans_while_writing() >= checkpoint.pages - 1  # every later page was read ahead
+    assert set(keys_of(faults.written).values()) == {1}  # and each item was written once
+
+
+@pytest.mark.parametrize("error", ["storm", "throttle", "5xx"])
+def test_concurrent_writers_under_pushback_write_each_item_once(
+    world: World, monkeypatch: pytest.MonkeyPatch, error: str
+) -> None:
+    with inject(monkeypatch) as faults:
+        faults.call_seconds = 0.01
+        if error == "storm":
+            faults.storm = (random.Random(5), 0)
+        else:
+            faults.script("BatchWriteItem", *[error, "ok", error] * 10)
+        checkpoints = world.copy(segments=2)
+
+    assert world.identical() == 240
+    assert totals(checkpoints, "items") == 240
+    # A table that hands back part of every batch from the first one on has a rate the limiter learns at once, and
+    # that rate needs one batch on the wire to hide a round trip: more would only be refused together.
+    assert faults.most_in_flight >= (1 if error == "storm" else 2)
+    assert set(keys_of(faults.written).values()) == {1}  # re-sent items were the refused ones, never a written one
+    if error == "storm":
+        assert totals(checkpoints, "retried_items") == faults.injected["unprocessed"] > 50
+    else:
+        assert faults.injected[error] == 20
+        assert totals(checkpoints, "throttles") >= 20
+
+
+def test_a_crash_between_two_in_flight_batches_rewrites_only_that_page(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashes = {"left": 1, "batches": 0}
+
+    def crash(event: str, state: SegmentCheckpoint) -> None:
+        if event == "batch-written" and state.pages == 1 and crashes["left"]:
+            crashes["batches"] += 1
+            if crashes["batches"] == 2:  # the second batch of the second page is in; others are on the wire
+                crashes["left"] = 0
+                raise RuntimeError("Lambda killed between two batches")
+
+    tuning = CopyTuning(sleep=lambda s: None, base_delay=0.0, fault=crash)
+    with inject(monkeypatch) as faults:
+        faults.call_seconds = 0.03
+        saved = SegmentCopier(world.source, world.target, tuning=tuning).run(
+            SegmentCheckpoint(segment=0, total_segments=1), lambda: 0.0
+        )
+        with pytest.raises(RuntimeError, match="killed"):
+            SegmentCopier(world.source, world.target, tuning=tuning).run(saved, lambda: 3600.0)
+        in_flight_at_crash = faults.most_in_flight
+        resumed = world.finish(saved, tuning)
+
+    assert world.identical() == 240
+    assert resumed.items == 240
+    assert in_flight_at_crash >= 2
+    written = keys_of(faults.written)
+    assert len(written) == 240  # nothing lost
+    rewritten = {key for key, n in written.items() if n > 1}
+    assert rewritten  # the crashed page was written again from its start...
+    assert rewritten <= page_after(world, saved.exclusive_start_key)  # ...and nothing outside it

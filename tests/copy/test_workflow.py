@@ -11,9 +11,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
 from ddbkeeper.backup_names import own_backup_pattern
+from ddbkeeper.copy.engine import SegmentCopier
+from ddbkeeper.copy.models import SegmentCheckpoint
 from ddbkeeper.executions import ExecutionResult, follow
 from ddbkeeper.local.runtime import LocalRuntime
 from ddbkeeper.settings import SettingsRecords
@@ -454,3 +457,49 @@ def test_two_create_copies_into_one_new_table_the_second_writes_nothing(
     assert "Copy Segments" not in entered(history(runtime, lost))  # it wrote nothing
     assert won.output["totals"]["items"] == 50
     assert assert_identical(dynamodb, source, dynamodb, target) == 50
+
+
+def test_eight_segments_finishing_at_different_times_hold_one_cap_and_the_last_do_not_crawl(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source's 17 hash keys fall unevenly into 8 segments: some have nothing to copy, others several times the
+    average. Each starts with an eighth of the cap; as segments finish, the others take their share (the board of
+    finished segments in the stack's bucket), so the cap holds and is used to the end."""
+    monkeypatch.setenv("COPY_TIME_BUDGET_SECONDS", "3600")  # a segment runs to its end in one invocation
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=510, pad=100)  # a unit an item
+    cap = 60.0
+    shares: list[tuple[int, float]] = []  # (items the segment copied, its share of the cap when it finished)
+    original = SegmentCopier.run
+
+    def noting_the_share(copier: SegmentCopier, checkpoint: SegmentCheckpoint, time_left: Any) -> SegmentCheckpoint:
+        after = original(copier, checkpoint, time_left)
+        shares.append((after.items, copier.writes.cap or 0.0))
+        return after
+
+    monkeypatch.setattr(SegmentCopier, "run", noting_the_share)
+    with inject(monkeypatch) as faults:
+        result = run(
+            runtime,
+            {"source": {"table": source}, "target": {"table": target}, "segments": 8, "max_write_units": cap},
+        )
+
+    assert result.succeeded, result.cause
+    assert assert_identical(dynamodb, source, dynamodb, target) == 510
+    per_segment = sorted(s["items"] for s in result.output["segments"])
+    s3 = boto3.client("s3", endpoint_url=runtime.endpoint, region_name="us-east-1")
+    execution = result.arn.rsplit(":", 1)[-1]
+    board = s3.list_objects_v2(Bucket=os.environ["COPY_BOARD_BUCKET"], Prefix=f"ddbkeeper-copy-board/{execution}/")
+    assert board["KeyCount"] == 8  # every segment marked itself finished
+    assert per_segment[-1] >= 2 * max(per_segment[0], 1) and per_segment[-1] > 510 / 8  # uneven: they end apart
+    writes = [(began, ended) for operation, began, ended in faults.calls_timed if operation == "BatchWriteItem"]
+    span = max(ended for _, ended in writes) - min(began for began, _ in writes)
+    units = result.output["totals"]["write_units"]
+    first_batches = 8 * 25  # each segment's first batch goes at once; the cap paces what follows it
+    assert (units - first_batches) / span <= cap * 1.05  # the cap held
+    assert result.output["totals"]["throttles"] == 0
+    # ...and was used to the end: the segment that copied most finished last with (about) the whole cap as its share,
+    # where an eighth each would have left it crawling at 7.5 units/s; each share is the cap over segments running.
+    assert max(shares)[1] >= cap / 2
+    assert all(cap / 8 <= share <= cap + 1e-9 for _, share in shares)
+    assert len({round(share, 6) for _, share in shares}) >= 3  # the shares grew as segments finished

@@ -6,7 +6,10 @@ mock_aws, or through a moto server), so throttling codes, 5xx statuses and Unpro
 
 from __future__ import annotations
 
+import json
 import random
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +41,9 @@ class Faults:
     (BatchGetItem: answers k keys and hands the rest back as UnprocessedKeys).
 
     `storm` makes every BatchWriteItem accept a random share of its items (at least `minimum`), as a table at
-    capacity would.
+    capacity would. `written` counts each item put (by its JSON); `call_seconds` holds every BatchWriteItem and Scan
+    that long (a far table); `most_in_flight` is the most writes answered at once; `calls_timed` says when each Scan
+    and BatchWriteItem began and ended.
     """
 
     def __init__(self) -> None:
@@ -46,14 +51,41 @@ class Faults:
         self.calls: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
         self.storm: tuple[random.Random, int] | None = None
+        self.written: Counter[str] = Counter()
+        self.call_seconds = 0.0
+        self.most_in_flight = 0
+        self.calls_timed: list[tuple[str, float, float]] = []  # (operation, began, ended): what overlapped what
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+
+    def leave(self, requests: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self.written.update(json.dumps(r["PutRequest"]["Item"], sort_keys=True, default=repr) for r in requests)
 
     def script(self, operation: str, *actions: Any) -> None:
         self.scripts[operation].extend(actions)
 
     def next(self, operation: str) -> Any:
-        self.calls[operation] += 1
-        script = self.scripts[operation]
-        return script.pop(0) if script else "ok"
+        with self._lock:  # a segment's batches, its read ahead and verification's scans call from several threads
+            self.calls[operation] += 1
+            script = self.scripts[operation]
+            return script.pop(0) if script else "ok"
+
+    def scans_while_writing(self) -> int:
+        """Scans that were answered while a BatchWriteItem was on the wire (a page read ahead)."""
+        writes = [(began, ended) for operation, began, ended in self.calls_timed if operation == "BatchWriteItem"]
+        scans = [(began, ended) for operation, began, ended in self.calls_timed if operation == "Scan"]
+        return sum(any(began < w_end and w_began < ended for w_began, w_end in writes) for began, ended in scans)
+
+    def count(self, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self.injected[kind] += n
 
 
 @contextmanager
@@ -64,9 +96,22 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
     original_get = DynamoHandler.batch_get_item
 
     def batch_write_item(self: DynamoHandler) -> Any:
+        faults.enter()
+        began = time.monotonic()
+        accepted: list[dict[str, Any]] = []
+        try:
+            if faults.call_seconds:
+                time.sleep(faults.call_seconds)
+            result = answer(self, accepted)
+        finally:
+            faults.leave(accepted)
+            faults.calls_timed.append(("BatchWriteItem", began, time.monotonic()))
+        return result
+
+    def answer(self: DynamoHandler, accepted: list[dict[str, Any]]) -> Any:
         action = faults.next("BatchWriteItem")
         if action in ERRORS:
-            faults.injected[action] += 1
+            faults.count(action)
             raise ERRORS[action]()
         keep: int | None = None
         if isinstance(action, tuple) and action[0] == "partial":
@@ -74,30 +119,39 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
         elif faults.storm is not None:
             rng, minimum = faults.storm
             total = sum(len(requests) for requests in self.body["RequestItems"].values())
-            keep = rng.randint(min(minimum, total), total)
-        if keep is None:
-            return original_write(self)
+            with faults._lock:
+                keep = rng.randint(min(minimum, total), total)
         ((table, requests),) = self.body["RequestItems"].items()
+        if keep is None:
+            result = original_write(self)
+            accepted.extend(requests)
+            return result
         self.body = {**self.body, "RequestItems": {table: requests[:keep]}}
+        accepted.extend(requests[:keep])
         if keep == 0:
             result = ActionResult({"UnprocessedItems": {table: requests}, "ConsumedCapacity": []})
         else:
             result = original_write(self)
             result.result["UnprocessedItems"] = {table: requests[keep:]} if requests[keep:] else {}
-        faults.injected["unprocessed"] += len(requests) - keep
+        faults.count("unprocessed", len(requests) - keep)
         return result
 
     def scan(self: DynamoHandler) -> Any:
+        began = time.monotonic()
+        if faults.call_seconds:
+            time.sleep(faults.call_seconds)
         action = faults.next("Scan")
         if action in ERRORS:
-            faults.injected[action] += 1
+            faults.count(action)
             raise ERRORS[action]()
-        return original_scan(self)
+        result = original_scan(self)
+        faults.calls_timed.append(("Scan", began, time.monotonic()))
+        return result
 
     def batch_get_item(self: DynamoHandler) -> Any:
         action = faults.next("BatchGetItem")
         if action in ERRORS:
-            faults.injected[action] += 1
+            faults.count(action)
             raise ERRORS[action]()
         if not (isinstance(action, tuple) and action[0] == "partial"):
             return original_get(self)
@@ -110,7 +164,7 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
             result = original_get(self)
         if keys[keep:]:
             result.result["UnprocessedKeys"] = {table: {**request, "Keys": keys[keep:]}}
-        faults.injected["unprocessed keys"] += len(keys) - keep
+        faults.count("unprocessed keys", len(keys) - keep)
         return result
 
     monkeypatch.setattr(DynamoHandler, "batch_write_item", batch_write_item)

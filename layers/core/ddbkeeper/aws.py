@@ -53,7 +53,7 @@ CONTROL_PLANE_CONFIG = Config(
 DATA_PLANE_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1},
     user_agent_extra=f"ddbkeeper/{__version__}",
-    max_pool_connections=32,
+    max_pool_connections=64,  # a segment keeps up to 32 writes and a read ahead on the wire
     read_timeout=30,
 )
 
@@ -161,6 +161,19 @@ class SessionFactory:
             credentials: CredentialsTypeDef = sts.assume_role(**params)["Credentials"]
         logger.debug("assumed role", extra={"role_arn": access.role_arn, "session_name": self.session_name})
         return credentials
+
+
+def local_client(service: str, endpoint: str) -> Any:
+    """A client of the embedded runtime's own server (it takes any credentials): what it hosts for the workflows, such
+    as a copy's board, stays there whatever endpoint the data is on."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="ddbkeeper-local",
+        aws_secret_access_key="ddbkeeper-local",  # noqa: S106 - not a secret: the embedded server takes any
+        config=CONTROL_PLANE_CONFIG,
+    )
 
 
 class Account:

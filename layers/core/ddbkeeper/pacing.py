@@ -1,7 +1,9 @@
 """Pacing: how fast calls go, and how they are retried.
 
 - `RateLimiter`: at most N calls a second (DeleteBackup's account limit).
-- `AdaptiveLimiter`: capacity pacing for the data path, a token bucket whose rate adapts to throttling and climbs back.
+- `AdaptiveLimiter`: capacity pacing for the data path, a token bucket whose rate adapts to throttling and climbs back;
+  any number of threads may share one (a segment keeps several writes in flight), and its cap may change mid-run (a
+  segment's share of the request's cap grows as other segments finish).
 - `with_retries`: the data path's retry policy (exponential backoff with full jitter, a bound on attempts without
   progress), with the knobs tests turn down in `Tuning`.
 
@@ -13,13 +15,15 @@ near the table's capacity without hammering it. An optional absolute cap (units/
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from ddbkeeper.errors import Throttled, TransientAwsError
 
@@ -52,11 +56,12 @@ class AdaptiveLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        window_seconds: float = 3.0,
+        window_seconds: float = 1.5,
         backoff: float = 0.95,
-        recovery: float = 0.01,
+        recovery: float = 0.002,
+        climb: float = 0.01,
         floor: float = 1.0,
-        decrease_interval: float = 1.0,
+        decrease_interval: float = 0.3,
     ) -> None:
         self.cap = cap
         self.rate: float | None = cap  # units/s; None: no limit known yet
@@ -65,61 +70,147 @@ class AdaptiveLimiter:
         self._window = window_seconds
         self._backoff = backoff
         self._recovery = recovery
+        self._climb = climb
+        self._last_record: float | None = None
         self._floor = floor
-        self._free_at = 0.0
+        self.on_wait: Callable[[], None] | None = None  # called while a caller waits (a segment looks at its board)
+        self._issued = 0.0  # units handed out since the start
+        self._credit = 0.0  # units the rate has paid for since the start (never more than were handed out)
+        self._paid_at = clock()
+        self._slept_to = float("-inf")  # the waiters slept at least until then
         self._accepted: deque[tuple[float, float]] = deque()
         self.throttle_events = 0
         self._decrease_interval = decrease_interval
         self._last_decrease = float("-inf")
+        self._lock = threading.Lock()
 
     def acquire(self, units: float) -> float:
-        """Wait until `units` may be spent at the current rate; returns the seconds waited."""
-        if self.rate is None or units <= 0:
-            return 0.0
-        now = self._clock()
-        start = max(now, self._free_at)
-        self._free_at = start + units / self.rate
-        waited = start - now
-        if waited > 0:
-            self._sleep(waited)
+        """Wait until `units` may be spent at the current rate; returns the seconds waited.
+
+        Callers take turns in the order they ask (several threads may share the limiter); the first goes at once, each
+        next one when the capacity since has paid for those before it. A waiting caller looks again at least every
+        0.2 s, so a rate that changes meanwhile (a cap grown as other segments finish) counts at once."""
+        waited = 0.0
+        with self._lock:
+            self._accrue()
+            turn = self._issued
+            self._issued += max(units, 0.0)
+        for _ in range(10**9):
+            with self._lock:
+                self._accrue()
+                short = turn - self._credit
+                rate = self.rate
+            if short <= 1e-6 or rate is None:  # (a float's rounding is no debt)
+                return waited
+            if self.on_wait is not None:
+                self.on_wait()  # may change the rate (set_cap, scale): looked at again right after
+            pause = min(max(short / rate, 1e-3), 0.2)
+            began = max(self._clock(), self._slept_to)
+            self._sleep(pause)
+            waited += pause
+            with self._lock:  # at least `pause` has passed, whatever the clock says (a test's sleep that only counts)
+                self._slept_to = max(self._slept_to, began + pause)
         return waited
+
+    def _accrue(self) -> None:
+        """Capacity paid since the last look, at the current rate; none is banked while nobody waits."""
+        now = max(self._clock(), self._slept_to)
+        if self.rate is None:
+            self._credit = self._issued
+        else:
+            self._credit = min(self._issued, self._credit + (now - self._paid_at) * self.rate)
+        self._paid_at = now
 
     def record(self, units: float) -> None:
         """Units DynamoDB accepted (consumed capacity): the evidence the rate adapts on."""
-        now = self._clock()
-        self._accepted.append((now, units))
-        while self._accepted and self._accepted[0][0] < now - self._window:
-            self._accepted.popleft()
-        if self.rate is not None and self.throttle_events:
-            self.rate *= 1 + self._recovery
-            if self.cap is not None:
-                self.rate = min(self.rate, self.cap)
+        with self._lock:
+            now = self._clock()
+            self._accepted.append((now, units))
+            while self._accepted and self._accepted[0][0] < now - self._window:
+                self._accepted.popleft()
+            since, self._last_record = (now - self._last_record if self._last_record is not None else 0.0), now
+            if self.rate is not None and self.throttle_events:
+                # Climb back by a share per batch accepted and a share per second that grows with the square of the
+                # time the table has not pushed back (1%/s at first, 5%/s after two quiet seconds, 26%/s after five):
+                # close to the rate the table refused the climb is gentle, and a segment left with capacity to spare
+                # (others done, or itself pushed far down) finds it within seconds.
+                quiet = now - self._last_decrease
+                grown = self.rate * (1 + self._recovery) * (1 + self._climb * (1 + quiet**2) * min(since, self._window))
+                # ...but never past twice what the table took lately: a rate far above it is no information, only a
+                # wall of refusals once the table pushes back.
+                observed = self._observed()
+                self.rate = min(grown, max(self.rate, 2 * observed)) if observed > 0 else grown
+                if self.cap is not None:
+                    self.rate = min(self.rate, self.cap)
 
     def throttled(self) -> None:
         """DynamoDB pushed back: settle just under what it accepted recently.
 
-        One burst of refusals is one signal: the rate drops at most once per `decrease_interval`, and by at most half,
-        so a run of partial answers cannot collapse it.
+        One burst of refusals is one signal: the rate drops at most once per `decrease_interval`. With a second's
+        evidence of what the table took, the rate settles just under it; with less, it drops by at most half, so a
+        run of partial answers cannot collapse it.
         """
-        self.throttle_events += 1
-        now = self._clock()
-        if now - self._last_decrease < self._decrease_interval:
-            return
-        observed = self.observed_rate()
-        if self.rate is None and observed <= 0:
-            return  # nothing measured yet: the retry's backoff is all there is to go on
-        self._last_decrease = now
-        current = self.rate if self.rate is not None else observed
-        target = observed * self._backoff if observed > 0 else current / 2
-        self.rate = max(self._floor, current / 2, min(target, current))
-        if self.cap is not None:
-            self.rate = min(self.rate, self.cap)
+        with self._lock:
+            self.throttle_events += 1
+            now = self._clock()
+            if now - self._last_decrease < self._decrease_interval:
+                return
+            observed = self._observed()
+            measured = observed > 0
+            if not measured and self._accepted:
+                # Less than a second of evidence: what was taken since the first answer, over at least half a second.
+                observed = sum(units for _, units in self._accepted) / max(now - self._accepted[0][0], 0.5)
+            if self.rate is None and observed <= 0:
+                return  # nothing measured yet: the retry's backoff is all there is to go on
+            self._last_decrease = now
+            current = self.rate if self.rate is not None else observed
+            if measured:
+                # A second's evidence of what the table takes: settle just under it, however far above it the rate was.
+                self.rate = max(self._floor, min(observed * self._backoff, current))
+            else:
+                target = observed * self._backoff if observed > 0 else current * self._backoff
+                self.rate = max(self._floor, current / 2, min(target, current))
+            if self.cap is not None:
+                self.rate = min(self.rate, self.cap)
+
+    def set_cap(self, cap: float | None) -> None:
+        """A new absolute cap (a segment's share of the request's cap, grown as other segments finish).
+
+        A rate the table pushed back to stays where it is (under the new cap); a rate that was the old cap follows it.
+        """
+        with self._lock:
+            if cap == self.cap:
+                return
+            old, self.cap = self.cap, cap
+            if self.rate is None or (old is not None and self.rate >= old and not self.throttle_events):
+                self.rate = cap
+            elif cap is not None:
+                self.rate = min(self.rate, cap)
+            elif not self.throttle_events:
+                self.rate = None
 
     def observed_rate(self) -> float:
+        with self._lock:
+            return self._observed()
+
+    def _observed(self) -> float:
+        """Units/s accepted over the last seconds; 0 (nothing known) until the evidence spans a second, so that a
+        first burst the table took from its burst capacity, or a few batches answered together, do not pass for its
+        rate (too high), nor two lone answers for it (too low)."""
         if len(self._accepted) < 2:
             return 0.0
-        span = max(self._accepted[-1][0] - self._accepted[0][0], 1e-3)
+        span = self._accepted[-1][0] - self._accepted[0][0]
+        if span < min(1.0, self._window / 2):
+            return 0.0
         return sum(units for _, units in list(self._accepted)[1:]) / span
+
+    def scale(self, factor: float) -> None:
+        """Take a larger (or smaller) share of the table at once: other segments left it (or joined)."""
+        with self._lock:
+            if self.rate is not None and self.throttle_events:
+                self.rate = max(self._floor, self.rate * factor)
+                if self.cap is not None:
+                    self.rate = min(self.rate, self.cap)
 
 
 @dataclass
@@ -147,12 +238,21 @@ def with_retries(
     jitter.
 
     Gives up after `tuning.max_stalls` attempts without progress (`stalled` counts them when an attempt can make partial
-    progress, as a batch write can) and re-raises: the caller's checkpoint is still the last one fully written.
+    progress, as a batch write can) and re-raises: the caller's checkpoint is still the last one fully written. The wait
+    grows with the attempts without progress, not with all attempts: a batch that keeps getting most of its items in
+    is paced by the limiter, and idles no longer after its twentieth partial answer than after its first.
     """
     attempts = {"n": 0}
 
+    def failures() -> int:
+        return stalled() if stalled else attempts["n"]
+
     def stop(_: Any) -> bool:
-        return (stalled() if stalled else attempts["n"]) >= tuning.max_stalls
+        return failures() >= tuning.max_stalls
+
+    def wait(_: RetryCallState) -> float:
+        exponent = min(max(failures(), 1), 30)  # full jitter over base * 2**n, at most max_delay
+        return random.uniform(0, min(tuning.max_delay, tuning.base_delay * 2**exponent))
 
     def counted() -> T:
         attempts["n"] += 1
@@ -165,7 +265,7 @@ def with_retries(
 
     retrying = Retrying(
         retry=retry_if_exception_type((Throttled, TransientAwsError, PartialProgress)),
-        wait=wait_random_exponential(multiplier=tuning.base_delay, max=tuning.max_delay),
+        wait=wait,
         stop=stop,
         sleep=tuning.sleep,
         reraise=True,

@@ -94,6 +94,7 @@ class TableSide:
         self.name = table
         self.refreshes = 0
         self._lock = threading.Lock()
+        self._wire: WireTable | None = None
 
     @property
     def control(self) -> DynamoDBClient:
@@ -102,8 +103,14 @@ class TableSide:
 
     @property
     def wire(self) -> WireTable:
-        """The data-path client (no SDK retries: every push-back reaches the caller's limiter), items in wire form."""
-        return WireTable(self.account.factory.dynamodb(self.account.access, DATA_PLANE_CONFIG), self.name)
+        """The data-path client (no SDK retries: every push-back reaches the caller's limiter), items in wire form.
+
+        Built once and reused for every call, until a refresh replaces the client (new credentials)."""
+        client = self.account.factory.dynamodb(self.account.access, DATA_PLANE_CONFIG)
+        wire = self._wire
+        if wire is None or wire.client is not client:
+            wire = self._wire = WireTable(client, self.name)
+        return wire
 
     def refresh(self) -> None:
         with self._lock:

@@ -4,19 +4,25 @@ A page is written completely (UnprocessedItems re-sent, throttling retried with 
 checkpoint moves past it, so a crash re-reads at most one page and loses nothing: puts are idempotent. Items pass from
 Scan to BatchWriteItem in wire form (ddbkeeper.wire). Reads and writes are paced by adaptive limiters, under the
 segment's share of the request's caps.
+
+The segment never waits on one round trip at a time: several of a page's batches are on the wire at once
+(`writes_in_flight`), and the next page is read while the current one is written. The checkpoint still moves past a
+page only once every batch of it is written; the page read ahead is only in memory until then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ddbkeeper.copy.board import Shares
 from ddbkeeper.copy.models import SegmentCheckpoint
 from ddbkeeper.pacing import AdaptiveLimiter, Tuning, with_retries
 from ddbkeeper.tables import TableSide
 from ddbkeeper.wire import WireItem, WireTable
-from ddbkeeper.writes import BatchWriter, Written, puts
+from ddbkeeper.writes import BatchWriter, PendingWrites, puts
 
 
 @dataclass
@@ -24,6 +30,8 @@ class CopyTuning(Tuning):
     """The data path's knobs, and the engine's own: tests turn the waits down, never the logic."""
 
     reserve_seconds: float = 10.0  # an invocation starts no page with less time than this left
+    writes_in_flight: int = 32  # BatchWriteItem calls on the wire at once: enough to hide a far round trip
+    read_ahead: bool = True  # read the next page while the current one is written
     fault: Callable[[str, SegmentCheckpoint], None] | None = field(default=None, repr=False)  # for crash tests
 
 
@@ -37,45 +45,67 @@ class SegmentCopier:
         read_cap: float | None = None,
         write_cap: float | None = None,
         tuning: CopyTuning | None = None,
+        *,
+        shares: Shares | None = None,
     ) -> None:
         self.source = source
         self.target = target
         self.tuning = tuning or CopyTuning()
+        self.shares = shares  # the other segments: this one's share grows as they finish
         self.reads = AdaptiveLimiter(read_cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
         self.writes = AdaptiveLimiter(write_cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
-        self.batches = BatchWriter(target, self.writes, self.tuning)
+        if shares is not None:  # a segment waiting for its share looks whether it has grown
+            self.reads.on_wait = self.writes.on_wait = self._take_the_share_left
+        self.batches = BatchWriter(target, self.writes, self.tuning, in_flight=self.tuning.writes_in_flight)
 
     def run(self, checkpoint: SegmentCheckpoint, time_left: Callable[[], float]) -> SegmentCheckpoint:
         """Copy pages from `checkpoint` until the segment is done or `time_left()` (seconds) runs short."""
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
+                return self._run(checkpoint, time_left, reader)
+        finally:
+            self.batches.close()
+
+    def _run(
+        self, checkpoint: SegmentCheckpoint, time_left: Callable[[], float], reader: ThreadPoolExecutor
+    ) -> SegmentCheckpoint:
         clock = self.tuning.clock
         started = clock()
         refreshes = self.source.refreshes + self.target.refreshes
         state = checkpoint.model_copy(update={"invocations": checkpoint.invocations + 1})
         slowest_page = 0.0
-        while not state.done:
+        throttled_before = self.reads.throttle_events + self.writes.throttle_events
+
+        def throttles() -> int:  # every throttle this invocation met so far (pages overlap: counted once, here)
+            return checkpoint.throttles + self.reads.throttle_events + self.writes.throttle_events - throttled_before
+
+        ahead: Future[dict[str, Any]] | None = None
+        start_key = state.exclusive_start_key
+        begun = 0  # pages whose batches were put on the wire in this invocation
+        writing: _Page | None = None  # the page whose last batches are still on the wire
+        if self.shares is not None:
+            self.shares.look()
+        while not state.done and (writing is None or writing.key is not None):
             # At least one page per invocation, then only while a slow page would still fit.
-            if state.pages > checkpoint.pages and time_left() < max(self.tuning.reserve_seconds, 2 * slowest_page):
+            if begun and time_left() < self._page_room(slowest_page):
                 break
             page_started = clock()
-            throttled_before = self.reads.throttle_events + self.writes.throttle_events
-            page = self._read(state)
-            written = self._write_all(page["Items"], state)
-            key = page.get("LastEvaluatedKey")
-            throttled = self.reads.throttle_events + self.writes.throttle_events - throttled_before
-            state = state.model_copy(
-                update={
-                    "exclusive_start_key": key,
-                    "done": key is None,
-                    "items": state.items + written.items,
-                    "bytes": state.bytes + int(page.get("ResponseBytes", 0)),
-                    "pages": state.pages + 1,
-                    "read_units": state.read_units + _units(page),
-                    "write_units": state.write_units + written.units,
-                    "throttles": state.throttles + throttled,
-                    "retried_items": state.retried_items + written.retried,
-                }
-            )
-            slowest_page = max(slowest_page, clock() - page_started)
+            page = ahead.result() if ahead is not None else self._read(start_key, state)
+            start_key = page.get("LastEvaluatedKey")
+            ahead = None
+            if start_key is not None and self._reads_ahead(time_left, slowest_page):
+                ahead = reader.submit(self._read, start_key, state)  # the next page, read while this one is written
+            # This page's batches follow the last ones of the page before on the wire; the checkpoint moves past that
+            # page once all of its batches are written, never past this one before all of its own are.
+            index = state.pages + (writing is not None)
+            pending = self._start_writes(page["Items"], state.model_copy(update={"pages": index}))
+            begun += 1
+            if writing is not None:
+                state = writing.finish(state, throttles)
+                slowest_page = max(slowest_page, clock() - writing.started)
+            writing = _Page(page, pending, page_started)
+        if writing is not None:
+            state = writing.finish(state, throttles)
         refreshed = self.source.refreshes + self.target.refreshes - refreshes
         return state.model_copy(
             update={
@@ -84,9 +114,30 @@ class SegmentCopier:
             }
         )
 
-    def _read(self, state: SegmentCheckpoint) -> dict[str, Any]:
+    def _take_the_share_left(self) -> None:
+        """Other segments finished: take this segment's share of what they left, of the caps and of the table."""
+        changed = self.shares.changed() if self.shares is not None else None
+        if changed is None:
+            return
+        before, running = changed
+        for limiter in (self.reads, self.writes):
+            if limiter.cap is not None:
+                limiter.set_cap(limiter.cap * before / running)
+            limiter.scale(before / running)
+
+    def _reads_ahead(self, time_left: Callable[[], float], slowest_page: float) -> bool:
+        """Whether the next page will be copied in this invocation (so reading it now is not wasted)."""
+        return self.tuning.read_ahead and time_left() >= slowest_page + self._page_room(slowest_page)
+
+    def _page_room(self, slowest_page: float) -> float:
+        """The time a page may start with: the reserve, and twice the slowest page so far."""
+        return max(self.tuning.reserve_seconds, 2 * slowest_page)
+
+    def _read(self, start: WireItem | None, state: SegmentCheckpoint) -> dict[str, Any]:
+        """The page after `start`; `state` is where the segment stands (the read ahead's: the page before)."""
+
         def scan(wire: WireTable) -> dict[str, Any]:
-            return wire.scan_page(state.segment, state.total_segments, state.exclusive_start_key)
+            return wire.scan_page(state.segment, state.total_segments, start)
 
         self.reads.acquire(state.read_units / state.pages if state.pages else 0.0)
         page = with_retries(lambda: self.source.call("Scan", scan), self.tuning, self.reads)
@@ -95,10 +146,45 @@ class SegmentCopier:
             self.tuning.fault("page-read", state)
         return page
 
-    def _write_all(self, items: list[WireItem], state: SegmentCheckpoint) -> Written:
-        """Write a page in batches of 25: items written, units consumed and items re-sent."""
+    def _start_writes(self, items: list[WireItem], state: SegmentCheckpoint) -> PendingWrites:
+        """Put a page on the wire in batches of 25; `state` is where the segment stands before it (crash tests)."""
         fault = self.tuning.fault
-        return self.batches.write(puts(items), after_batch=(lambda: fault("batch-written", state)) if fault else None)
+        return self.batches.start(
+            puts(items),
+            after_batch=(lambda: fault("batch-written", state)) if fault else None,
+            before_batch=self._take_the_share_left if self.shares is not None else None,
+        )
+
+
+@dataclass
+class _Page:
+    """A page read, and its batches on the wire."""
+
+    page: dict[str, Any]
+    pending: PendingWrites
+    started: float
+
+    @property
+    def key(self) -> WireItem | None:
+        key: WireItem | None = self.page.get("LastEvaluatedKey")
+        return key
+
+    def finish(self, state: SegmentCheckpoint, throttles: Callable[[], int]) -> SegmentCheckpoint:
+        """Wait until every batch of the page is written; the checkpoint after it (`throttles`: all so far)."""
+        written = self.pending.result()
+        return state.model_copy(
+            update={
+                "exclusive_start_key": self.key,
+                "done": self.key is None,
+                "items": state.items + written.items,
+                "bytes": state.bytes + int(self.page.get("ResponseBytes", 0)),
+                "pages": state.pages + 1,
+                "read_units": state.read_units + _units(self.page),
+                "write_units": state.write_units + written.units,
+                "throttles": throttles(),
+                "retried_items": state.retried_items + written.retried,
+            }
+        )
 
 
 def _units(page: dict[str, Any]) -> float:

@@ -167,6 +167,10 @@ class CopySettings(Settings):
     # The backup a recreate takes before the drop is named as the backup workflow names its own, so retention keeps it.
     BACKUP_NAME_PREFIX: NamePrefix = "ddbkeeper"
     SETTINGS_BUCKET: str | None = None  # the stack's bucket: the pre-drop backup's record (settings, proof of making)
+    # Where the segments of a copy mark themselves finished, so that the others take their share of the caps
+    # (ddbkeeper.copy.board): the stack's bucket. The endpoint only on the embedded runtime, which hosts the board.
+    COPY_BOARD_BUCKET: str | None = None
+    COPY_BOARD_ENDPOINT: str | None = None
 
 
 class CopyTask(Task[CopyRequest]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ddbkeeper.copy.board import running_segments, share
 from ddbkeeper.copy.models import MAX_SEGMENTS, Caps, CopyRequest
 
 SEGMENT_BYTES = 256 * 1024**2  # one segment per 256 MiB: a few minutes of work for one Lambda
@@ -31,8 +32,7 @@ def segment_count(request: CopyRequest, size_bytes: int, item_count: int) -> int
 
 
 def share_caps(request: CopyRequest, segments: int) -> Caps:
-    """Each segment's share of the request's caps: the segments run in parallel, so together they hold the cap."""
-    return Caps(
-        read=request.max_read_units / segments if request.max_read_units else None,
-        write=request.max_write_units / segments if request.max_write_units else None,
-    )
+    """Each segment's share of the request's caps at the start: the segments the Map runs at once share it evenly, so
+    together they hold the cap; as they finish, the others take their share (ddbkeeper.copy.board)."""
+    running = running_segments(segments, 0)
+    return Caps(read=share(request.max_read_units, running), write=share(request.max_write_units, running))

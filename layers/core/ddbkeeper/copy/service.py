@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, translate_errors
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, local_client, translate_errors
 from ddbkeeper.backup_names import backup_name
 from ddbkeeper.copy.adoption import check_adoptable, owner, owns
+from ddbkeeper.copy.board import Board, S3Board, Shares
 from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
 from ddbkeeper.copy.estimate import estimate, shape_of
 from ddbkeeper.copy.models import (
@@ -73,6 +74,7 @@ from ddbkeeper.tables import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
+    from mypy_boto3_s3 import S3Client
 
 logger = Logger(child=True)
 
@@ -94,6 +96,7 @@ class CopyService:
         settings: CopySettings | None = None,
         records: SettingsRecords | None = None,
         tuning: CopyTuning | None = None,
+        board: Board | None = None,
     ) -> None:
         self.request = task.request
         self.execution = task.execution
@@ -106,6 +109,7 @@ class CopyService:
         self.time_budget = self.settings.COPY_TIME_BUDGET_SECONDS
         self.records = records  # the pre-drop backup's record, in the stack's bucket: proof for retention
         self.tuning = tuning or CopyTuning()
+        self.board = board  # the finished segments of this copy, so the others take their share of the caps
 
     @classmethod
     def for_task(cls, task: Task[CopyRequest], env: Mapping[str, str]) -> CopyService:
@@ -123,6 +127,7 @@ class CopyService:
             TableSide(Account(factory, target.access()), target.table),
             settings=settings,
             records=records,
+            board=_board(settings, factory, task.execution.name),
         )
 
     # --- Plan Copy -------------------------------------------------------------------------------------------------
@@ -385,8 +390,11 @@ class CopyService:
         def time_left() -> float:
             return min(remaining_millis() / 1000, self.time_budget - (clock() - started))
 
-        copier = SegmentCopier(self.source, self.target, caps.read, caps.write, self.tuning)
+        shares = Shares(self.board, checkpoint.total_segments, clock)
+        copier = SegmentCopier(self.source, self.target, caps.read, caps.write, self.tuning, shares=shares)
         after = copier.run(checkpoint, time_left)
+        if after.done and self.board is not None:
+            self.board.finished(after.segment)
         logger.info("segment progress", extra={"items": after.items, "pages": after.pages, "done": after.done})
         return after
 
@@ -476,3 +484,15 @@ class CopyService:
         report = copy_report(self.request, segments, verification, finalized, pre_drop_backup=backup)
         logger.info("copy finished", extra={"totals": report.totals.model_dump()})
         return report
+
+
+def _board(settings: CopySettings, factory: SessionFactory, execution: str) -> Board | None:
+    """The board in the stack's bucket, with the function's own credentials; on the embedded runtime, its server's."""
+    if not settings.COPY_BOARD_BUCKET:
+        return None
+    s3: S3Client = (
+        local_client("s3", settings.COPY_BOARD_ENDPOINT)
+        if settings.COPY_BOARD_ENDPOINT
+        else factory.s3(AccountAccess())
+    )
+    return S3Board(s3, settings.COPY_BOARD_BUCKET, execution)

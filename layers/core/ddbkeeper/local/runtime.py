@@ -172,6 +172,7 @@ class LocalRuntime:
         LambdaFunction._invoke_lambda = _invoke_bound  # type: ignore[method-assign]
         functions = self.template.functions()
         self._environment = _apply_environment(functions.values())
+        self._host_the_copy_board()
         self._deploy(functions)
 
     def stop(self) -> None:
@@ -185,6 +186,16 @@ class LocalRuntime:
             self._server.stop()
             self._server = None
             _start_lock.release()
+
+    def _host_the_copy_board(self) -> None:
+        """The copy's segments share its caps through a board in the stack's bucket (ddbkeeper.copy.board): here the
+        runtime's own server holds it, as it holds the state machines, whatever endpoint the data is on."""
+        bucket = os.environ.get("COPY_BOARD_BUCKET")
+        if not bucket or "COPY_BOARD_ENDPOINT" in os.environ:
+            return
+        os.environ["COPY_BOARD_ENDPOINT"] = self.endpoint
+        self._environment.append("COPY_BOARD_ENDPOINT")
+        self.client("s3").create_bucket(Bucket=bucket)
 
     def _observe(self, function: str, result: Any) -> None:
         if self.on_result is not None:
