@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -42,3 +43,31 @@ def test_audit_tables(dynamodb: Client, capsys: pytest.CaptureFixture[str]) -> N
         [1.0],
         [0.0],
     )
+
+
+def scratch_table(client: Client, name: str) -> None:
+    """A table nobody tagged for protection: the account's scratch and dev tables."""
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def audited(names: list[str]) -> Any:
+    event = load_event("audit_tables.json")
+    event["request"]["tables"] = names
+    return invoke("audit_tables", event)
+
+
+def test_the_backup_age_alarm_counts_only_tables_tagged_for_protection(dynamodb: Client) -> None:
+    """An untagged table with no backup is judged like any other, but the backup-age alarm is about tagged tables:
+    counting every table of the account would keep it firing every day."""
+    scratch_table(dynamodb, "scratch")
+
+    result = audited(["orders", "scratch"])
+
+    lines = {line["table"]: line for line in result["tables"]}
+    assert (lines["scratch"]["verdict"], lines["scratch"]["tagged_for_protection"]) == ("unprotected", False)
+    assert (result["counts"]["stale_backups"], result["counts"]["tagged_at_risk"]) == (1, 1)  # orders, not scratch

@@ -62,10 +62,13 @@ def audit_counts(lines: list[TableCoverage]) -> AuditCounts:
         at_risk=sum(1 for line in lines if line.verdict == "at risk"),
         unprotected=sum(1 for line in lines if line.verdict == "unprotected"),
         tagged_at_risk=sum(1 for line in lines if line.tagged_for_protection and line.verdict != "protected"),
-        stale_backups=sum(
-            1 for line in lines if line.backup_age_hours is None or line.backup_age_hours > line.max_backup_age_hours
-        ),
+        stale_backups=sum(1 for line in lines if line.tagged_for_protection and _stale(line)),
     )
+
+
+def _stale(line: TableCoverage) -> bool:
+    """No ddbkeeper backup, or none within the schedule."""
+    return line.backup_age_hours is None or line.backup_age_hours > line.max_backup_age_hours
 
 
 class MetricSink(Protocol):
