@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,7 +20,7 @@ from ddbkeeper.aws import error_code, translate_errors
 from ddbkeeper.backup_names import own_backup_pattern
 from ddbkeeper.clock import as_utc, iso
 from ddbkeeper.drills import DrillRecord, DrillRecords
-from ddbkeeper.errors import TableNotFound
+from ddbkeeper.errors import DdbkeeperError, TableNotFound
 from ddbkeeper.recovery import BackupPoint, PitrWindow, backups_of, pitr_window
 from ddbkeeper.settings import tags_of
 from ddbkeeper.tables import describe, pitr_description
@@ -107,15 +108,15 @@ class TableCoverage(BaseModel):
     """One table's protection, as `ddbkeeper audit --json` prints it."""
 
     table: str
-    verdict: Verdict
-    reasons: list[str]  # what makes it at risk or unprotected
+    verdict: Verdict | Literal["unreadable"]
+    reasons: list[str]  # what makes it at risk or unprotected, or why it could not be read
     notes: list[str]  # worth knowing, not a risk on its own
-    tagged_for_protection: bool
-    pitr: bool
+    tagged_for_protection: bool | None  # None: unknown (unreadable)
+    pitr: bool | None
     pitr_recovery_days: int | None = None
     pitr_earliest: str | None = None
     pitr_latest: str | None = None
-    deletion_protection: bool
+    deletion_protection: bool | None
     newest_ddbkeeper_backup: str | None = None
     newest_ddbkeeper_backup_at: str | None = None
     backup_age_hours: float | None = None
@@ -126,6 +127,35 @@ class TableCoverage(BaseModel):
     last_drill: str | None = None  # PASSED / FAILED
     last_drill_at: str | None = None
     last_drill_cause: str | None = None
+
+    @classmethod
+    def unreadable(cls, table: str, error: DdbkeeperError, max_backup_age_hours: float) -> TableCoverage:
+        """A table the audit could not read: a line of its own that says why, its protection unknown."""
+        return cls(
+            table=table,
+            verdict="unreadable",
+            reasons=[f"could not be read: {type(error).__name__}: {error}"],
+            notes=[],
+            tagged_for_protection=None,
+            pitr=None,
+            deletion_protection=None,
+            max_backup_age_hours=max_backup_age_hours,
+        )
+
+
+def audit_all(auditor: Auditor, names: Iterable[str]) -> list[TableCoverage]:
+    """Every table judged, in order; one that cannot be read (dropped between ListTables and DescribeTable, access
+    refused, its ledger unreadable) is an `unreadable` line saying why and does not hide the others. What is worth
+    another try (throttling, a 5xx) is raised: the workflow retries the step, the CLI says so."""
+    lines = []
+    for name in names:
+        try:
+            lines.append(auditor.audit(name))
+        except DdbkeeperError as error:
+            if error.retryable:
+                raise
+            lines.append(TableCoverage.unreadable(name, error, auditor.max_backup_age_hours))
+    return lines
 
 
 def judge(

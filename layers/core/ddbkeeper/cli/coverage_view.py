@@ -12,11 +12,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
-from ddbkeeper.coverage import Auditor, RecoveryPoint, TableCoverage
-from ddbkeeper.errors import DdbkeeperError, InvalidInput
+from ddbkeeper.coverage import Auditor, RecoveryPoint, TableCoverage, audit_all
+from ddbkeeper.errors import InvalidInput
 from ddbkeeper.selection import all_tables
 
-_VERDICT_STYLE = {"protected": "green", "at risk": "yellow", "unprotected": "red"}
+_VERDICT_STYLE = {"protected": "green", "at risk": "yellow", "unprotected": "red", "unreadable": "magenta"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,13 +68,7 @@ def run_audit(args: argparse.Namespace, console: Console) -> list[TableCoverage]
         raise InvalidInput(f"--max-backup-age-hours: expected a positive number, got {args.max_backup_age_hours}")
     checker = auditor(args, console)
     names = args.table or [name for name in all_tables(checker.dynamodb) if name.startswith(args.prefix or "")]
-    results = []
-    for name in names:
-        try:
-            results.append(checker.audit(name))
-        except DdbkeeperError as error:  # one unreadable table does not hide the others
-            console.print(f"[red]{escape(name)}[/]: {type(error).__name__}: {escape(str(error))}")
-    return results
+    return audit_all(checker, names)
 
 
 def show_audit(console: Console, results: list[TableCoverage]) -> None:
@@ -92,6 +86,11 @@ def show_audit(console: Console, results: list[TableCoverage]) -> None:
         table.add_column(column)
     for line in results:
         style = _VERDICT_STYLE[line.verdict]
+        if line.verdict == "unreadable":
+            table.add_row(
+                escape(line.table), f"[{style}]{line.verdict}[/]", *["?"] * 5, escape("; ".join(line.reasons))
+            )
+            continue
         pitr = f"on, {line.pitr_recovery_days} d" if line.pitr else "[red]off[/]"
         backup = "-" if line.backup_age_hours is None else f"{line.backup_age_hours:,.1f} h old"
         chain = line.chain_end or "-"
@@ -111,6 +110,8 @@ def show_audit(console: Console, results: list[TableCoverage]) -> None:
         )
     console.print(table)
     counts = {verdict: sum(1 for line in results if line.verdict == verdict) for verdict in _VERDICT_STYLE}
+    if not counts["unreadable"]:
+        del counts["unreadable"]
     console.print(", ".join(f"{count} {verdict}" for verdict, count in counts.items()))
 
 
