@@ -12,7 +12,7 @@ import pytest
 from ddbkeeper.clock import iso
 
 from tests.support import STACK_BUCKET, Client, cli
-from tests.support.chain import T0, ChainWriter, History, build_chain, ordered
+from tests.support.chain import KEY_ATTRIBUTES, KEY_SCHEMA, T0, ChainWriter, History, build_chain, ordered
 from tests.support.tables import all_items, create_source
 
 pytestmark = pytest.mark.endpoint
@@ -178,6 +178,91 @@ def test_each_window_of_the_export_chain_is_a_point_and_its_input_restores_that_
     restored = cli(endpoint, "run", "restore", "--local", "--json", "--input", json.dumps(middle))
     assert restored.returncode == 0, restored.stderr
     assert all_items(remote, "pts-chain-back") == ordered(snapshots[2].values())
+
+
+def test_a_dropped_tables_export_chain_is_still_a_way_back(endpoint: str, remote: Client) -> None:
+    """A dropped table is when its chain matters most (PITR is gone with it, the chain goes back further): every
+    window is listed, through the chain (it reads only the bucket), and asks for the keys no record holds."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    writer = ChainWriter(s3, STACK_BUCKET, "ddbkeeper/pts-dropped", "pts-dropped")
+    snapshots = build_chain(writer, History(20, seed=37), 2, record=True)  # the table itself never was, or is gone
+
+    done = cli(endpoint, "points", "pts-dropped", "--json", "--bucket", STACK_BUCKET, "--target", "pts-dropped-back")
+
+    assert done.returncode == 0, done.stderr
+    exports = [p for p in json.loads(done.stdout) if p["kind"] == "export"]
+    assert [p["at"] for p in exports] == [iso(T0 + timedelta(hours=h)) for h in (2, 1, 0)]
+    chain = {"table": "pts-dropped", "bucket": STACK_BUCKET, "prefix": "ddbkeeper/pts-dropped"}
+    for point in exports:
+        assert point["restore_input"] == {
+            "source": {"export_chain": chain, "to": point["at"]},
+            "target": {"table": "pts-dropped-back"},
+        }
+        assert "add target.key_schema and target.attribute_definitions" in point["note"]
+    keys = {"key_schema": KEY_SCHEMA, "attribute_definitions": KEY_ATTRIBUTES}
+    for point in exports:
+        payload = point["restore_input"] | {"target": point["restore_input"]["target"] | keys, "dry_run": True}
+        planned = cli(endpoint, "run", "restore", "--local", "--json", "--input", json.dumps(payload))
+        assert planned.returncode == 0, (point, planned.stderr)
+    middle = exports[1]["restore_input"] | {"target": exports[1]["restore_input"]["target"] | keys}
+    restored = cli(endpoint, "run", "restore", "--local", "--json", "--input", json.dumps(middle))
+    assert restored.returncode == 0, restored.stderr
+    assert all_items(remote, "pts-dropped-back") == ordered(snapshots[1].values())
+
+    readable = cli(endpoint, "points", "pts-dropped", "--bucket", STACK_BUCKET, COLUMNS="400")
+    assert readable.returncode == 0, readable.stderr
+    assert readable.stdout.count("add target.key_schema") == len(exports)
+
+
+def test_the_ledger_under_an_empty_prefix_in_another_owners_checked_bucket(endpoint: str, remote: Client) -> None:
+    """The ledger is read by the one reader the restore uses: an empty --export-prefix is the bucket's root (not
+    "/ddbkeeper-ledger/..."), and the bucket's owner goes with every read and into the restore input."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="pts-flat-exports")
+    table(remote, "pts-flat")
+    writer = ChainWriter(s3, "pts-flat-exports", "", "pts-flat")
+    build_chain(writer, History(10, seed=41), 1, record=True)
+    owner = "123456789012"  # moto's account: the bucket's owner
+
+    done = cli(
+        endpoint,
+        "points",
+        "pts-flat",
+        "--json",
+        "--bucket",
+        STACK_BUCKET,
+        "--export-bucket",
+        "pts-flat-exports",
+        "--export-prefix",
+        "",
+        "--export-bucket-owner",
+        owner,
+    )
+
+    assert done.returncode == 0, done.stderr
+    exports = [p for p in json.loads(done.stdout) if p["kind"] == "export"]
+    assert [p["at"] for p in exports] == [iso(T0 + timedelta(hours=1)), iso(T0)]
+    chain = {"table": "pts-flat", "bucket": "pts-flat-exports", "prefix": "", "bucket_owner": owner}
+    assert exports[0]["restore_input"]["source"] == {"export_chain": chain, "to": exports[0]["at"]}
+
+
+def test_a_backup_is_ddbkeepers_by_the_stacks_naming_rule(endpoint: str, remote: Client) -> None:
+    """The catalog tells ddbkeeper's backups by the rule the audit and retention use
+    (<BackupNamePrefix>-<table>-<stamp>, --backup-prefix), not by a name that merely starts with "ddbkeeper-"."""
+    table(remote, "pts-named")
+    remote.create_backup(TableName="pts-named", BackupName=f"nightly-pts-named-{STAMP}")
+    remote.create_backup(TableName="pts-named", BackupName="ddbkeeper-by-hand")
+
+    def made(*args: str) -> set[str]:
+        done = cli(endpoint, "points", "pts-named", "--json", "--bucket", STACK_BUCKET, *args)
+        assert done.returncode == 0, done.stderr
+        return {p["description"] for p in json.loads(done.stdout) if p["kind"] == "backup"}
+
+    assert made() == {f"backup nightly-pts-named-{STAMP} (user)", "backup ddbkeeper-by-hand (user)"}
+    assert made("--backup-prefix", "nightly") == {
+        f"backup nightly-pts-named-{STAMP} (ddbkeeper)",
+        "backup ddbkeeper-by-hand (user)",
+    }
 
 
 def test_the_audit_reads_another_account_through_its_role(endpoint: str) -> None:

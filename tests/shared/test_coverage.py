@@ -14,7 +14,7 @@ T = [datetime(2026, 11, 24, tzinfo=UTC) + timedelta(hours=h) for h in range(6)]
 
 
 def point(kind: str, start: datetime | None, end: datetime) -> ChainPoint:
-    return ChainPoint(f"arn:x/export/{end:%H}", kind, end, start, 1, "k")
+    return ChainPoint(f"arn:x/export/{end:%H}", kind, end, start, 1)
 
 
 def test_the_chain_reaches_its_last_point_unless_a_gap_cuts_it() -> None:

@@ -7,30 +7,30 @@ Shared by `ddbkeeper audit` and `ddbkeeper points` (and the scheduled audit): it
 from __future__ import annotations
 
 import itertools
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from ddbkeeper.aws import error_code, translate_errors
 from ddbkeeper.backup_names import own_backup_pattern
-from ddbkeeper.clock import as_utc, iso
+from ddbkeeper.clock import iso
 from ddbkeeper.drills import DrillRecord, DrillRecords
-from ddbkeeper.errors import TableNotFound
+from ddbkeeper.errors import DdbkeeperError, TableNotFound
+from ddbkeeper.export_files import ChainEntry, ExportLocation, read_ledger
 from ddbkeeper.recovery import BackupPoint, PitrWindow, backups_of, pitr_window
 from ddbkeeper.settings import tags_of
 from ddbkeeper.tables import describe, pitr_description
 
 if TYPE_CHECKING:
+    import re
+
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
     from mypy_boto3_s3 import S3Client
 
 Verdict = Literal["protected", "at risk", "unprotected"]
-LEDGER_FOLDER = "ddbkeeper-ledger"  # the export workflow's ledger: <prefix>/ddbkeeper-ledger/<table>/<end>.json
 
 
 # --- the export chain, as the ledger records it ----------------------------------------------------------------------
@@ -44,42 +44,18 @@ class ChainPoint:
     export_type: str  # FULL or INCREMENTAL
     end: datetime
     start: datetime | None
-    items: int
-    key: str  # the ledger entry's S3 key
+    items: int = 0
+
+    @classmethod
+    def of(cls, entry: ChainEntry) -> ChainPoint:
+        return cls(entry.export_arn, entry.export_type, entry.end, entry.start, entry.items)
 
 
-def chain_points(s3: S3Client, bucket: str, prefix: str, table: str, table_arn: str | None) -> list[ChainPoint]:
-    """The table's completed exports from its ledger, oldest first (entries of another table of that name excluded)."""
-    folder = f"{prefix}/{LEDGER_FOLDER}/{table}/"
-    with translate_errors("ListObjectsV2", f"s3://{bucket}/{folder}"):
-        try:
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
-            keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json"))
-        except ClientError as error:
-            if error_code(error) == "NoSuchBucket":
-                return []
-            raise
-    points = []
-    for key in keys:
-        with translate_errors("GetObject", f"s3://{bucket}/{key}"):
-            entry: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        window = entry.get("window") or {}
-        end = as_utc(window.get("end"))
-        if entry.get("status") != "SUCCEEDED" or not entry.get("export_arn") or end is None:
-            continue
-        if table_arn is not None and entry.get("table_arn") not in (None, table_arn):
-            continue
-        points.append(
-            ChainPoint(
-                export_arn=str(entry["export_arn"]),
-                export_type=str(entry.get("export_type") or window.get("export_type") or "FULL"),
-                end=end,
-                start=as_utc(window.get("start")),
-                items=int(entry.get("items") or 0),
-                key=key,
-            )
-        )
-    return sorted(points, key=lambda point: point.end)
+def chain_points(s3: S3Client, location: ExportLocation, table: str, table_arn: str | None) -> list[ChainPoint]:
+    """The table's completed exports from its ledger (export_files.read_ledger, the one reader), oldest first; with a
+    `table_arn`, the entries of another table of that name are left out."""
+    entries = read_ledger(s3, location, table)
+    return [ChainPoint.of(entry) for entry in entries if table_arn is None or entry.table_arn == table_arn]
 
 
 def chain_state(points: list[ChainPoint]) -> tuple[ChainPoint | None, list[str]]:
@@ -107,15 +83,15 @@ class TableCoverage(BaseModel):
     """One table's protection, as `ddbkeeper audit --json` prints it."""
 
     table: str
-    verdict: Verdict
-    reasons: list[str]  # what makes it at risk or unprotected
+    verdict: Verdict | Literal["unreadable"]
+    reasons: list[str]  # what makes it at risk or unprotected, or why it could not be read
     notes: list[str]  # worth knowing, not a risk on its own
-    tagged_for_protection: bool
-    pitr: bool
+    tagged_for_protection: bool | None  # None: unknown (unreadable)
+    pitr: bool | None
     pitr_recovery_days: int | None = None
     pitr_earliest: str | None = None
     pitr_latest: str | None = None
-    deletion_protection: bool
+    deletion_protection: bool | None
     newest_ddbkeeper_backup: str | None = None
     newest_ddbkeeper_backup_at: str | None = None
     backup_age_hours: float | None = None
@@ -126,6 +102,35 @@ class TableCoverage(BaseModel):
     last_drill: str | None = None  # PASSED / FAILED
     last_drill_at: str | None = None
     last_drill_cause: str | None = None
+
+    @classmethod
+    def unreadable(cls, table: str, error: DdbkeeperError, max_backup_age_hours: float) -> TableCoverage:
+        """A table the audit could not read: a line of its own that says why, its protection unknown."""
+        return cls(
+            table=table,
+            verdict="unreadable",
+            reasons=[f"could not be read: {type(error).__name__}: {error}"],
+            notes=[],
+            tagged_for_protection=None,
+            pitr=None,
+            deletion_protection=None,
+            max_backup_age_hours=max_backup_age_hours,
+        )
+
+
+def audit_all(auditor: Auditor, names: Iterable[str]) -> list[TableCoverage]:
+    """Every table judged, in order; one that cannot be read (dropped between ListTables and DescribeTable, access
+    refused, its ledger unreadable) is an `unreadable` line saying why and does not hide the others. What is worth
+    another try (throttling, a 5xx) is raised: the workflow retries the step, the CLI says so."""
+    lines = []
+    for name in names:
+        try:
+            lines.append(auditor.audit(name))
+        except DdbkeeperError as error:
+            if error.retryable:
+                raise
+            lines.append(TableCoverage.unreadable(name, error, auditor.max_backup_age_hours))
+    return lines
 
 
 def judge(
@@ -179,6 +184,7 @@ class Auditor:
     max_backup_age_hours: float = 26.0
     protect_tag_key: str = "backup"
     export_bucket: str | None = None  # where the exports and their ledger are, when not in the stack's bucket
+    export_bucket_owner: str | None = None  # the account that owns it: never read a bucket someone else has taken
 
     def audit(self, name: str) -> TableCoverage:
         table = self._describe(name)
@@ -233,11 +239,18 @@ class Auditor:
             raise TableNotFound(f"table: {name} does not exist")
         return table
 
-    def _chain(self, name: str, table_arn: str) -> list[ChainPoint]:
+    def _exports(self, name: str) -> ExportLocation | None:
+        """Where the table's exports and their ledger are, if the auditor reads a bucket at all."""
         bucket = self.export_bucket or self.bucket
         if self.s3 is None or bucket is None:
+            return None
+        return ExportLocation(bucket, self.export_prefix.format(table=name), self.export_bucket_owner)
+
+    def _chain(self, name: str, table_arn: str | None) -> list[ChainPoint]:
+        location = self._exports(name)
+        if self.s3 is None or location is None:
             return []
-        return chain_points(self.s3, bucket, self.export_prefix.format(table=name), name, table_arn)
+        return chain_points(self.s3, location, name, table_arn)
 
     def _last_drill(self, table_arn: str) -> DrillRecord | None:
         if self.s3 is None or self.bucket is None:
@@ -249,18 +262,25 @@ class Auditor:
     def points(self, name: str, target: str) -> list[RecoveryPoint]:
         """Every way to bring the table back, newest first, each with the `ddbkeeper run restore` input that does it."""
         table = describe(self.dynamodb, name)
-        found: list[RecoveryPoint] = []
-        for backup in backups_of(self.dynamodb, name):
-            if backup.available:
-                found.append(_backup_point(backup, target))
+        pattern = own_backup_pattern(self.backup_prefix, name)
+        found = [
+            _backup_point(backup, target, pattern) for backup in backups_of(self.dynamodb, name) if backup.available
+        ]
         if table is not None:
-            pitr = pitr_window(pitr_description(self.dynamodb, name))
-            found += _pitr_points(name, pitr, target)
-            schema = [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in table["KeySchema"]]
-            keys = {"key_schema": schema, "attribute_definitions": _key_definitions(table)}
-            bucket = self.export_bucket or self.bucket
-            chain = {"table": name, "bucket": bucket, "prefix": self.export_prefix.format(table=name)}
-            found += _chain_points(self._chain(name, table["TableArn"]), chain, target, keys)
+            found += _pitr_points(name, pitr_window(pitr_description(self.dynamodb, name)), target)
+        location = self._exports(name)
+        if location is not None:
+            chain: dict[str, Any] = {"table": name, "bucket": location.bucket, "prefix": location.prefix}
+            if location.owner:
+                chain["bucket_owner"] = location.owner
+            if table is not None:
+                schema = [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in table["KeySchema"]]
+                keys = {"key_schema": schema, "attribute_definitions": _key_definitions(table)}
+                found += _chain_points(self._chain(name, table["TableArn"]), chain, target, keys)
+            else:
+                # A dropped table is when its chain matters most (older than PITR's 35 days); every entry of the name
+                # is read. Neither the ledger nor DynamoDB's manifests record the table's keys: the restore needs them.
+                found += _chain_points(self._chain(name, None), chain, target, None)
         return sorted(found, key=lambda point: point.at, reverse=True)
 
 
@@ -274,8 +294,9 @@ class RecoveryPoint(BaseModel):
     note: str = ""
 
 
-def _backup_point(backup: BackupPoint, target: str) -> RecoveryPoint:
-    made = "ddbkeeper" if backup.name.startswith("ddbkeeper-") else backup.kind.lower().replace("_", " ")
+def _backup_point(backup: BackupPoint, target: str, own: re.Pattern[str]) -> RecoveryPoint:
+    """`own`: the names ddbkeeper gives its backups of the table (backup_names.own_backup_pattern), as the audit."""
+    made = "ddbkeeper" if own.match(backup.name) else backup.kind.lower().replace("_", " ")
     return RecoveryPoint(
         kind="backup",
         at=str(iso(backup.created)),
@@ -308,12 +329,21 @@ def _pitr_points(name: str, pitr: PitrWindow, target: str) -> list[RecoveryPoint
     return [latest, earliest]
 
 
+NO_KEYS = (
+    "the table is gone and neither the ledger nor the export's manifests record its keys: add target.key_schema and "
+    "target.attribute_definitions (the table's key attributes and their types) to this input"
+)
+
+
 def _chain_points(
-    points: list[ChainPoint], chain: dict[str, Any], target: str, keys: dict[str, Any]
+    points: list[ChainPoint], chain: dict[str, Any], target: str, keys: dict[str, Any] | None
 ) -> list[RecoveryPoint]:
     """Each export of the chain as a point to restore to: the restore from the export chain takes the newest FULL
     export at or before it, then every incremental after it in order, so a point is reachable when no gap lies between
-    that FULL export and it (one after a gap, or before any FULL, is listed without an input, and says why)."""
+    that FULL export and it (one after a gap, or before any FULL, is listed without an input, and says why).
+
+    `keys` None: the table is gone. Every point then goes through the chain (it reads only the bucket, where an import
+    by export ARN needs DescribeExport to still know the export), its input without keys and a note asking for them."""
     found = []
     full: ChainPoint | None = None
     gap: str | None = None
@@ -330,20 +360,25 @@ def _chain_points(
             elif gap is None and before is not None and point.start != before.end:
                 gap = f"a gap in the chain from {iso(before.end)} to {iso(point.start)}"
         before = point
-        # A FULL export restores on its own (ImportTable); a window's end through the chain.
+        # A FULL export of a table still there restores on its own (ImportTable); a window's end through the chain.
+        imported = point.export_type == "FULL" and keys is not None
         source = (
-            {"export": {"export_arn": point.export_arn}}
-            if point.export_type == "FULL"
-            else {"export_chain": chain, "to": iso(point.end)}
+            {"export": {"export_arn": point.export_arn}} if imported else {"export_chain": chain, "to": iso(point.end)}
         )
-        restore = {"source": source, "target": {"table": target, **keys}}
+        restore = {"source": source, "target": {"table": target, **(keys or {})}}
+        if gap:
+            note = f"not reachable: {gap}"
+        elif keys is None:
+            note = NO_KEYS
+        else:
+            note = "an import of this FULL export" if imported else "the export chain to this window's end"
         found.append(
             RecoveryPoint(
                 kind="export",
                 at=str(iso(point.end)),
                 description=description,
                 restore_input=None if gap else restore,
-                note=f"not reachable: {gap}" if gap else "the export chain to this window's end",
+                note=note,
             )
         )
     return found

@@ -289,6 +289,7 @@ class ChainEntry(StepModel):
     export_arn: str
     data: str | None = None  # its AWSDynamoDB/<id>/data/ folder (s3://...)
     manifest: str | None = None  # its manifest-summary.json (s3://...), when DescribeExport named one
+    items: Count = 0  # what the export holds (a FULL export's items, an incremental's changes)
 
     def summary_url(self) -> str | None:
         """Where its manifest-summary.json is: recorded, else beside the data folder DynamoDB names."""

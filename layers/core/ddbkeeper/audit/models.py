@@ -39,6 +39,7 @@ class AuditCounts(StepModel):
     protected: int
     at_risk: int
     unprotected: int
+    unreadable: int = 0  # tables that could not be read (gone since they were listed, access refused): not judged
     tagged_at_risk: int  # tables carrying the protection tag that are at risk or unprotected: the alarm's metric
     stale_backups: int  # tagged tables whose newest ddbkeeper backup is past the schedule, or that have none
 

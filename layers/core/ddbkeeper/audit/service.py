@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 
 from ddbkeeper.audit.models import AuditCounts, AuditReport, AuditRequest, AuditSettings
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
-from ddbkeeper.coverage import Auditor, TableCoverage
+from ddbkeeper.coverage import Auditor, TableCoverage, audit_all
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.selection import all_tables, select_tables
 
@@ -46,12 +46,14 @@ class AuditService:
             names = list(all_tables(client))
         else:
             names = select_tables(client, self.request.tables, self.request.selector, client.meta.region_name)
-        lines = [self.auditor.audit(name) for name in names]
+        lines = audit_all(self.auditor, names)
         counts = audit_counts(lines)
         summary = (
             f"{counts.protected} protected, {counts.at_risk} at risk, {counts.unprotected} unprotected"
             f"; {counts.tagged_at_risk} tagged for protection and not protected"
         )
+        if counts.unreadable:
+            summary += f"; {counts.unreadable} could not be read"
         logger.info("tables audited", extra={"summary": summary})
         return AuditReport(counts=counts, tables=lines, summary=summary)
 
@@ -61,11 +63,15 @@ def audit_counts(lines: list[TableCoverage]) -> AuditCounts:
         protected=sum(1 for line in lines if line.verdict == "protected"),
         at_risk=sum(1 for line in lines if line.verdict == "at risk"),
         unprotected=sum(1 for line in lines if line.verdict == "unprotected"),
+        unreadable=sum(1 for line in lines if line.verdict == "unreadable"),
         tagged_at_risk=sum(1 for line in lines if line.tagged_for_protection and line.verdict != "protected"),
-        stale_backups=sum(
-            1 for line in lines if line.backup_age_hours is None or line.backup_age_hours > line.max_backup_age_hours
-        ),
+        stale_backups=sum(1 for line in lines if line.tagged_for_protection and _stale(line)),
     )
+
+
+def _stale(line: TableCoverage) -> bool:
+    """No ddbkeeper backup, or none within the schedule."""
+    return line.backup_age_hours is None or line.backup_age_hours > line.max_backup_age_hours
 
 
 class MetricSink(Protocol):
@@ -73,10 +79,12 @@ class MetricSink(Protocol):
 
 
 def publish(metrics: MetricSink, report: AuditReport) -> None:
-    """Metrics per verdict, and the two the alarms watch: TaggedTablesAtRisk and TablesWithStaleBackup."""
+    """Metrics per verdict (and TablesUnreadable), and the two the alarms watch: TaggedTablesAtRisk and
+    TablesWithStaleBackup."""
     counts = report.counts
     metrics.add_metric(name="TablesProtected", unit="Count", value=counts.protected)
     metrics.add_metric(name="TablesAtRisk", unit="Count", value=counts.at_risk)
     metrics.add_metric(name="TablesUnprotected", unit="Count", value=counts.unprotected)
+    metrics.add_metric(name="TablesUnreadable", unit="Count", value=counts.unreadable)
     metrics.add_metric(name="TaggedTablesAtRisk", unit="Count", value=counts.tagged_at_risk)
     metrics.add_metric(name="TablesWithStaleBackup", unit="Count", value=counts.stale_backups)

@@ -119,7 +119,6 @@ def _parser() -> argparse.ArgumentParser:
     add_coverage_arguments(audit)
     audit.add_argument("--table", action="append", help="audit this table (repeat; default: every table)")
     audit.add_argument("--prefix", help="audit the tables whose names start with this")
-    audit.add_argument("--backup-prefix", default="ddbkeeper", help="the stack's BackupNamePrefix")
     audit.add_argument(
         "--max-backup-age-hours", type=float, default=26.0, help="the schedule's promise: older is at risk"
     )

@@ -12,11 +12,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
-from ddbkeeper.coverage import Auditor, RecoveryPoint, TableCoverage
-from ddbkeeper.errors import DdbkeeperError, InvalidInput
+from ddbkeeper.coverage import NO_KEYS, Auditor, RecoveryPoint, TableCoverage, audit_all
+from ddbkeeper.errors import InvalidInput
 from ddbkeeper.selection import all_tables
 
-_VERDICT_STYLE = {"protected": "green", "at risk": "yellow", "unprotected": "red"}
+_VERDICT_STYLE = {"protected": "green", "at risk": "yellow", "unprotected": "red", "unreadable": "magenta"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bucket", help="the stack's bucket (default: the stack's ExportBucketName output)")
     parser.add_argument("--stack-name", default="ddbkeeper", help="the stack whose bucket holds ledgers and drills")
     parser.add_argument("--export-bucket", help="the exports' bucket, when not the stack's (export requests' bucket)")
+    parser.add_argument(
+        "--export-bucket-owner", help="the account that owns the exports' bucket (checked on each read)"
+    )
     parser.add_argument("--export-prefix", default="ddbkeeper/{table}", help="where the table's exports and ledger are")
+    parser.add_argument("--backup-prefix", default="ddbkeeper", help="the stack's BackupNamePrefix")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
 
 
@@ -46,9 +50,10 @@ def auditor(args: argparse.Namespace, console: Console) -> Auditor:
         s3=own.s3 if bucket or args.export_bucket else None,
         bucket=bucket,
         now=datetime.now(UTC),
-        backup_prefix=getattr(args, "backup_prefix", "ddbkeeper"),
+        backup_prefix=args.backup_prefix,
         export_prefix=args.export_prefix,
         export_bucket=args.export_bucket,
+        export_bucket_owner=args.export_bucket_owner,
         max_backup_age_hours=getattr(args, "max_backup_age_hours", 26.0),
         protect_tag_key=getattr(args, "protect_tag_key", "backup"),
     )
@@ -68,13 +73,7 @@ def run_audit(args: argparse.Namespace, console: Console) -> list[TableCoverage]
         raise InvalidInput(f"--max-backup-age-hours: expected a positive number, got {args.max_backup_age_hours}")
     checker = auditor(args, console)
     names = args.table or [name for name in all_tables(checker.dynamodb) if name.startswith(args.prefix or "")]
-    results = []
-    for name in names:
-        try:
-            results.append(checker.audit(name))
-        except DdbkeeperError as error:  # one unreadable table does not hide the others
-            console.print(f"[red]{escape(name)}[/]: {type(error).__name__}: {escape(str(error))}")
-    return results
+    return audit_all(checker, names)
 
 
 def show_audit(console: Console, results: list[TableCoverage]) -> None:
@@ -92,6 +91,11 @@ def show_audit(console: Console, results: list[TableCoverage]) -> None:
         table.add_column(column)
     for line in results:
         style = _VERDICT_STYLE[line.verdict]
+        if line.verdict == "unreadable":
+            table.add_row(
+                escape(line.table), f"[{style}]{line.verdict}[/]", *["?"] * 5, escape("; ".join(line.reasons))
+            )
+            continue
         pitr = f"on, {line.pitr_recovery_days} d" if line.pitr else "[red]off[/]"
         backup = "-" if line.backup_age_hours is None else f"{line.backup_age_hours:,.1f} h old"
         chain = line.chain_end or "-"
@@ -111,6 +115,8 @@ def show_audit(console: Console, results: list[TableCoverage]) -> None:
         )
     console.print(table)
     counts = {verdict: sum(1 for line in results if line.verdict == verdict) for verdict in _VERDICT_STYLE}
+    if not counts["unreadable"]:
+        del counts["unreadable"]
     console.print(", ".join(f"{count} {verdict}" for verdict, count in counts.items()))
 
 
@@ -127,6 +133,9 @@ def show_points(console: Console, table_name: str, points: list[RecoveryPoint]) 
     for column in ("data as of", "kind", "what", "ddbkeeper run restore --input"):
         table.add_column(column)
     for point in points:
-        restore = escape(json.dumps(point.restore_input)) if point.restore_input else f"[dim]{escape(point.note)}[/]"
+        restore = f"[dim]{escape(point.note)}[/]"
+        if point.restore_input:
+            # The note goes with the input when the input needs something more (a gone table's keys).
+            restore = escape(json.dumps(point.restore_input)) + (f"\n{restore}" if point.note == NO_KEYS else "")
         table.add_row(point.at, point.kind, escape(point.description), restore)
     console.print(table)

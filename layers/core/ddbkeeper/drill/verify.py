@@ -75,10 +75,7 @@ def reachable_chain(entries: list[ChainEntry], table_arn: str | None) -> tuple[C
     chain_state decides the reachable end, the restore's `pick` the exports that reach it). (None, why) when there is
     nothing to drill; else (the pick, a note: empty, or the gap the drill stops before)."""
     mine = [entry for entry in entries if table_arn is None or entry.table_arn == table_arn]
-    points = [
-        ChainPoint(entry.export_arn, entry.export_type, entry.end, entry.start, items=0, key="") for entry in mine
-    ]
-    end, gaps = chain_state(points)
+    end, gaps = chain_state([ChainPoint.of(entry) for entry in mine])
     if end is None:
         return None, gaps[0] if gaps else "the ledger records no export"
     picked = pick(mine, end.end, field="export chain")
