@@ -69,6 +69,12 @@ def test_cross_account_copy_with_segments_and_loop_turns(
     assert report["totals"]["invocations"] > 3  # segments looped
     assert report["verification"]["verify"] == "checksum"
     assert report["verification"]["items"] == 500
+    # Verified per segment in the verify Map: each segment's items on both sides, and what the copy read from it.
+    lines = report["verification"]["segments"]
+    assert [line["segment"] for line in lines] == [0, 1, 2]
+    assert all(line["source_items"] == line["target_items"] == line["copied_items"] for line in lines)
+    assert sum(line["source_items"] for line in lines) == 500
+    assert report["warnings"] == []
     described = other.describe_table(TableName=target)["Table"]
     assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_kind"]
     assert [i["IndexName"] for i in described["LocalSecondaryIndexes"]] == ["by_score"]
@@ -133,6 +139,55 @@ def test_a_lossy_target_fails_verification(
     assert result.error == "VerificationFailed"
     assert f"source {source} has 60 items" in (result.cause_message() or "")
     assert f"target {target} has 59 items" in (result.cause_message() or "")
+
+
+@pytest.mark.parametrize("also_into_the_target", [True, False], ids=["dual-written", "source-only"])
+def test_a_source_written_during_the_copy_is_reported(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    names: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    also_into_the_target: bool,
+) -> None:
+    """An item appears in the source after the copy read it, before the verify Map tallies it (dual-written by an
+    application into both tables, or into the source only): the report warns that the source changed (a Scan copy is
+    not a snapshot); when only the source has it, the verification fails and says why."""
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=90, pad=100)
+    original = DynamoHandler.scan
+    written = {"done": False}
+    late = {"pk": {"S": "late-arrival"}, "sk": {"N": "1"}, "note": {"S": "written during the copy"}}
+
+    def writes_when_verification_starts(self: DynamoHandler) -> Any:
+        if self.body.get("ConsistentRead") and not written["done"]:  # the verify Map's first scan
+            written["done"] = True
+            for table in (source, target) if also_into_the_target else (source,):
+                self.dynamodb_backend.put_item(table, late)
+        return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "scan", writes_when_verification_starts)
+
+    result = run(
+        runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 3, "verify": "checksum"}
+    )
+
+    if also_into_the_target:
+        assert result.succeeded, result.cause
+        report = result.output
+        assert report["totals"]["items"] == 90
+        lines = report["verification"]["segments"]
+        assert sum(line["copied_items"] for line in lines) == 90
+        assert sum(line["source_items"] for line in lines) == sum(line["target_items"] for line in lines) == 91
+        (warning,) = report["warnings"]
+        assert "the source changed during the copy" in warning
+        assert "the copy read" in warning and "export chain" in warning
+    else:
+        assert result.status == "FAILED"
+        assert result.error == "VerificationFailed"
+        message = result.cause_message() or ""
+        assert f"checksum mismatch: source {source} has 91 items" in message
+        assert "segments that differ: " in message
+        assert "the source changed during the copy" in message
 
 
 def test_a_segment_that_cannot_write_fails_the_execution(

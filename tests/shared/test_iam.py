@@ -278,8 +278,8 @@ def test_other_accounts_reach_only_their_own_prefix_of_the_export_bucket() -> No
 
 
 def test_an_append_is_verified_by_reading_back_and_never_changes_anything() -> None:
-    """Verify Copy reads the target item by item after an append (BatchGetItem); reads are all it may do."""
-    (statement,) = [s for f, _, s in grants("dynamodb:BatchGetItem") if f == "VerifyCopyFunction"]
+    """Verify Segment reads the target item by item after an append (BatchGetItem); reads are all it may do."""
+    (statement,) = [s for f, _, s in grants("dynamodb:BatchGetItem") if f == "VerifySegmentFunction"]
     assert set(statement["Action"]) == {"dynamodb:Scan", "dynamodb:BatchGetItem"}
     roles = read_cfn(ROOT / "roles" / "cross-account-roles.yaml")["Resources"]
     assert [s["Sid"] for _, _, s in grants("dynamodb:BatchGetItem", roles)] == ["Read"]  # reads, on either side

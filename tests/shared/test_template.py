@@ -24,7 +24,7 @@ LAMBDA_ERRORS = {
 }
 # Tasks that must fail at themselves (no Catch) so that a redrive resumes them from their last checkpoint: a Distributed
 # Map child's, and the restore's loop over the exports it applies.
-REDRIVABLE = {"Copy Segment", "Apply Exports"}
+REDRIVABLE = {"Copy Segment", "Verify Segment", "Apply Exports"}
 # Actions AWS does not scope to a resource: the only ones allowed on "*".
 UNSCOPED_ACTIONS = {
     "dynamodb:ListTables",

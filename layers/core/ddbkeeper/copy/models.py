@@ -4,7 +4,8 @@ Plan Copy        CopyTask      -> PlannedCopy        (the whole state from then 
 Prepare Target   PrepareTask   -> PrepareState       ($.prepare, looped until READY)
 Copy Segment     SegmentTask   -> SegmentCheckpoint  ($.checkpoint, per segment in the Map, looped until done)
 Finalize Target  FinalizeTask  -> FinalSettings      ($.finalized)
-Verify Copy      VerifyTask    -> Verification       ($.verification)
+Verify Segment   VerifySegmentTask -> SegmentTally   ($.tally, per segment in the Map, looped until done)
+Verify Copy      VerifyTask    -> Verification       ($.verification: the segments' tallies compared)
 Copy Report      CopyRun       -> CopyReport         ($.report)
 """
 
@@ -258,14 +259,6 @@ class FinalizeTask(CopyTask):
     finalize: FinalSettings
 
 
-class VerifyTask(CopyTask):
-    """Verify Copy's input: the segments of the copy, which the verifying scans use too (at most 8), and the source's
-    key (an append is checked item by item, read back by key)."""
-
-    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
-    key_attributes: list[str] = []
-
-
 class AppendCheck(StepModel):
     """An append's verification: every source item read back from the target by its key and compared as written.
 
@@ -282,14 +275,73 @@ class AppendCheck(StepModel):
         return bool(self.missing or self.different)
 
 
+class SideTally(StepModel):
+    """One table's side of a segment's verification so far: items counted, the sum of their digests (checksum only,
+    64 hex digits: the sums of the segments add up), and where the next page starts."""
+
+    items: Count = 0
+    digest: str | None = None
+    pages: Count = 0
+    exclusive_start_key: Annotated[WireItem | None, AfterValidator(_key_values)] = None
+    done: bool = False
+
+
+class SegmentTally(StepModel):
+    """Where one segment's verification stands: Verify Segment returns it, not yet `done`, when its Lambda's time runs
+    short, and is called again with it (like Copy Segment's loop), so a segment of any size is verified.
+
+    count and checksum tally both tables' segment; an append reads the source's segment back from the target by key
+    (`append`), and tallies the source only."""
+
+    segment: Annotated[int, Field(ge=0, lt=MAX_SEGMENTS)]
+    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
+    source: SideTally = SideTally()
+    target: SideTally = SideTally()
+    append: AppendCheck | None = None
+    invocations: Count = 0
+    done: bool = False
+
+
+class VerifySegmentTask(CopyTask):
+    """Verify Segment's input: one Map item, the segment's tally so far, the source's key (an append's read-back)."""
+
+    tally: SegmentTally
+    key_attributes: list[str] = []
+
+
+class VerifyTask(CopyTask):
+    """Verify Copy's input: every segment's final tally (the verify Map's results) and every segment's final
+    checkpoint (the copy Map's: what the copy read from the source, to tell whether the source changed meanwhile)."""
+
+    tallies: list[SegmentTally]
+    segments: list[SegmentCheckpoint] = []
+
+
+class SegmentVerification(StepModel):
+    """A segment's line in the verification: the items each side had (the target's: None after an append, whose
+    target holds its own items too), what the copy read from the source's segment, and whether the sides differ."""
+
+    segment: Annotated[int, Field(ge=0, lt=MAX_SEGMENTS)]
+    source_items: Count
+    target_items: Count | None = None
+    copied_items: Count | None = None  # None when the copy's checkpoints were not given
+    differs: bool = False
+
+
 class Verification(StepModel):
     """Source and target agreed: on the count of items, or on the count and the digest of every item; after an
-    append, on every source item being in the target as written (`append`)."""
+    append, on every source item being in the target as written (`append`). Per segment, the items each side had.
+
+    `warnings`: what the copy cannot vouch for although the tables agree now, e.g. a source that changed during the
+    copy (a Scan copy is not a snapshot)."""
 
     verify: Literal["count", "checksum", "none"]
     items: Count | None = None
     digest: str | None = None  # 64 hex digits: the order-free sum of the items' SHA-256 (checksum only)
     append: AppendCheck | None = None
+    segments: list[SegmentVerification] = []
+    differing_segments: list[int] = []
+    warnings: list[str] = []
 
 
 class CopyRun(CopyTask):
@@ -330,3 +382,4 @@ class CopyReport(StepModel):
     finalized: FinalSettings
     segments: list[SegmentFigures]
     pre_drop_backup: PreDropBackup | None = None  # recreate: the backup of the old target, taken before the drop
+    warnings: list[str] = []  # what a reader must know although the copy succeeded (the verification's warnings)

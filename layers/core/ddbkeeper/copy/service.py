@@ -15,7 +15,6 @@ What keeps a copy from harming what it does not own:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -37,13 +36,14 @@ from ddbkeeper.copy.models import (
     PreDropBackup,
     PrepareState,
     SegmentCheckpoint,
+    SegmentTally,
     TableSpec,
     Verification,
 )
 from ddbkeeper.copy.report import copy_report
 from ddbkeeper.copy.segments import segment_count, share_caps
 from ddbkeeper.copy.target import EXECUTION, MANAGED_BY, marked, planned_actions, refuse_unsafe, target_spec
-from ddbkeeper.copy.verify import check_appended
+from ddbkeeper.copy.verify import SegmentVerifier, verdict
 from ddbkeeper.errors import (
     AccessDenied,
     AwsError,
@@ -65,7 +65,6 @@ from ddbkeeper.tables import (
     is_ready,
     pitr_description,
     pitr_on,
-    summarize,
     ttl_attribute,
 )
 
@@ -74,7 +73,7 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-MAX_VERIFY_SEGMENTS = 8  # the verifying scans run in one Lambda: a few threads per table
+MAX_VERIFY_THREADS = 8  # verify() in one process: a few segments at a time
 AVAILABLE = "AVAILABLE"
 BACKING_UP = "BACKING_UP"  # Prepare Target's phase while a recreate's pre-drop backup is being made
 DELETING = "DELETING"
@@ -405,56 +404,75 @@ class CopyService:
                 )
         return FinalSettings(ttl_attribute=settings.ttl_attribute, pitr=settings.pitr)
 
-    # --- Verify Copy -----------------------------------------------------------------------------------------------
+    # --- Verify Segment, Verify Copy -------------------------------------------------------------------------------
+
+    def verify_segment(
+        self, tally: SegmentTally, remaining_millis: Callable[[], int], key_attributes: list[str] | None = None
+    ) -> SegmentTally:
+        """Tally one segment of both tables (count or checksum; after an append, read the source's segment back from
+        the target by key) until it is done or the time budget, or the Lambda's own time, runs short.
+
+        The state machine calls it again with the tally it returns until `done`: no segment is bound by one Lambda's
+        900 seconds."""
+        clock = self.tuning.clock
+        started = clock()
+
+        def time_left() -> float:
+            return min(remaining_millis() / 1000, self.time_budget - (clock() - started))
+
+        verifier = SegmentVerifier(
+            self.source,
+            self.target,
+            self.request.verify,
+            key_attributes,
+            append=self.request.mode == "append",
+            tuning=self.tuning,
+            reserve_seconds=self.tuning.reserve_seconds,
+        )
+        after = verifier.run(tally, time_left)
+        logger.info(
+            "segment verification progress",
+            extra={"segment": after.segment, "source_items": after.source.items, "done": after.done},
+        )
+        return after
+
+    def compare(self, tallies: list[SegmentTally], segments: list[SegmentCheckpoint] | None = None) -> Verification:
+        """The segments' tallies side by side, per segment and in total; a mismatch is VerificationFailed.
+
+        `segments`: the copy's final checkpoints, to tell whether the source changed while it was copied (a warning:
+        a Scan copy is not a snapshot)."""
+        found = verdict(
+            self.request.verify,
+            tallies,
+            segments or [],
+            self.source.name,
+            self.target.name,
+            append=self.request.mode == "append",
+        )
+        if found.failure is not None:
+            raise VerificationFailed(found.failure)
+        for warning in found.verification.warnings:
+            logger.warning("copy verified with a warning", extra={"warning": warning})
+        logger.info(
+            "copy verified", extra=found.verification.model_dump(include={"verify", "items", "digest", "warnings"})
+        )
+        return found.verification
 
     def verify(self, total_segments: int, key_attributes: list[str] | None = None) -> Verification:
-        """Count (or checksum) both tables with parallel scans, side by side; a mismatch is VerificationFailed.
+        """Verify the copy in this process: every segment's loop of Verify Segment, a few at a time, then Verify Copy's
+        comparison (what the workflow does in its verify Map, here for a caller without one)."""
 
-        After an append the tables differ by design: every source item is read back from the target by its key
-        (`key_attributes`, the source's) and must be there as written."""
-        how = self.request.verify
-        if how == "none":
-            return Verification(verify="none")
-        checksum = how == "checksum"
-        parallel = max(1, min(total_segments, MAX_VERIFY_SEGMENTS))
-        if self.request.mode == "append":
-            return self._verify_append(parallel, key_attributes or [])
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            source_future = pool.submit(summarize, self.source, parallel, checksum, self.tuning)
-            target_future = pool.submit(summarize, self.target, parallel, checksum, self.tuning)
-            source, target = source_future.result(), target_future.result()
-        if source != target:
-            raise VerificationFailed(
-                f"{how} mismatch: source {self.source.name} has {source.describe()}, "
-                f"target {self.target.name} has {target.describe()}"
-            )
-        digest = f"{source.digest:064x}" if source.digest is not None else None
-        verification = Verification(verify=how, items=source.items, digest=digest)
-        logger.info("copy verified", extra=verification.model_dump())
-        return verification
+        def one(segment: int) -> SegmentTally:
+            tally = SegmentTally(segment=segment, total_segments=total_segments)
+            for _ in range(10**6):
+                tally = self.verify_segment(tally, lambda: 900_000, key_attributes)
+                if tally.done:
+                    break
+            return tally
 
-    def _verify_append(self, parallel: int, key_attributes: list[str]) -> Verification:
-        if not key_attributes:
-            raise InvalidInput("key_attributes: an append is verified by reading each source item back by its key")
-        check, digest = check_appended(self.source, self.target, key_attributes, parallel, self.tuning)
-        if check.failed():
-            examples = [
-                f"{kind} e.g. {', '.join(json.dumps(key, sort_keys=True) for key in keys)}"
-                for kind, keys in (("missing", check.missing_keys), ("different", check.different_keys))
-                if keys
-            ]
-            raise VerificationFailed(
-                f"append check: of {check.checked} items of source {self.source.name}, {check.missing} are missing "
-                f"from target {self.target.name} and {check.different} differ from the source; {'; '.join(examples)}"
-            )
-        verification = Verification(
-            verify=self.request.verify,
-            items=check.checked,
-            digest=f"{digest:064x}" if self.request.verify == "checksum" else None,
-            append=check,
-        )
-        logger.info("append verified", extra={"items": check.checked})
-        return verification
+        with ThreadPoolExecutor(max_workers=max(1, min(total_segments, MAX_VERIFY_THREADS))) as pool:
+            tallies = list(pool.map(one, range(total_segments)))
+        return self.compare(tallies)
 
     # --- Copy Report -----------------------------------------------------------------------------------------------
 
