@@ -400,3 +400,21 @@ def test_no_function_may_delete_an_export_or_lift_its_object_lock(action: str) -
             policy = declared["Fn::If"][1] if "Fn::If" in declared else declared
             templates = set(policy) - {"Version", "Statement", "PolicyDocument", "PolicyName"}
             assert templates <= READ_ONLY_POLICY_TEMPLATES, (logical_id, templates)
+
+
+def test_only_the_copy_segments_touch_the_copies_folder_and_only_it() -> None:
+    """Copy Segment persists its checkpoints under ddbkeeper-copies/ (and reads them back); it may list only there, so
+    a checkpoint not yet written is NoSuchKey rather than AccessDenied; nothing else may read or write that folder."""
+    folder = {"Fn::Sub": "${ExportBucket.Arn}/ddbkeeper-copies/*"}
+    touching = [
+        (f, sorted(_listed(s["Action"])))
+        for action in ("s3:GetObject", "s3:PutObject")
+        for f, _, s in grants(action)
+        if s["Resource"] == folder
+    ]
+    assert touching == [("CopySegmentFunction", ["s3:GetObject", "s3:PutObject"])] * 2
+    listing = [s for f, _, s in grants("s3:ListBucket") if f == "CopySegmentFunction"]
+    assert [s["Condition"] for s in listing] == [{"StringLike": {"s3:prefix": "ddbkeeper-copies/*"}}]
+    for logical_id, _, statement in [*grants("s3:GetObject"), *grants("s3:PutObject")]:
+        if logical_id != "CopySegmentFunction":
+            assert "ddbkeeper-copies" not in str(statement["Resource"]), logical_id

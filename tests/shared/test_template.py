@@ -177,7 +177,12 @@ def test_the_export_bucket_is_private_encrypted_versioned_tls_only_and_ages_out(
     encryption = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert encryption["Fn::If"][0] == "HasExportKmsKey"  # SSE-KMS with the stack's key, else SSE-S3
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    rule, checkpoints = props["LifecycleConfiguration"]["Rules"]
+    # A copy's checkpoints are overwritten every few seconds: their old versions go after a day.
+    assert (checkpoints["Prefix"], checkpoints["NoncurrentVersionExpiration"]) == (
+        "ddbkeeper-copies/",
+        {"NoncurrentDays": 1},
+    )
     assert rule["Transitions"] == [
         {"StorageClass": {"Ref": "ExportColderStorageClass"}, "TransitionInDays": {"Ref": "ExportTransitionDays"}}
     ]

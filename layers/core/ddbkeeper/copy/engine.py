@@ -1,9 +1,10 @@
 """The copy engine: one parallel-scan segment, page by page, from its checkpoint.
 
 A page is written completely (UnprocessedItems re-sent, throttling retried with backoff and full jitter) before the
-checkpoint moves past it, so a crash re-reads at most one page and loses nothing: puts are idempotent. Items pass from
-Scan to BatchWriteItem in wire form (ddbkeeper.wire). Reads and writes are paced by adaptive limiters, under the
-segment's share of the request's caps.
+checkpoint moves past it, so a crash loses nothing: puts are idempotent, and the next attempt re-copies at most the
+pages since the last checkpoint it can see (the caller persists them every few seconds: ddbkeeper.copy.checkpoints).
+Items pass from Scan to BatchWriteItem in wire form (ddbkeeper.wire). Reads and writes are paced by adaptive limiters,
+under the segment's share of the request's caps.
 """
 
 from __future__ import annotations
@@ -45,8 +46,15 @@ class SegmentCopier:
         self.writes = AdaptiveLimiter(write_cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
         self.batches = BatchWriter(target, self.writes, self.tuning)
 
-    def run(self, checkpoint: SegmentCheckpoint, time_left: Callable[[], float]) -> SegmentCheckpoint:
-        """Copy pages from `checkpoint` until the segment is done or `time_left()` (seconds) runs short."""
+    def run(
+        self,
+        checkpoint: SegmentCheckpoint,
+        time_left: Callable[[], float],
+        on_page: Callable[[SegmentCheckpoint], None] | None = None,
+    ) -> SegmentCheckpoint:
+        """Copy pages from `checkpoint` until the segment is done or `time_left()` (seconds) runs short.
+
+        `on_page` sees the checkpoint each time it moves past a page (fully written): it may persist it."""
         clock = self.tuning.clock
         started = clock()
         refreshes = self.source.refreshes + self.target.refreshes
@@ -76,6 +84,8 @@ class SegmentCopier:
                 }
             )
             slowest_page = max(slowest_page, clock() - page_started)
+            if on_page is not None:
+                on_page(state)
         refreshed = self.source.refreshes + self.target.refreshes - refreshes
         return state.model_copy(
             update={

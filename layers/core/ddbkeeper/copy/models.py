@@ -155,11 +155,15 @@ class CopySettings(Settings):
 
     # A Copy Segment invocation returns its checkpoint after this long (or sooner, when Lambda's time runs short).
     COPY_TIME_BUDGET_SECONDS: Annotated[float, Field(ge=0)] = 780.0
+    # A Copy Segment invocation persists its checkpoint (a PUT to SETTINGS_BUCKET) at most this often: a crash
+    # re-copies about this much work (plus the page in flight), whatever the invocation's length.
+    COPY_CHECKPOINT_SECONDS: Annotated[float, Field(ge=0)] = 5.0
     # Tables the stack creates carry ddbkeeper:managed-by=<stack name>: IAM lets the stack change only those.
     STACK_NAME: Annotated[str, Field(min_length=1, max_length=256)] = "ddbkeeper"
     # The backup a recreate takes before the drop is named as the backup workflow names its own, so retention keeps it.
     BACKUP_NAME_PREFIX: NamePrefix = "ddbkeeper"
-    SETTINGS_BUCKET: str | None = None  # the stack's bucket: the pre-drop backup's record (settings, proof of making)
+    # The stack's bucket: the pre-drop backup's record (settings, proof of making); the segments' persisted checkpoints.
+    SETTINGS_BUCKET: str | None = None
 
 
 class CopyTask(Task[CopyRequest]):

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, translate_errors
 from ddbkeeper.backup_names import backup_name
+from ddbkeeper.copy.checkpoints import CheckpointSaver, CheckpointStore
 from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
 from ddbkeeper.copy.models import (
     Caps,
@@ -90,6 +91,7 @@ class CopyService:
         *,
         settings: CopySettings | None = None,
         records: SettingsRecords | None = None,
+        checkpoints: CheckpointStore | None = None,
         tuning: CopyTuning | None = None,
     ) -> None:
         self.request = task.request
@@ -102,6 +104,7 @@ class CopyService:
         # Seconds a Copy Segment invocation copies before it returns its checkpoint.
         self.time_budget = self.settings.COPY_TIME_BUDGET_SECONDS
         self.records = records  # the pre-drop backup's record, in the stack's bucket: proof for retention
+        self.checkpoints = checkpoints  # the segments' checkpoints persisted while they run, in the stack's bucket
         self.tuning = tuning or CopyTuning()
 
     @classmethod
@@ -111,15 +114,18 @@ class CopyService:
         settings = parse_settings(CopySettings, env)
         factory = SessionFactory(session_name=task.execution.session_name())
         source, target = task.request.source, task.request.target
-        records = None
+        records = checkpoints = None
         if settings.SETTINGS_BUCKET:
-            records = SettingsRecords(Account(factory, AccountAccess()), settings.SETTINGS_BUCKET)
+            own = Account(factory, AccountAccess())
+            records = SettingsRecords(own, settings.SETTINGS_BUCKET)
+            checkpoints = CheckpointStore(lambda: own.s3, settings.SETTINGS_BUCKET, task.execution.name)
         return cls(
             task,
             TableSide(Account(factory, source.access()), source.table),
             TableSide(Account(factory, target.access()), target.table),
             settings=settings,
             records=records,
+            checkpoints=checkpoints,
         )
 
     # --- Plan Copy -------------------------------------------------------------------------------------------------
@@ -369,7 +375,10 @@ class CopyService:
     ) -> SegmentCheckpoint:
         """Copy the segment from its checkpoint until the time budget, or the Lambda's own time, runs short.
 
-        `remaining_millis` is the Lambda context's clock: the invocation returns its checkpoint well before it.
+        `remaining_millis` is the Lambda context's clock: the invocation returns its checkpoint well before it. With a
+        checkpoint store, the copy starts from the checkpoint an earlier attempt of this segment persisted when it is
+        further than the state's (the attempt crashed), and persists its own every COPY_CHECKPOINT_SECONDS and at the
+        end: a crash re-copies seconds of work, not an invocation's.
         """
         clock = self.tuning.clock
         started = clock()
@@ -377,8 +386,14 @@ class CopyService:
         def time_left() -> float:
             return min(remaining_millis() / 1000, self.time_budget - (clock() - started))
 
+        saver = None
+        if self.checkpoints is not None:
+            checkpoint = self.checkpoints.further(checkpoint)
+            saver = CheckpointSaver(self.checkpoints, self.settings.COPY_CHECKPOINT_SECONDS, clock)
         copier = SegmentCopier(self.source, self.target, caps.read, caps.write, self.tuning)
-        after = copier.run(checkpoint, time_left)
+        after = copier.run(checkpoint, time_left, on_page=saver)
+        if saver is not None:
+            saver.flush(after)
         logger.info("segment progress", extra={"items": after.items, "pages": after.pages, "done": after.done})
         return after
 
