@@ -10,4 +10,5 @@ from ddbkeeper.handler import LambdaContext, workflow_step
 
 @workflow_step
 def lambda_handler(task: VerifyTask, context: LambdaContext) -> Verification:
-    return CopyService.for_task(task, os.environ).compare(task.tallies, task.segments)
+    service = CopyService.for_task(task, os.environ)
+    return service.compare(task.tallies, task.segments, store=task.store, total_segments=task.total_segments)

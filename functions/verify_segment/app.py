@@ -12,4 +12,5 @@ from ddbkeeper.handler import LambdaContext, logger, workflow_step
 def lambda_handler(task: VerifySegmentTask, context: LambdaContext) -> SegmentTally:
     logger.thread_safe_append_keys(segment=task.tally.segment, total_segments=task.tally.total_segments)
     service = CopyService.for_task(task, os.environ)
-    return service.verify_segment(task.tally, context.get_remaining_time_in_millis, task.key_attributes)
+    remaining = context.get_remaining_time_in_millis
+    return service.verify_segment(task.tally, remaining, task.key_attributes, listed=task.listed)

@@ -17,6 +17,7 @@ from ddbkeeper.copy.checkpoints import CheckpointStore
 from ddbkeeper.copy.engine import CopyTuning
 from ddbkeeper.copy.models import Caps, CopyRequest, CopySettings, CopyTask, SegmentCheckpoint
 from ddbkeeper.copy.service import CopyService
+from ddbkeeper.errors import InvalidInput
 from ddbkeeper.models import Execution, parse
 from ddbkeeper.tables import TableSide
 from moto import mock_aws
@@ -126,3 +127,39 @@ def test_only_this_executions_checkpoint_of_this_segment_and_only_when_further(d
     assert store().further(state) == state  # an object naming another execution is never trusted
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"not json")
     assert store().further(state) == state
+
+
+def test_past_the_inline_limit_the_plan_lists_the_segments_in_s3_and_a_missing_result_is_an_error(
+    dynamodb: Client,
+) -> None:
+    def planner(bucket: str | None, **request: Any) -> CopyService:
+        payload = {"source": {"table": "orders"}, "target": {"table": "orders-new"}, "segments": 3, **request}
+        account = Account(SessionFactory(session_name="test"), AccountAccess())
+        return CopyService(
+            CopyTask(request=parse(CopyRequest, payload), execution=EXECUTION),
+            TableSide(account, "orders"),
+            TableSide(account, "orders-new"),
+            settings=CopySettings(SETTINGS_BUCKET=bucket, COPY_INLINE_SEGMENTS=2),
+            checkpoints=store() if bucket else None,
+        )
+
+    plan = planner(BUCKET).plan().plan
+    assert (plan.segments_in_s3, plan.segments, plan.total_segments) == (True, [], 3)
+    assert plan.store is not None and plan.store.folder == f"ddbkeeper-copies/{EXECUTION.name}/"
+    s3 = boto3.client("s3", region_name="us-east-1")
+    listed = json.loads(s3.get_object(Bucket=BUCKET, Key=plan.store.segments_key)["Body"].read())
+    assert [SegmentCheckpoint.model_validate(start) for start in listed] == [
+        SegmentCheckpoint(segment=n, total_segments=3) for n in range(3)
+    ]
+    dry = planner(BUCKET, dry_run=True).plan().plan
+    assert (dry.segments_in_s3, dry.store) == (True, None)  # a dry run writes nothing
+    with pytest.raises(InvalidInput, match="3 segments are more than the state payload holds"):
+        planner(None).plan()
+
+    for segment in (0, 2):
+        store().save(SegmentCheckpoint(segment=segment, total_segments=3, items=5, done=True))
+    with pytest.raises(InvalidInput, match=r"segment 1: its final checkpoint in s3://stack-bucket/.* is missing"):
+        store().finals(3)
+    store().save(SegmentCheckpoint(segment=1, total_segments=3, items=5, pages=1))
+    with pytest.raises(InvalidInput, match=r"segment 1: its final checkpoint .* is not done"):
+        store().finals(3)

@@ -211,6 +211,7 @@ def test_verification_holds_both_tables_to_each_other(dynamodb: Client) -> None:
         "segments": [],
         "differing_segments": [],
         "warnings": [],
+        "details": None,
     }
     assert service(verify="count").verify(3).items == 60
     checksum = service(verify="checksum").verify(3)

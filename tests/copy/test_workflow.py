@@ -190,6 +190,46 @@ def test_a_source_written_during_the_copy_is_reported(
         assert "the source changed during the copy" in message
 
 
+def test_more_segments_than_the_state_payload_holds_go_through_s3(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    s3: Client,
+    names: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past COPY_INLINE_SEGMENTS (lowered here to 2; 100 deployed) the plan lists the segments in the stack's bucket,
+    both Maps read the list with ItemReader, each segment puts its final checkpoint and tally there, and the steps after
+    the Maps read them back: the state carries none of them."""
+    monkeypatch.setenv("COPY_INLINE_SEGMENTS", "2")
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=150, pad=3000)
+    bucket = os.environ["SETTINGS_BUCKET"]
+
+    result = run(
+        runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 5, "verify": "checksum"}
+    )
+
+    assert result.succeeded, result.cause
+    assert assert_identical(dynamodb, source, dynamodb, target) == 150
+    report = result.output
+    assert (report["totals"]["segments"], report["totals"]["items"]) == (5, 150)
+    assert report["verification"]["items"] == 150 and report["verification"]["differing_segments"] == []
+    assert report["segments"] == [] and report["verification"]["segments"] == []  # not in the state: in the folder
+    folder = f"ddbkeeper-copies/{result.arn.rsplit(':', 1)[-1]}/"
+    assert report["details"] == f"s3://{bucket}/{folder}report-segments.json"
+    lines = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}report-segments.json")["Body"].read())
+    assert [line["segment"] for line in lines] == [0, 1, 2, 3, 4] and sum(line["items"] for line in lines) == 150
+    verified = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}verification.json")["Body"].read())
+    assert all(line["source_items"] == line["target_items"] == line["copied_items"] for line in verified)
+    listed = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}segments.json")["Body"].read())
+    assert [(start["segment"], start["total_segments"]) for start in listed] == [(n, 5) for n in range(5)]
+    events = history(runtime, result)
+    assert {"Copy Segments From S3", "Verify Segments From S3"} <= set(entered(events))
+    entries = [e["stateEnteredEventDetails"] for e in events if e["type"].endswith("StateEntered")]
+    (report_entered,) = [entry for entry in entries if entry["name"] == "Copy Report"]
+    assert json.loads(report_entered["input"])["segments"] == []  # the state carried no checkpoints
+
+
 def test_a_segment_that_cannot_write_fails_the_execution(
     runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -402,19 +402,26 @@ def test_no_function_may_delete_an_export_or_lift_its_object_lock(action: str) -
             assert templates <= READ_ONLY_POLICY_TEMPLATES, (logical_id, templates)
 
 
-def test_only_the_copy_segments_touch_the_copies_folder_and_only_it() -> None:
-    """Copy Segment persists its checkpoints under ddbkeeper-copies/ (and reads them back); it may list only there, so
-    a checkpoint not yet written is NoSuchKey rather than AccessDenied; nothing else may read or write that folder."""
+def test_only_the_copy_touches_the_copies_folder_and_only_it() -> None:
+    """The copies folder holds a copy's segment list, checkpoints, tallies and per-segment lines: the copy's functions
+    (and its state machine's ItemReader) read and write there and nowhere else in the bucket; they may
+    list only there, so a missing object is NoSuchKey rather than AccessDenied; nothing else touches it."""
     folder = {"Fn::Sub": "${ExportBucket.Arn}/ddbkeeper-copies/*"}
-    touching = [
-        (f, sorted(_listed(s["Action"])))
-        for action in ("s3:GetObject", "s3:PutObject")
-        for f, _, s in grants(action)
-        if s["Resource"] == folder
-    ]
-    assert touching == [("CopySegmentFunction", ["s3:GetObject", "s3:PutObject"])] * 2
-    listing = [s for f, _, s in grants("s3:ListBucket") if f == "CopySegmentFunction"]
-    assert [s["Condition"] for s in listing] == [{"StringLike": {"s3:prefix": "ddbkeeper-copies/*"}}]
-    for logical_id, _, statement in [*grants("s3:GetObject"), *grants("s3:PutObject")]:
-        if logical_id != "CopySegmentFunction":
-            assert "ddbkeeper-copies" not in str(statement["Resource"]), logical_id
+    touching: dict[str, set[str]] = {}
+    for action in ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"):
+        for logical_id, _, statement in grants(action):
+            if statement["Resource"] == folder:
+                touching.setdefault(logical_id, set()).add(action)
+            else:
+                assert "ddbkeeper-copies" not in str(statement["Resource"]), logical_id
+    assert touching == {
+        "PlanCopyFunction": {"s3:PutObject"},  # the segments' list
+        "CopySegmentFunction": {"s3:GetObject", "s3:PutObject"},  # its checkpoint, every few seconds
+        "VerifySegmentFunction": {"s3:PutObject"},  # its final tally
+        "VerifyCopyFunction": {"s3:GetObject", "s3:PutObject"},  # the tallies and checkpoints; its per-segment lines
+        "CopyReportFunction": {"s3:GetObject", "s3:PutObject"},
+        "CopyStateMachine": {"s3:GetObject"},  # the Maps' ItemReader
+    }
+    for logical_id in ("CopySegmentFunction", "VerifyCopyFunction", "CopyReportFunction"):
+        (listing,) = [s for f, _, s in grants("s3:ListBucket") if f == logical_id]
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": "ddbkeeper-copies/*"}}, logical_id

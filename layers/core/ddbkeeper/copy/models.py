@@ -39,8 +39,11 @@ if TYPE_CHECKING:
 else:
     TableSpec = dict[str, Any]
 
-# The Map's result (one small checkpoint per segment) must stay under Step Functions' 256 KiB payload limit.
-MAX_SEGMENTS = 500
+# A Distributed Map runs up to 10,000 children at once; past COPY_INLINE_SEGMENTS the segments' list, checkpoints and
+# tallies go through the stack's bucket (Step Functions' state payload is 256 KiB), so the count is not bound by it.
+MAX_SEGMENTS = 10_000
+# A request is a state payload itself: a resume list longer than this would not fit in it.
+MAX_RESUME = 500
 Units = Annotated[float, Field(ge=0)]
 
 
@@ -95,7 +98,7 @@ class CopyRequest(StrictModel):
     verify: Literal["count", "checksum", "none"] = "count"
     target_overrides: TargetOverrides = TargetOverrides()
     # The final checkpoints of a failed run (its Map's results): each segment starts where it stopped.
-    resume: Annotated[list[SegmentCheckpoint], Field(min_length=1, max_length=MAX_SEGMENTS)] | None = None
+    resume: Annotated[list[SegmentCheckpoint], Field(min_length=1, max_length=MAX_RESUME)] | None = None
     dry_run: bool = False
 
     @model_validator(mode="after")
@@ -164,6 +167,9 @@ class CopySettings(Settings):
     BACKUP_NAME_PREFIX: NamePrefix = "ddbkeeper"
     # The stack's bucket: the pre-drop backup's record (settings, proof of making); the segments' persisted checkpoints.
     SETTINGS_BUCKET: str | None = None
+    # More segments than this go through the stack's bucket (the list, checkpoints, tallies), not the state payload:
+    # the plan, each segment's checkpoint, its result and its tally take ~1 KiB of the 256 KiB per segment inline.
+    COPY_INLINE_SEGMENTS: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] = 100
 
 
 class CopyTask(Task[CopyRequest]):
@@ -187,80 +193,6 @@ class FinalSettings(StepModel):
     ttl_attribute: str | None = None
     pitr: bool = False
     skipped: str | None = None  # why nothing was applied (an append leaves the target's settings to its owner)
-
-
-class CopyPlan(StepModel):
-    """Everything checked and decided before anything is changed; a dry run's whole output."""
-
-    dry_run: bool
-    actions: list[str]  # what the copy will do, in words
-    source_arn: str
-    source_items_estimate: Count  # DynamoDB's estimates (refreshed about every six hours)
-    source_bytes_estimate: Count
-    segments: list[SegmentCheckpoint]  # where each segment starts: at the beginning, or where a failed run stopped
-    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
-    caps: Caps
-    target_spec: TableSpec  # CreateTable's parameters (ddbkeeper.copy.target.target_spec)
-    finalize: FinalSettings
-    key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Copy reads an append back by
-    pre_drop_backup: str | None = None  # recreate: the name of the backup taken of the target before it is dropped
-
-
-class PreDropBackup(StepModel):
-    """The on-demand backup a recreate takes of the target before dropping it, named and recorded as the backup
-    workflow's own (so its retention rules keep and eventually prune it)."""
-
-    name: str
-    arn: BackupArn
-    status: str  # CREATING, then AVAILABLE: only then is the table dropped
-    record: str | None = None  # where its record is (the table's settings, and the proof ddbkeeper made it)
-    record_error: str | None = None  # why it was not written: the backup stands regardless, but retention skips it
-
-
-class PrepareState(StepModel):
-    """Where the target stands: `phase` is READY once it and its indexes are ACTIVE, BACKING_UP while a recreate's
-    pre-drop backup is being made, else the table's status (START before the first step).
-
-    `deleted`: the old target was dropped for a recreate, so it is never dropped again. `created`: this execution's
-    CreateTable made the table, so later turns may use it; any other existing table is used only if its
-    ddbkeeper:execution tag names this execution (a retried step whose reply was lost).
-    """
-
-    phase: str = "START"
-    deleted: bool = False
-    polls: Count = 0
-    created: bool = False
-    backup: PreDropBackup | None = None
-
-
-class PlannedCopy(CopyTask):
-    """Plan Copy's result, the workflow's state from then on."""
-
-    plan: CopyPlan
-    prepare: PrepareState
-
-
-# --- the steps after the plan ------------------------------------------------------------------------------------
-
-
-class PrepareTask(CopyTask):
-    """Prepare Target's input: the target's spec and where the previous turn of the loop left it."""
-
-    target_spec: TableSpec
-    prepare: PrepareState
-
-
-class SegmentTask(CopyTask):
-    """Copy Segment's input: one Map item, the segment's checkpoint and its share of the caps."""
-
-    checkpoint: SegmentCheckpoint
-    caps: Caps
-
-
-class FinalizeTask(CopyTask):
-    """Finalize Target's input: the settings to apply now that the data is in."""
-
-    finalize: FinalSettings
 
 
 class AppendCheck(StepModel):
@@ -306,11 +238,103 @@ class SegmentTally(StepModel):
     done: bool = False
 
 
+class SegmentStore(StepModel):
+    """Where a copy with more segments than the state payload holds keeps them: the execution's folder in the stack's
+    bucket. The Maps read the segments' list with ItemReader; each segment puts its final checkpoint and tally there
+    itself, and the steps after the Maps read them back (the Maps' own results go to ResultWriter, unread)."""
+
+    bucket: str
+    folder: str  # ddbkeeper-copies/<execution>/
+    segments_key: str  # the JSON list of the segments' starting checkpoints
+
+
+class CopyPlan(StepModel):
+    """Everything checked and decided before anything is changed; a dry run's whole output."""
+
+    dry_run: bool
+    actions: list[str]  # what the copy will do, in words
+    source_arn: str
+    source_items_estimate: Count  # DynamoDB's estimates (refreshed about every six hours)
+    source_bytes_estimate: Count
+    segments: list[SegmentCheckpoint]  # where each segment starts: at the beginning, or where a failed run stopped
+    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
+    caps: Caps
+    target_spec: TableSpec  # CreateTable's parameters (ddbkeeper.copy.target.target_spec)
+    finalize: FinalSettings
+    key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Copy reads an append back by
+    segments_in_s3: bool = False  # more than COPY_INLINE_SEGMENTS: `segments` is empty, `store` lists them
+    store: SegmentStore | None = None
+    pre_drop_backup: str | None = None  # recreate: the name of the backup taken of the target before it is dropped
+
+
+class PreDropBackup(StepModel):
+    """The on-demand backup a recreate takes of the target before dropping it, named and recorded as the backup
+    workflow's own (so its retention rules keep and eventually prune it)."""
+
+    name: str
+    arn: BackupArn
+    status: str  # CREATING, then AVAILABLE: only then is the table dropped
+    record: str | None = None  # where its record is (the table's settings, and the proof ddbkeeper made it)
+    record_error: str | None = None  # why it was not written: the backup stands regardless, but retention skips it
+
+
+class PrepareState(StepModel):
+    """Where the target stands: `phase` is READY once it and its indexes are ACTIVE, BACKING_UP while a recreate's
+    pre-drop backup is being made, else the table's status (START before the first step).
+
+    `deleted`: the old target was dropped for a recreate, so it is never dropped again. `created`: this execution's
+    CreateTable made the table, so later turns may use it; any other existing table is used only if its
+    ddbkeeper:execution tag names this execution (a retried step whose reply was lost).
+    """
+
+    phase: str = "START"
+    deleted: bool = False
+    polls: Count = 0
+    created: bool = False
+    backup: PreDropBackup | None = None
+
+
+class PlannedCopy(CopyTask):
+    """Plan Copy's result, the workflow's state from then on. `segments` and `tallies` are the Maps' results when they
+    are inline; empty when the segments go through the stack's bucket (`plan.store`)."""
+
+    plan: CopyPlan
+    prepare: PrepareState
+    segments: list[SegmentCheckpoint] = []
+    tallies: list[SegmentTally] = []
+
+
+# --- the steps after the plan ------------------------------------------------------------------------------------
+
+
+class PrepareTask(CopyTask):
+    """Prepare Target's input: the target's spec and where the previous turn of the loop left it."""
+
+    target_spec: TableSpec
+    prepare: PrepareState
+
+
+class SegmentTask(CopyTask):
+    """Copy Segment's input: one Map item, the segment's checkpoint and its share of the caps. `listed`: the segments
+    go through the stack's bucket, so the final checkpoint must be put there (it is the segment's result)."""
+
+    checkpoint: SegmentCheckpoint
+    caps: Caps
+    listed: bool = False
+
+
+class FinalizeTask(CopyTask):
+    """Finalize Target's input: the settings to apply now that the data is in."""
+
+    finalize: FinalSettings
+
+
 class VerifySegmentTask(CopyTask):
     """Verify Segment's input: one Map item, the segment's tally so far, the source's key (an append's read-back)."""
 
     tally: SegmentTally
     key_attributes: list[str] = []
+    listed: bool = False  # the segments go through the stack's bucket: the final tally is put there
 
 
 class VerifyTask(CopyTask):
@@ -319,6 +343,8 @@ class VerifyTask(CopyTask):
 
     tallies: list[SegmentTally]
     segments: list[SegmentCheckpoint] = []
+    store: SegmentStore | None = None  # when set, the tallies and checkpoints are read from there
+    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] | None = None
 
 
 class SegmentVerification(StepModel):
@@ -343,9 +369,10 @@ class Verification(StepModel):
     items: Count | None = None
     digest: str | None = None  # 64 hex digits: the order-free sum of the items' SHA-256 (checksum only)
     append: AppendCheck | None = None
-    segments: list[SegmentVerification] = []
+    segments: list[SegmentVerification] = []  # every segment's line; with the segments in S3, the differing ones only
     differing_segments: list[int] = []
     warnings: list[str] = []
+    details: str | None = None  # with the segments in S3: where every segment's line is (s3://...)
 
 
 class CopyRun(CopyTask):
@@ -355,6 +382,8 @@ class CopyRun(CopyTask):
     verification: Verification
     finalized: FinalSettings
     prepare: PrepareState = PrepareState()  # where Prepare Target left the target: the pre-drop backup, if any
+    store: SegmentStore | None = None  # when set, the final checkpoints are read from there
+    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] | None = None
 
 
 # --- the report --------------------------------------------------------------------------------------------------
@@ -387,3 +416,4 @@ class CopyReport(StepModel):
     segments: list[SegmentFigures]
     pre_drop_backup: PreDropBackup | None = None  # recreate: the backup of the old target, taken before the drop
     warnings: list[str] = []  # what a reader must know although the copy succeeded (the verification's warnings)
+    details: str | None = None  # with the segments in S3: where every segment's line is; `segments` is empty then

@@ -37,6 +37,7 @@ from ddbkeeper.copy.models import (
     PreDropBackup,
     PrepareState,
     SegmentCheckpoint,
+    SegmentStore,
     SegmentTally,
     TableSpec,
     Verification,
@@ -44,7 +45,7 @@ from ddbkeeper.copy.models import (
 from ddbkeeper.copy.report import copy_report
 from ddbkeeper.copy.segments import segment_count, share_caps
 from ddbkeeper.copy.target import EXECUTION, MANAGED_BY, marked, planned_actions, refuse_unsafe, target_spec
-from ddbkeeper.copy.verify import SegmentVerifier, verdict
+from ddbkeeper.copy.verify import SegmentVerifier, Verdict, verdict
 from ddbkeeper.errors import (
     AccessDenied,
     AwsError,
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 MAX_VERIFY_THREADS = 8  # verify() in one process: a few segments at a time
+MAX_LINES_IN_STATE = 100  # per-segment lines a verification carries in the state when the segments are in S3
 AVAILABLE = "AVAILABLE"
 BACKING_UP = "BACKING_UP"  # Prepare Target's phase while a recreate's pre-drop backup is being made
 DELETING = "DELETING"
@@ -150,22 +152,42 @@ class CopyService:
         size, count = source.get("TableSizeBytes", 0), source.get("ItemCount", 0)
         segments = self._starts(segment_count(request, size, count))
         total = segments[0].total_segments
+        listed, store = self._list_segments(segments, total)
         plan = CopyPlan(
             dry_run=request.dry_run,
             actions=planned_actions(request, source, target, spec, total, backup=backup),
             source_arn=source["TableArn"],
             source_items_estimate=count,
             source_bytes_estimate=size,
-            segments=segments,
+            segments=[] if listed else segments,
             total_segments=total,
             caps=share_caps(request, total),
             target_spec=spec,
             finalize=self._settings_after_data(),
             key_attributes=keys,
             pre_drop_backup=backup,
+            segments_in_s3=listed,
+            store=store,
         )
         logger.info("copy planned", extra={"segments": total, "source": plan.source_arn})
         return PlannedCopy(request=request, execution=self.execution, plan=plan, prepare=PrepareState())
+
+    def _list_segments(self, starts: list[SegmentCheckpoint], total: int) -> tuple[bool, SegmentStore | None]:
+        """More segments than the state payload holds: their list goes to the execution's folder in the stack's
+        bucket, where the Maps' ItemReader reads it (a dry run writes nothing)."""
+        if total <= self.settings.COPY_INLINE_SEGMENTS:
+            return False, None
+        if self.checkpoints is None:
+            raise InvalidInput(
+                f"segments: {total} segments are more than the state payload holds "
+                f"({self.settings.COPY_INLINE_SEGMENTS}); they go through the stack's bucket, and no SETTINGS_BUCKET "
+                "is configured"
+            )
+        if self.request.dry_run:
+            return True, None
+        store = self.checkpoints.list_segments(starts)
+        logger.info("segments listed in S3", extra={"segments": total, "key": store.segments_key})
+        return True, store
 
     def _starts(self, total: int) -> list[SegmentCheckpoint]:
         """Where each segment starts: at the beginning, or where the run being resumed left it (the request model has
@@ -371,7 +393,12 @@ class CopyService:
     # --- Copy Segment ----------------------------------------------------------------------------------------------
 
     def copy_segment(
-        self, checkpoint: SegmentCheckpoint, caps: Caps, remaining_millis: Callable[[], int]
+        self,
+        checkpoint: SegmentCheckpoint,
+        caps: Caps,
+        remaining_millis: Callable[[], int],
+        *,
+        listed: bool = False,
     ) -> SegmentCheckpoint:
         """Copy the segment from its checkpoint until the time budget, or the Lambda's own time, runs short.
 
@@ -387,13 +414,17 @@ class CopyService:
             return min(remaining_millis() / 1000, self.time_budget - (clock() - started))
 
         saver = None
+        if listed and self.checkpoints is None:
+            raise InvalidInput(
+                "listed: the segments go through the stack's bucket, and no SETTINGS_BUCKET is configured"
+            )
         if self.checkpoints is not None:
             checkpoint = self.checkpoints.further(checkpoint)
             saver = CheckpointSaver(self.checkpoints, self.settings.COPY_CHECKPOINT_SECONDS, clock)
         copier = SegmentCopier(self.source, self.target, caps.read, caps.write, self.tuning)
         after = copier.run(checkpoint, time_left, on_page=saver)
         if saver is not None:
-            saver.flush(after)
+            saver.flush(after, strict=listed)  # listed: the final checkpoint is the segment's result
         logger.info("segment progress", extra={"items": after.items, "pages": after.pages, "done": after.done})
         return after
 
@@ -422,7 +453,12 @@ class CopyService:
     # --- Verify Segment, Verify Copy -------------------------------------------------------------------------------
 
     def verify_segment(
-        self, tally: SegmentTally, remaining_millis: Callable[[], int], key_attributes: list[str] | None = None
+        self,
+        tally: SegmentTally,
+        remaining_millis: Callable[[], int],
+        key_attributes: list[str] | None = None,
+        *,
+        listed: bool = False,
     ) -> SegmentTally:
         """Tally one segment of both tables (count or checksum; after an append, read the source's segment back from
         the target by key) until it is done or the time budget, or the Lambda's own time, runs short.
@@ -445,17 +481,29 @@ class CopyService:
             reserve_seconds=self.tuning.reserve_seconds,
         )
         after = verifier.run(tally, time_left)
+        if listed and after.done:  # the segments go through the stack's bucket: the final tally is the result
+            self._folder().save_tally(after)
         logger.info(
             "segment verification progress",
             extra={"segment": after.segment, "source_items": after.source.items, "done": after.done},
         )
         return after
 
-    def compare(self, tallies: list[SegmentTally], segments: list[SegmentCheckpoint] | None = None) -> Verification:
+    def compare(
+        self,
+        tallies: list[SegmentTally],
+        segments: list[SegmentCheckpoint] | None = None,
+        *,
+        store: SegmentStore | None = None,
+        total_segments: int | None = None,
+    ) -> Verification:
         """The segments' tallies side by side, per segment and in total; a mismatch is VerificationFailed.
 
         `segments`: the copy's final checkpoints, to tell whether the source changed while it was copied (a warning:
-        a Scan copy is not a snapshot)."""
+        a Scan copy is not a snapshot). With a `store`, both are read from the execution's folder (each segment put its
+        own), every segment's line is put there too, and the verification names only the segments that differ."""
+        if store is not None:
+            tallies, segments = self._results(total_segments)
         found = verdict(
             self.request.verify,
             tallies,
@@ -466,6 +514,17 @@ class CopyService:
         )
         if found.failure is not None:
             raise VerificationFailed(found.failure)
+        if store is not None:
+            lines = found.verification.segments
+            found = Verdict(
+                found.verification.model_copy(
+                    update={
+                        "segments": [line for line in lines if line.differs][:MAX_LINES_IN_STATE],
+                        "details": self._folder().put_lines("verification.json", lines),
+                    }
+                ),
+                found.failure,
+            )
         for warning in found.verification.warnings:
             logger.warning("copy verified with a warning", extra={"warning": warning})
         logger.info(
@@ -489,6 +548,24 @@ class CopyService:
             tallies = list(pool.map(one, range(total_segments)))
         return self.compare(tallies)
 
+    def _folder(self) -> CheckpointStore:
+        if self.checkpoints is None:
+            raise InvalidInput(
+                "store: the segments went through the stack's bucket, and no SETTINGS_BUCKET is configured"
+            )
+        return self.checkpoints
+
+    @staticmethod
+    def _total(total_segments: int | None) -> int:
+        if total_segments is None:
+            raise InvalidInput("total_segments: needed to read the segments' results from the stack's bucket")
+        return total_segments
+
+    def _results(self, total_segments: int | None) -> tuple[list[SegmentTally], list[SegmentCheckpoint]]:
+        """Every segment's final tally and final checkpoint, each put in the execution's folder by its segment."""
+        folder, total = self._folder(), self._total(total_segments)
+        return folder.tallies(total), folder.finals(total)
+
     # --- Copy Report -----------------------------------------------------------------------------------------------
 
     def report(
@@ -497,8 +574,18 @@ class CopyService:
         verification: Verification,
         finalized: FinalSettings,
         prepare: PrepareState | None = None,
+        *,
+        store: SegmentStore | None = None,
+        total_segments: int | None = None,
     ) -> CopyReport:
+        """The copy's report. With a `store`, the final checkpoints are read from the execution's folder and the
+        per-segment lines are put there (`details`), so the report fits in the state payload whatever the count."""
         backup = prepare.backup if prepare is not None else None
+        if store is not None:
+            segments = self._folder().finals(self._total(total_segments))
         report = copy_report(self.request, segments, verification, finalized, pre_drop_backup=backup)
+        if store is not None:
+            details = self._folder().put_lines("report-segments.json", report.segments)
+            report = report.model_copy(update={"segments": [], "details": details})
         logger.info("copy finished", extra={"totals": report.totals.model_dump()})
         return report
