@@ -11,9 +11,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import ddbkeeper.copy.service as copy_service
 import pytest
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
 from ddbkeeper.backup_names import own_backup_pattern
+from ddbkeeper.errors import TransientAwsError
 from ddbkeeper.executions import ExecutionResult, follow
 from ddbkeeper.local.runtime import LocalRuntime
 from ddbkeeper.settings import SettingsRecords
@@ -228,6 +230,43 @@ def test_more_segments_than_the_state_payload_holds_go_through_s3(
     entries = [e["stateEnteredEventDetails"] for e in events if e["type"].endswith("StateEntered")]
     (report_entered,) = [entry for entry in entries if entry["name"] == "Copy Report"]
     assert json.loads(report_entered["input"])["segments"] == []  # the state carried no checkpoints
+
+
+@pytest.mark.parametrize("failures", [1, 100], ids=["retried", "gives-up"])
+def test_a_verify_segment_that_fails_is_retried_from_its_tally(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    names: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    failures: int,
+) -> None:
+    """Verify Segment's retrier: a TransientAwsError is retried with the same tally (nothing tallied twice); one that
+    never clears fails the child at that state (no Catch: a redrive resumes it) and the execution with it."""
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=40, pad=100)
+    original = copy_service.CopyService.verify_segment
+    left = {"n": failures}
+
+    def flaky(self: Any, tally: Any, *args: Any, **kwargs: Any) -> Any:
+        if tally.segment == 1 and left["n"] > 0:
+            left["n"] -= 1
+            raise TransientAwsError("Scan: service unavailable (injected)")
+        return original(self, tally, *args, **kwargs)
+
+    monkeypatch.setattr(copy_service.CopyService, "verify_segment", flaky)
+
+    result = run(runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 2, "verify": "count"})
+
+    if failures == 1:
+        assert result.succeeded, result.cause
+        lines = result.output["verification"]["segments"]
+        assert sum(line["source_items"] for line in lines) == sum(line["target_items"] for line in lines) == 40
+    else:
+        # On AWS the Map fails (no tolerated failures); moto's Map passes the failed child's result on as null, which
+        # Verify Copy refuses (a missing tally is never a segment skipped). Either way: no report, no success.
+        assert result.status == "FAILED"
+        assert result.error in ("States.ExceedToleratedFailureThreshold", "TransientAwsError", "InvalidInput")
+        assert "Copy Report" not in entered(history(runtime, result))
 
 
 def test_a_segment_that_cannot_write_fails_the_execution(

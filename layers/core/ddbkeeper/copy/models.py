@@ -261,7 +261,7 @@ class CopyPlan(StepModel):
     caps: Caps
     target_spec: TableSpec  # CreateTable's parameters (ddbkeeper.copy.target.target_spec)
     finalize: FinalSettings
-    key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Copy reads an append back by
+    key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Segment reads an append back by
     segments_in_s3: bool = False  # more than COPY_INLINE_SEGMENTS: `segments` is empty, `store` lists them
     store: SegmentStore | None = None
     pre_drop_backup: str | None = None  # recreate: the name of the backup taken of the target before it is dropped
