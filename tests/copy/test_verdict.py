@@ -25,7 +25,9 @@ def tally(segment: int, source: SideTally, target: SideTally, total: int = 3, **
 
 def copied(*items: int) -> list[SegmentCheckpoint]:
     total = len(items)
-    return [SegmentCheckpoint(segment=n, total_segments=total, items=i, done=True) for n, i in enumerate(items)]
+    return [
+        SegmentCheckpoint(segment=n, total_segments=total, items=i, pages=1, done=True) for n, i in enumerate(items)
+    ]
 
 
 def test_equal_segments_verify_with_a_line_each() -> None:
@@ -76,6 +78,18 @@ def test_a_source_that_changed_during_the_copy_is_a_warning_and_part_of_a_failur
     source_only = [tally(0, side(10), side(10)), tally(1, side(12), side(11)), tally(2, side(3), side(3))]
     failed = verdict("count", source_only, copied(10, 11, 3), "a", "b")
     assert failed.failure is not None and failed.failure.endswith(warning)
+
+
+def test_a_resumed_segment_given_as_done_says_nothing_of_the_source() -> None:
+    """A resume may give a finished segment as `{"segment": n, "done": true}` (no figures): it is verified like every
+    segment, but its zero items are not taken for what the copy read."""
+    tallies = [tally(0, side(10), side(10), 2), tally(1, side(12), side(12), 2)]
+    given = [SegmentCheckpoint(segment=0, total_segments=2, done=True), *copied(0, 12)[1:]]
+
+    found = verdict("count", tallies, given, "a", "b")
+
+    assert found.failure is None and found.verification.warnings == []
+    assert [s.copied_items for s in found.verification.segments] == [None, 12]
 
 
 def test_an_append_fails_on_missing_or_different_items_only() -> None:

@@ -269,6 +269,35 @@ def test_a_verify_segment_that_fails_is_retried_from_its_tally(
         assert "Copy Report" not in entered(history(runtime, result))
 
 
+def test_a_resume_that_copies_some_segments_verifies_all_of_them(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    """The verify Map runs over every segment of the table, not only those a resume copies: an append resumed with one
+    of two segments given as done reads every source item back from the target."""
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=60, pad=100)
+    first = run(runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 2, "verify": "none"})
+    assert first.succeeded, first.cause
+
+    resumed = run(
+        runtime,
+        {
+            "source": {"table": source},
+            "target": {"table": target},
+            "mode": "append",
+            "confirm_append": target,
+            "resume": [{"segment": 1, "total_segments": 2, "done": True}, {"segment": 0, "total_segments": 2}],
+        },
+    )
+
+    assert resumed.succeeded, resumed.cause
+    verification = resumed.output["verification"]
+    assert verification["append"]["checked"] == 60 and verification["append"]["missing"] == 0
+    assert [line["segment"] for line in verification["segments"]] == [0, 1]
+    assert [line["copied_items"] is None for line in verification["segments"]] == [False, True]
+    assert resumed.output["warnings"] == []
+
+
 def test_a_segment_that_cannot_write_fails_the_execution(
     runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -398,7 +398,7 @@ def test_the_copys_maps_over_segments_in_s3_run_the_same_children() -> None:
         assert expected["States"][final].pop("OutputPath") == result
         assert children == expected, listed
         assert machine[listed]["ItemSelector"] == {**machine[inline]["ItemSelector"], "listed": True}
-        assert "ItemsPath" not in machine[listed] and machine[inline]["ItemsPath"] == "$.plan.segments"
+        assert "ItemsPath" not in machine[listed] and machine[inline]["ItemsPath"].startswith("$.plan.")
         assert machine[listed]["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
         assert machine[listed]["ResultPath"] is None
         assert machine[listed]["Next"] == machine[inline]["Next"]

@@ -18,13 +18,14 @@ lines there (`verification.json`, `report-segments.json`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from ddbkeeper.aws import error_code, translate_errors
 from ddbkeeper.copy.models import SegmentCheckpoint, SegmentStore, SegmentTally
@@ -90,11 +91,20 @@ class CheckpointStore:
                 raise
         return body
 
-    def list_segments(self, starts: list[SegmentCheckpoint]) -> SegmentStore:
-        """Put the segments' starting checkpoints where the Maps' ItemReader reads them (a JSON array)."""
-        key = f"{self.folder}segments.json"
+    def list_segments(self, starts: list[SegmentCheckpoint], total_segments: int) -> SegmentStore:
+        """Put the segments' starting checkpoints, and every segment's number (all are verified), where the Maps'
+        ItemReader reads them (JSON arrays)."""
+        key, verify_key = f"{self.folder}segments.json", f"{self.folder}verify-segments.json"
         self._put(key, b"[" + b",".join(start.model_dump_json().encode() for start in starts) + b"]")
-        return SegmentStore(bucket=self.bucket, folder=self.folder, segments_key=key)
+        self._put(verify_key, json.dumps(list(range(total_segments))).encode())
+        return SegmentStore(bucket=self.bucket, folder=self.folder, segments_key=key, verify_key=verify_key)
+
+    def copied(self, store: SegmentStore) -> list[int]:
+        """The segments the copy Map copied: those of the list Plan Copy put (a resume may leave some out)."""
+        body = self._get(store.segments_key)
+        if body is None:
+            raise InvalidInput(f"store: {self.url(store.segments_key)} is missing")
+        return [start.segment for start in TypeAdapter(list[SegmentCheckpoint]).validate_json(body)]
 
     def put_lines(self, name: str, lines: list[Any]) -> str:
         """Put a list of per-segment lines (models) in the folder; returns where."""
@@ -106,14 +116,16 @@ class CheckpointStore:
         body = StoredTally(execution=self.execution, tally=tally).model_dump_json().encode()
         self._put(self.tally_key(tally.segment, tally.total_segments), body)
 
-    def finals(self, total_segments: int) -> list[SegmentCheckpoint]:
-        """Every segment's final checkpoint (each segment put its own): a segment without one, or not done, is an
-        error, never a segment skipped."""
-        found = self._gather(total_segments, self.load)
-        return [self._finished(n, checkpoint, "checkpoint") for n, checkpoint in enumerate(found)]
+    def finals(self, total_segments: int, segments: list[int] | None = None) -> list[SegmentCheckpoint]:
+        """The final checkpoint of every segment copied (`segments`, default all; each put its own): a segment without
+        one, or not done, is an error, never a segment skipped."""
+        numbers = list(range(total_segments)) if segments is None else segments
+        found = self._gather(total_segments, numbers, self.load)
+        return [self._finished(n, checkpoint, "checkpoint") for n, checkpoint in zip(numbers, found, strict=True)]
 
     def tallies(self, total_segments: int) -> list[SegmentTally]:
-        found = self._gather(total_segments, self.load_tally)
+        """Every segment's final tally (each put its own)."""
+        found = self._gather(total_segments, list(range(total_segments)), self.load_tally)
         return [self._finished(n, tally, "tally") for n, tally in enumerate(found)]
 
     def load_tally(self, segment: int, total_segments: int) -> SegmentTally | None:
@@ -130,9 +142,9 @@ class CheckpointStore:
             return None
         return found
 
-    def _gather(self, total_segments: int, load: Callable[[int, int], Any]) -> list[Any]:
-        with ThreadPoolExecutor(max_workers=min(READERS, total_segments)) as pool:
-            return list(pool.map(lambda segment: load(segment, total_segments), range(total_segments)))
+    def _gather(self, total_segments: int, segments: list[int], load: Callable[[int, int], Any]) -> list[Any]:
+        with ThreadPoolExecutor(max_workers=max(1, min(READERS, len(segments)))) as pool:
+            return list(pool.map(lambda segment: load(segment, total_segments), segments))
 
     def _finished(self, segment: int, found: Any, what: str) -> Any:
         if found is None or not found.done:

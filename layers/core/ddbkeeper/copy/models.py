@@ -245,7 +245,8 @@ class SegmentStore(StepModel):
 
     bucket: str
     folder: str  # ddbkeeper-copies/<execution>/
-    segments_key: str  # the JSON list of the segments' starting checkpoints
+    segments_key: str  # the JSON list of the segments' starting checkpoints (those a resume copies, else all)
+    verify_key: str  # the JSON list of every segment's number: all are verified, whichever were copied
 
 
 class CopyPlan(StepModel):
@@ -262,7 +263,9 @@ class CopyPlan(StepModel):
     target_spec: TableSpec  # CreateTable's parameters (ddbkeeper.copy.target.target_spec)
     finalize: FinalSettings
     key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Segment reads an append back by
-    segments_in_s3: bool = False  # more than COPY_INLINE_SEGMENTS: `segments` is empty, `store` lists them
+    # Every segment of the table, which the verify Map tallies (a resume may copy only some of them).
+    verify_segments: list[Annotated[int, Field(ge=0, lt=MAX_SEGMENTS)]] = []
+    segments_in_s3: bool = False  # past COPY_INLINE_SEGMENTS: `segments`, `verify_segments` empty, `store` lists them
     store: SegmentStore | None = None
     pre_drop_backup: str | None = None  # recreate: the name of the backup taken of the target before it is dropped
 

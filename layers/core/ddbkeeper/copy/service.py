@@ -161,6 +161,7 @@ class CopyService:
             source_bytes_estimate=size,
             segments=[] if listed else segments,
             total_segments=total,
+            verify_segments=[] if listed else list(range(total)),
             caps=share_caps(request, total),
             target_spec=spec,
             finalize=self._settings_after_data(),
@@ -185,7 +186,7 @@ class CopyService:
             )
         if self.request.dry_run:
             return True, None
-        store = self.checkpoints.list_segments(starts)
+        store = self.checkpoints.list_segments(starts, total)
         logger.info("segments listed in S3", extra={"segments": total, "key": store.segments_key})
         return True, store
 
@@ -503,7 +504,7 @@ class CopyService:
         a Scan copy is not a snapshot). With a `store`, both are read from the execution's folder (each segment put its
         own), every segment's line is put there too, and the verification names only the segments that differ."""
         if store is not None:
-            tallies, segments = self._results(total_segments)
+            tallies, segments = self._results(store, total_segments)
         found = verdict(
             self.request.verify,
             tallies,
@@ -561,10 +562,13 @@ class CopyService:
             raise InvalidInput("total_segments: needed to read the segments' results from the stack's bucket")
         return total_segments
 
-    def _results(self, total_segments: int | None) -> tuple[list[SegmentTally], list[SegmentCheckpoint]]:
-        """Every segment's final tally and final checkpoint, each put in the execution's folder by its segment."""
+    def _results(
+        self, store: SegmentStore, total_segments: int | None
+    ) -> tuple[list[SegmentTally], list[SegmentCheckpoint]]:
+        """Every segment's final tally, and every copied segment's final checkpoint, each put in the execution's
+        folder by its segment."""
         folder, total = self._folder(), self._total(total_segments)
-        return folder.tallies(total), folder.finals(total)
+        return folder.tallies(total), folder.finals(total, folder.copied(store))
 
     # --- Copy Report -----------------------------------------------------------------------------------------------
 
@@ -582,7 +586,7 @@ class CopyService:
         per-segment lines are put there (`details`), so the report fits in the state payload whatever the count."""
         backup = prepare.backup if prepare is not None else None
         if store is not None:
-            segments = self._folder().finals(self._total(total_segments))
+            segments = self._folder().finals(self._total(total_segments), self._folder().copied(store))
         report = copy_report(self.request, segments, verification, finalized, pre_drop_backup=backup)
         if store is not None:
             details = self._folder().put_lines("report-segments.json", report.segments)

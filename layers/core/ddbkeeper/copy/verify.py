@@ -270,7 +270,8 @@ def verdict(
     if how == "none":
         return Verdict(Verification(verify="none"), None)
     tallies = _one_each(tallies)
-    read = {checkpoint.segment: checkpoint.items for checkpoint in copied}
+    # A checkpoint that read no page says nothing of the source (a resume's `{"segment": n, "done": true}`).
+    read = {checkpoint.segment: checkpoint.items for checkpoint in copied if checkpoint.pages}
     lines = []
     for tally in tallies:
         if append:
