@@ -40,7 +40,7 @@ lint: $(VENV)/.installed $(SAM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/statelint --ignore=$(STATELINT_IGNORE) $(ASL)
+	$(BIN)/python -m tests.support.statelint --ignore=$(STATELINT_IGNORE) $(ASL)
 	$(SAM) validate --lint --region us-east-1
 	$(SAMVENV)/bin/cfn-lint roles/*.yaml
 

@@ -11,7 +11,12 @@ from ddbkeeper.handler import LambdaContext, metrics, workflow_step
 @workflow_step
 def lambda_handler(task: CopyRun, context: LambdaContext) -> CopyReport:
     report = CopyService.for_task(task, os.environ).report(
-        task.segments, task.verification, task.finalized, task.prepare
+        task.segments,
+        task.verification,
+        task.finalized,
+        task.prepare,
+        store=task.store,
+        total_segments=task.total_segments,
     )
     metrics.add_metric(name="CopiesCompleted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ItemsCopiedTotal", unit=MetricUnit.Count, value=report.totals.items)

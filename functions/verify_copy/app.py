@@ -1,5 +1,5 @@
-"""Compare source and target after a copy (count or checksum, parallel scans; after an append, every source item read
-back from the target by key); a mismatch is VerificationFailed."""
+"""Compare the segments' tallies of source and target (the verify Map's results), per segment and in total, and warn
+when the source changed during the copy; a mismatch is VerificationFailed."""
 
 import os
 
@@ -10,4 +10,5 @@ from ddbkeeper.handler import LambdaContext, workflow_step
 
 @workflow_step
 def lambda_handler(task: VerifyTask, context: LambdaContext) -> Verification:
-    return CopyService.for_task(task, os.environ).verify(task.total_segments, task.key_attributes)
+    service = CopyService.for_task(task, os.environ)
+    return service.compare(task.tallies, task.segments, store=task.store, total_segments=task.total_segments)

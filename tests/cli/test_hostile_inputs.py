@@ -89,7 +89,7 @@ COPY = [
         "confirm_recreate goes with mode recreate",
     ),
     Case({"source": {"table": "orders"}, "target": {"table": "t-1"}, "segments": 0}, "segments"),
-    Case({"source": {"table": "orders"}, "target": {"table": "t-1"}, "segments": 501}, "segments"),
+    Case({"source": {"table": "orders"}, "target": {"table": "t-1"}, "segments": 10_001}, "segments"),
     Case({"source": {"table": "orders"}, "target": {"table": "t-1"}, "segments": "many"}, "segments"),
     Case({"source": {"table": "orders"}, "target": {"table": "t-1"}, "max_write_units": -5}, "max_write_units"),
     Case({"source": {"table": "orders"}, "target": {"table": "t-1"}, "verify": "md5"}, "verify: Input should be"),

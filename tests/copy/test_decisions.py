@@ -116,7 +116,8 @@ def test_target_spec_overrides() -> None:
         (10 * 1024**3, None, None, 10**8, 40),
         (10 * 1024**3, None, 100.0, 10**8, 4),  # a 100 units/s cap: 25 units/s a segment at least
         (10 * 1024**3, 30.0, None, 10**8, 1),
-        (10**15, None, None, 10**12, 500),
+        (1024**4, None, None, 10**9, 4096),  # 1 TiB: 4,096 segments, listed in S3 (past COPY_INLINE_SEGMENTS)
+        (10**15, None, None, 10**12, 10_000),  # a Distributed Map's children at once
         (300 * 1024**2, None, None, 999, 1),  # few items: one segment whatever the size says
     ],
 )
@@ -214,7 +215,7 @@ def test_item_digest_sees_every_difference() -> None:
             {"source": {"table": "a-table"}, "target": {"table": "b-table"}, "confirm_recreate": "b-table"},
             "confirm_recreate goes with mode recreate",
         ),
-        ({"source": {"table": "a-table"}, "target": {"table": "b-table"}, "segments": 501}, "segments"),
+        ({"source": {"table": "a-table"}, "target": {"table": "b-table"}, "segments": 10_001}, "segments"),
         ({"source": {"table": "a-table"}, "target": {"table": "b-table"}, "max_write_units": 0}, "max_write_units"),
         ({"source": {"table": "a-table"}, "target": {"table": "b-table"}, "verify": "md5"}, "verify"),
         ({"source": {"table": "a-table", "external_id": "xx"}, "target": {"table": "b-table"}}, "needs role_arn"),

@@ -92,15 +92,31 @@ def test_finalize_copy(home: Client) -> None:
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 
 
-def test_verify_copy(home: Client) -> None:
+def test_verify_segment(home: Client) -> None:
     make_copy_target(home)
     invoke("copy_segment", {**load_event("copy_segment.json"), "checkpoint": {"segment": 0, "total_segments": 1}})
 
+    result = invoke("verify_segment", load_event("verify_segment.json"))  # an append: read back by key
+
+    assert result["done"] is True
+    assert result["source"]["items"] == 60
+    assert len(result["source"]["digest"]) == 64
+    assert result["append"]["checked"] == 60
+    assert (result["append"]["missing"], result["append"]["different"]) == (0, 0)
+
+
+def test_verify_copy() -> None:
     result = invoke("verify_copy", load_event("verify_copy.json"))
 
     assert result["verify"] == "checksum"
-    assert result["items"] == 60
-    assert len(result["digest"]) == 64
+    assert result["items"] == 2381
+    assert result["differing_segments"] == []
+    assert [(s["segment"], s["source_items"], s["target_items"], s["copied_items"]) for s in result["segments"]] == [
+        (0, 1200, 1200, 1200),
+        (1, 1181, 1181, 1180),
+    ]
+    (warning,) = result["warnings"]
+    assert "the source changed during the copy: in 1 segment(s) (1) the copy read 1180 items" in warning
 
 
 def test_copy_report() -> None:

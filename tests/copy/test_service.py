@@ -4,6 +4,7 @@ verification; plus the failure cases moto cannot produce."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from ddbkeeper.copy.models import (
     FinalSettings,
     PrepareState,
     SegmentCheckpoint,
+    SegmentTally,
     Verification,
 )
 from ddbkeeper.copy.service import CopyService
@@ -206,6 +208,10 @@ def test_verification_holds_both_tables_to_each_other(dynamodb: Client) -> None:
         "items": None,
         "digest": None,
         "append": None,
+        "segments": [],
+        "differing_segments": [],
+        "warnings": [],
+        "details": None,
     }
     assert service(verify="count").verify(3).items == 60
     checksum = service(verify="checksum").verify(3)
@@ -215,6 +221,60 @@ def test_verification_holds_both_tables_to_each_other(dynamodb: Client) -> None:
     assert service(verify="count").verify(3).items == 60  # a count cannot see a changed item
     with pytest.raises(VerificationFailed, match=r"checksum mismatch: source orders has 60 items, digest"):
         service(verify="checksum").verify(3)
+
+
+def test_distributed_verify_finds_one_changed_attribute_in_a_large_key_space(dynamodb: Client) -> None:
+    """Keys drawn from a million-key space, cut into 8 segments, each tallied by a loop of one-page calls as the verify
+    Map runs them: a checksum finds one changed attribute in one item and names the one segment that holds it."""
+    rng = random.Random(5)
+    keys = rng.sample(range(10**6), 400)
+    for name in ("big", "big-copy"):
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **KEYS)
+    for n, key in enumerate(keys):
+        item = {"pk": {"S": f"key-{key:06d}"}, "sk": {"N": str(n)}, "value": {"S": "x" * 30_000}, "n": {"N": str(key)}}
+        dynamodb.put_item(TableName="big", Item=item)
+        dynamodb.put_item(TableName="big-copy", Item=item)
+    changed_key = keys[217]
+    dynamodb.update_item(
+        TableName="big-copy",
+        Key={"pk": {"S": f"key-{changed_key:06d}"}, "sk": {"N": "217"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": str(changed_key + 1)}},
+    )
+    holder = next(
+        segment
+        for segment in range(8)
+        if any(
+            item["pk"]["S"] == f"key-{changed_key:06d}"
+            for item in dynamodb.scan(TableName="big", Segment=segment, TotalSegments=8)["Items"]
+        )
+    )
+
+    def tally_every_segment(how: str) -> list[SegmentTally]:
+        checker = service(verify=how, source={"table": "big"}, target={"table": "big-copy"})
+        checker.time_budget = 0.0  # one page a call: every segment loops, as in the verify Map
+        tallies = []
+        for segment in range(8):
+            tally = SegmentTally(segment=segment, total_segments=8)
+            for _ in range(100):
+                tally = checker.verify_segment(tally, lambda: 900_000)
+                if tally.done:
+                    break
+            tallies.append(tally)
+        return tallies
+
+    summed = tally_every_segment("checksum")
+    assert sum(t.source.items for t in summed) == sum(t.target.items for t in summed) == 400
+    assert max(t.invocations for t in summed) > 1  # segments larger than a page took several calls
+    checker = service(verify="checksum", source={"table": "big"}, target={"table": "big-copy"})
+    with pytest.raises(VerificationFailed, match=rf"checksum mismatch: .*segments that differ: {holder}$"):
+        checker.compare(summed)
+    counted = service(verify="count", source={"table": "big"}, target={"table": "big-copy"})
+    verification = counted.compare(tally_every_segment("count"))  # a count cannot see a changed attribute
+    assert verification.items == 400 and verification.differing_segments == []
+    assert [(s.segment, s.source_items == s.target_items) for s in verification.segments] == [
+        (n, True) for n in range(8)
+    ]
 
 
 def test_settings_after_the_data_are_applied_to_the_target(dynamodb: Client) -> None:

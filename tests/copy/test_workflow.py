@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import ddbkeeper.copy.service as copy_service
 import pytest
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory
 from ddbkeeper.backup_names import own_backup_pattern
 from ddbkeeper.copy.engine import SegmentCopier
 from ddbkeeper.copy.models import SegmentCheckpoint
+from ddbkeeper.errors import TransientAwsError
 from ddbkeeper.executions import ExecutionResult, follow
 from ddbkeeper.local.runtime import LocalRuntime
 from ddbkeeper.settings import SettingsRecords
@@ -72,6 +74,12 @@ def test_cross_account_copy_with_segments_and_loop_turns(
     assert report["totals"]["invocations"] > 3  # segments looped
     assert report["verification"]["verify"] == "checksum"
     assert report["verification"]["items"] == 500
+    # Verified per segment in the verify Map: each segment's items on both sides, and what the copy read from it.
+    lines = report["verification"]["segments"]
+    assert [line["segment"] for line in lines] == [0, 1, 2]
+    assert all(line["source_items"] == line["target_items"] == line["copied_items"] for line in lines)
+    assert sum(line["source_items"] for line in lines) == 500
+    assert report["warnings"] == []
     described = other.describe_table(TableName=target)["Table"]
     assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_kind"]
     assert [i["IndexName"] for i in described["LocalSecondaryIndexes"]] == ["by_score"]
@@ -136,6 +144,161 @@ def test_a_lossy_target_fails_verification(
     assert result.error == "VerificationFailed"
     assert f"source {source} has 60 items" in (result.cause_message() or "")
     assert f"target {target} has 59 items" in (result.cause_message() or "")
+
+
+@pytest.mark.parametrize("also_into_the_target", [True, False], ids=["dual-written", "source-only"])
+def test_a_source_written_during_the_copy_is_reported(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    names: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    also_into_the_target: bool,
+) -> None:
+    """An item appears in the source after the copy read it, before the verify Map tallies it (dual-written by an
+    application into both tables, or into the source only): the report warns that the source changed (a Scan copy is
+    not a snapshot); when only the source has it, the verification fails and says why."""
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=90, pad=100)
+    original = DynamoHandler.scan
+    written = {"done": False}
+    late = {"pk": {"S": "late-arrival"}, "sk": {"N": "1"}, "note": {"S": "written during the copy"}}
+
+    def writes_when_verification_starts(self: DynamoHandler) -> Any:
+        if self.body.get("ConsistentRead") and not written["done"]:  # the verify Map's first scan
+            written["done"] = True
+            for table in (source, target) if also_into_the_target else (source,):
+                self.dynamodb_backend.put_item(table, late)
+        return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "scan", writes_when_verification_starts)
+
+    result = run(
+        runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 3, "verify": "checksum"}
+    )
+
+    if also_into_the_target:
+        assert result.succeeded, result.cause
+        report = result.output
+        assert report["totals"]["items"] == 90
+        lines = report["verification"]["segments"]
+        assert sum(line["copied_items"] for line in lines) == 90
+        assert sum(line["source_items"] for line in lines) == sum(line["target_items"] for line in lines) == 91
+        (warning,) = report["warnings"]
+        assert "the source changed during the copy" in warning
+        assert "the copy read" in warning and "export chain" in warning
+    else:
+        assert result.status == "FAILED"
+        assert result.error == "VerificationFailed"
+        message = result.cause_message() or ""
+        assert f"checksum mismatch: source {source} has 91 items" in message
+        assert "segments that differ: " in message
+        assert "the source changed during the copy" in message
+
+
+def test_more_segments_than_the_state_payload_holds_go_through_s3(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    s3: Client,
+    names: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past COPY_INLINE_SEGMENTS (lowered here to 2; 100 deployed) the plan lists the segments in the stack's bucket,
+    both Maps read the list with ItemReader, each segment puts its final checkpoint and tally there, and the steps after
+    the Maps read them back: the state carries none of them."""
+    monkeypatch.setenv("COPY_INLINE_SEGMENTS", "2")
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=150, pad=3000)
+    bucket = os.environ["SETTINGS_BUCKET"]
+
+    result = run(
+        runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 5, "verify": "checksum"}
+    )
+
+    assert result.succeeded, result.cause
+    assert assert_identical(dynamodb, source, dynamodb, target) == 150
+    report = result.output
+    assert (report["totals"]["segments"], report["totals"]["items"]) == (5, 150)
+    assert report["verification"]["items"] == 150 and report["verification"]["differing_segments"] == []
+    assert report["segments"] == [] and report["verification"]["segments"] == []  # not in the state: in the folder
+    folder = f"ddbkeeper-copies/{result.arn.rsplit(':', 1)[-1]}/"
+    assert report["details"] == f"s3://{bucket}/{folder}report-segments.json"
+    lines = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}report-segments.json")["Body"].read())
+    assert [line["segment"] for line in lines] == [0, 1, 2, 3, 4] and sum(line["items"] for line in lines) == 150
+    verified = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}verification.json")["Body"].read())
+    assert all(line["source_items"] == line["target_items"] == line["copied_items"] for line in verified)
+    listed = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}segments.json")["Body"].read())
+    assert [(start["segment"], start["total_segments"]) for start in listed] == [(n, 5) for n in range(5)]
+    events = history(runtime, result)
+    assert {"Copy Segments From S3", "Verify Segments From S3"} <= set(entered(events))
+    entries = [e["stateEnteredEventDetails"] for e in events if e["type"].endswith("StateEntered")]
+    (report_entered,) = [entry for entry in entries if entry["name"] == "Copy Report"]
+    assert json.loads(report_entered["input"])["segments"] == []  # the state carried no checkpoints
+
+
+@pytest.mark.parametrize("failures", [1, 100], ids=["retried", "gives-up"])
+def test_a_verify_segment_that_fails_is_retried_from_its_tally(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    names: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    failures: int,
+) -> None:
+    """Verify Segment's retrier: a TransientAwsError is retried with the same tally (nothing tallied twice); one that
+    never clears fails the child at that state (no Catch: a redrive resumes it) and the execution with it."""
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=40, pad=100)
+    original = copy_service.CopyService.verify_segment
+    left = {"n": failures}
+
+    def flaky(self: Any, tally: Any, *args: Any, **kwargs: Any) -> Any:
+        if tally.segment == 1 and left["n"] > 0:
+            left["n"] -= 1
+            raise TransientAwsError("Scan: service unavailable (injected)")
+        return original(self, tally, *args, **kwargs)
+
+    monkeypatch.setattr(copy_service.CopyService, "verify_segment", flaky)
+
+    result = run(runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 2, "verify": "count"})
+
+    if failures == 1:
+        assert result.succeeded, result.cause
+        lines = result.output["verification"]["segments"]
+        assert sum(line["source_items"] for line in lines) == sum(line["target_items"] for line in lines) == 40
+    else:
+        # On AWS the Map fails (no tolerated failures); moto's Map passes the failed child's result on as null, which
+        # Verify Copy refuses (a missing tally is never a segment skipped). Either way: no report, no success.
+        assert result.status == "FAILED"
+        assert result.error in ("States.ExceedToleratedFailureThreshold", "TransientAwsError", "InvalidInput")
+        assert "Copy Report" not in entered(history(runtime, result))
+
+
+def test_a_resume_that_copies_some_segments_verifies_all_of_them(
+    runtime: LocalRuntime, dynamodb: Client, names: Callable[[str], str]
+) -> None:
+    """The verify Map runs over every segment of the table, not only those a resume copies: an append resumed with one
+    of two segments given as done reads every source item back from the target."""
+    source, target = names("orders"), names("orders-copy")
+    create_source(dynamodb, source, items=60, pad=100)
+    first = run(runtime, {"source": {"table": source}, "target": {"table": target}, "segments": 2, "verify": "none"})
+    assert first.succeeded, first.cause
+
+    resumed = run(
+        runtime,
+        {
+            "source": {"table": source},
+            "target": {"table": target},
+            "mode": "append",
+            "confirm_append": target,
+            "resume": [{"segment": 1, "total_segments": 2, "done": True}, {"segment": 0, "total_segments": 2}],
+        },
+    )
+
+    assert resumed.succeeded, resumed.cause
+    verification = resumed.output["verification"]
+    assert verification["append"]["checked"] == 60 and verification["append"]["missing"] == 0
+    assert [line["segment"] for line in verification["segments"]] == [0, 1]
+    assert [line["copied_items"] is None for line in verification["segments"]] == [False, True]
+    assert resumed.output["warnings"] == []
 
 
 def test_a_segment_that_cannot_write_fails_the_execution(

@@ -338,8 +338,8 @@ def test_other_accounts_reach_only_their_own_prefix_of_the_export_bucket() -> No
 
 
 def test_an_append_is_verified_by_reading_back_and_never_changes_anything() -> None:
-    """Verify Copy reads the target item by item after an append (BatchGetItem); reads are all it may do."""
-    (statement,) = [s for f, _, s in grants("dynamodb:BatchGetItem") if f == "VerifyCopyFunction"]
+    """Verify Segment reads the target item by item after an append (BatchGetItem); reads are all it may do."""
+    (statement,) = [s for f, _, s in grants("dynamodb:BatchGetItem") if f == "VerifySegmentFunction"]
     assert set(statement["Action"]) == {"dynamodb:Scan", "dynamodb:BatchGetItem"}
     roles = read_cfn(ROOT / "roles" / "cross-account-roles.yaml")["Resources"]
     assert [s["Sid"] for _, _, s in grants("dynamodb:BatchGetItem", roles)] == ["Read"]  # reads, on either side
@@ -460,3 +460,28 @@ def test_no_function_may_delete_an_export_or_lift_its_object_lock(action: str) -
             policy = declared["Fn::If"][1] if "Fn::If" in declared else declared
             templates = set(policy) - {"Version", "Statement", "PolicyDocument", "PolicyName"}
             assert templates <= READ_ONLY_POLICY_TEMPLATES, (logical_id, templates)
+
+
+def test_only_the_copy_touches_the_copies_folder_and_only_it() -> None:
+    """The copies folder holds a copy's segment list, checkpoints, tallies and per-segment lines: the copy's functions
+    (and its state machine's ItemReader) read and write there and nowhere else in the bucket; they may
+    list only there, so a missing object is NoSuchKey rather than AccessDenied; nothing else touches it."""
+    folder = {"Fn::Sub": "${ExportBucket.Arn}/ddbkeeper-copies/*"}
+    touching: dict[str, set[str]] = {}
+    for action in ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"):
+        for logical_id, _, statement in grants(action):
+            if statement["Resource"] == folder:
+                touching.setdefault(logical_id, set()).add(action)
+            else:
+                assert "ddbkeeper-copies" not in str(statement["Resource"]), logical_id
+    assert touching == {
+        "PlanCopyFunction": {"s3:PutObject"},  # the segments' list
+        "CopySegmentFunction": {"s3:GetObject", "s3:PutObject"},  # its checkpoint, every few seconds
+        "VerifySegmentFunction": {"s3:PutObject"},  # its final tally
+        "VerifyCopyFunction": {"s3:GetObject", "s3:PutObject"},  # the tallies and checkpoints; its per-segment lines
+        "CopyReportFunction": {"s3:GetObject", "s3:PutObject"},
+        "CopyStateMachine": {"s3:GetObject"},  # the Maps' ItemReader
+    }
+    for logical_id in ("CopySegmentFunction", "VerifyCopyFunction", "CopyReportFunction"):
+        (listing,) = [s for f, _, s in grants("s3:ListBucket") if f == logical_id]
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": "ddbkeeper-copies/*"}}, logical_id

@@ -24,7 +24,7 @@ LAMBDA_ERRORS = {
 }
 # Tasks that must fail at themselves (no Catch) so that a redrive resumes them from their last checkpoint: a Distributed
 # Map child's, and the restore's loop over the exports it applies.
-REDRIVABLE = {"Copy Segment", "Apply Exports"}
+REDRIVABLE = {"Copy Segment", "Copy Listed Segment", "Verify Segment", "Verify Listed Segment", "Apply Exports"}
 # Actions AWS does not scope to a resource: the only ones allowed on "*".
 UNSCOPED_ACTIONS = {
     "dynamodb:ListTables",
@@ -181,7 +181,12 @@ def test_the_export_bucket_is_private_encrypted_versioned_tls_only_and_ages_out(
     encryption = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert encryption["Fn::If"][0] == "HasExportKmsKey"  # SSE-KMS with the stack's key, else SSE-S3
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    rule, checkpoints = props["LifecycleConfiguration"]["Rules"]
+    # A copy's checkpoints are overwritten every few seconds: their old versions go after a day.
+    assert (checkpoints["Prefix"], checkpoints["NoncurrentVersionExpiration"]) == (
+        "ddbkeeper-copies/",
+        {"NoncurrentDays": 1},
+    )
     assert rule["Transitions"] == [
         {"StorageClass": {"Ref": "ExportColderStorageClass"}, "TransitionInDays": {"Ref": "ExportTransitionDays"}}
     ]
@@ -378,3 +383,26 @@ def test_the_audit_runs_daily_with_an_input_the_audit_accepts() -> None:
     payload = json.loads(TEMPLATE.resolve(schedule["Target"]["Input"], "AuditSchedule"))
     assert payload == {"max_backup_age_hours": 26, "protect_tag_key": "backup"}
     parse(AuditRequest, payload)
+
+
+def test_the_copys_maps_over_segments_in_s3_run_the_same_children() -> None:
+    """Copy Segments and Verify Segments each have a twin for a segments' list in S3 (ItemReader): the children are the
+    same states, named apart (state names are unique in a machine), `listed` added to their input; each returns only
+    its segment's number (its result is in S3) and the Map keeps none of them in the state."""
+    spec = MACHINES["copy"]
+    machine = json.loads(spec.definition_path.read_text())["States"]
+    twins = (
+        ("Copy Segments", "Copy Segments From S3", "Segment Copied", "$.checkpoint"),
+        ("Verify Segments", "Verify Segments From S3", "Segment Tallied", "$.tally"),
+    )
+    for inline, listed, final, result in twins:
+        children = json.loads(json.dumps(machine[listed]["ItemProcessor"]).replace("Listed Segment", "Segment"))
+        assert children["States"][final].pop("OutputPath") == f"{result}.segment"
+        expected = machine[inline]["ItemProcessor"]
+        assert expected["States"][final].pop("OutputPath") == result
+        assert children == expected, listed
+        assert machine[listed]["ItemSelector"] == {**machine[inline]["ItemSelector"], "listed": True}
+        assert "ItemsPath" not in machine[listed] and machine[inline]["ItemsPath"].startswith("$.plan.")
+        assert machine[listed]["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+        assert machine[listed]["ResultPath"] is None
+        assert machine[listed]["Next"] == machine[inline]["Next"]

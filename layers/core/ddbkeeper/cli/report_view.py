@@ -130,7 +130,7 @@ def copy_table(report: dict[str, Any]) -> Table:
 
 def copy_notes(report: dict[str, Any]) -> list[str]:
     """What a copy's report says besides its figures: the backup a recreate took before the drop (the way back to the
-    old table), and what an append left to the target's owner."""
+    old table), what an append left to the target's owner, and its warnings (a source that changed during the copy)."""
     notes = []
     backup = report.get("pre_drop_backup")
     if backup:
@@ -139,6 +139,7 @@ def copy_notes(report: dict[str, Any]) -> list[str]:
         notes.append(f"  {backup['arn']}")
     if (report.get("finalized") or {}).get("skipped"):
         notes.append(report["finalized"]["skipped"])
+    notes.extend(f"warning: {warning}" for warning in report.get("warnings") or [])  # e.g. the source changed meanwhile
     return notes
 
 

@@ -1,9 +1,10 @@
 """The copy engine: one parallel-scan segment, page by page, from its checkpoint.
 
 A page is written completely (UnprocessedItems re-sent, throttling retried with backoff and full jitter) before the
-checkpoint moves past it, so a crash re-reads at most one page and loses nothing: puts are idempotent. Items pass from
-Scan to BatchWriteItem in wire form (ddbkeeper.wire). Reads and writes are paced by adaptive limiters, under the
-segment's share of the request's caps.
+checkpoint moves past it, so a crash loses nothing: puts are idempotent, and the next attempt re-copies at most the
+pages since the last checkpoint it can see (the caller persists them every few seconds: ddbkeeper.copy.checkpoints).
+Items pass from Scan to BatchWriteItem in wire form (ddbkeeper.wire). Reads and writes are paced by adaptive limiters,
+under the segment's share of the request's caps.
 
 The segment never waits on one round trip at a time: several of a page's batches are on the wire at once
 (`writes_in_flight`), and the next page is read while the current one is written. The checkpoint still moves past a
@@ -58,16 +59,27 @@ class SegmentCopier:
             self.reads.on_wait = self.writes.on_wait = self._take_the_share_left
         self.batches = BatchWriter(target, self.writes, self.tuning, in_flight=self.tuning.writes_in_flight)
 
-    def run(self, checkpoint: SegmentCheckpoint, time_left: Callable[[], float]) -> SegmentCheckpoint:
-        """Copy pages from `checkpoint` until the segment is done or `time_left()` (seconds) runs short."""
+    def run(
+        self,
+        checkpoint: SegmentCheckpoint,
+        time_left: Callable[[], float],
+        on_page: Callable[[SegmentCheckpoint], None] | None = None,
+    ) -> SegmentCheckpoint:
+        """Copy pages from `checkpoint` until the segment is done or `time_left()` (seconds) runs short.
+
+        `on_page` sees the checkpoint each time it moves past a page (fully written): it may persist it."""
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
-                return self._run(checkpoint, time_left, reader)
+                return self._run(checkpoint, time_left, reader, on_page)
         finally:
             self.batches.close()
 
     def _run(
-        self, checkpoint: SegmentCheckpoint, time_left: Callable[[], float], reader: ThreadPoolExecutor
+        self,
+        checkpoint: SegmentCheckpoint,
+        time_left: Callable[[], float],
+        reader: ThreadPoolExecutor,
+        on_page: Callable[[SegmentCheckpoint], None] | None,
     ) -> SegmentCheckpoint:
         clock = self.tuning.clock
         started = clock()
@@ -103,9 +115,13 @@ class SegmentCopier:
             if writing is not None:
                 state = writing.finish(state, throttles)
                 slowest_page = max(slowest_page, clock() - writing.started)
+                if on_page is not None:
+                    on_page(state)
             writing = _Page(page, pending, page_started)
         if writing is not None:
             state = writing.finish(state, throttles)
+            if on_page is not None:
+                on_page(state)
         refreshed = self.source.refreshes + self.target.refreshes - refreshes
         return state.model_copy(
             update={

@@ -4,7 +4,8 @@ Plan Copy        CopyTask      -> PlannedCopy        (the whole state from then 
 Prepare Target   PrepareTask   -> PrepareState       ($.prepare, looped until READY)
 Copy Segment     SegmentTask   -> SegmentCheckpoint  ($.checkpoint, per segment in the Map, looped until done)
 Finalize Target  FinalizeTask  -> FinalSettings      ($.finalized)
-Verify Copy      VerifyTask    -> Verification       ($.verification)
+Verify Segment   VerifySegmentTask -> SegmentTally   ($.tally, per segment in the Map, looped until done)
+Verify Copy      VerifyTask    -> Verification       ($.verification: the segments' tallies compared)
 Copy Report      CopyRun       -> CopyReport         ($.report)
 """
 
@@ -39,8 +40,11 @@ if TYPE_CHECKING:
 else:
     TableSpec = dict[str, Any]
 
-# The Map's result (one small checkpoint per segment) must stay under Step Functions' 256 KiB payload limit.
-MAX_SEGMENTS = 500
+# A Distributed Map runs up to 10,000 children at once; past COPY_INLINE_SEGMENTS the segments' list, checkpoints and
+# tallies go through the stack's bucket (Step Functions' state payload is 256 KiB), so the count is not bound by it.
+MAX_SEGMENTS = 10_000
+# A request is a state payload itself: a resume list longer than this would not fit in it.
+MAX_RESUME = 500
 Units = Annotated[float, Field(ge=0)]
 
 
@@ -95,7 +99,7 @@ class CopyRequest(StrictModel):
     verify: Literal["count", "checksum", "none"] = "count"
     target_overrides: TargetOverrides = TargetOverrides()
     # The final checkpoints of a failed run (its Map's results): each segment starts where it stopped.
-    resume: Annotated[list[SegmentCheckpoint], Field(min_length=1, max_length=MAX_SEGMENTS)] | None = None
+    resume: Annotated[list[SegmentCheckpoint], Field(min_length=1, max_length=MAX_RESUME)] | None = None
     # mode create: the execution this run continues; the target it created is adopted (ddbkeeper.copy.adoption)
     resumes: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     dry_run: bool = False
@@ -162,11 +166,18 @@ class CopySettings(Settings):
 
     # A Copy Segment invocation returns its checkpoint after this long (or sooner, when Lambda's time runs short).
     COPY_TIME_BUDGET_SECONDS: Annotated[float, Field(ge=0)] = 780.0
+    # A Copy Segment invocation persists its checkpoint (a PUT to SETTINGS_BUCKET) at most this often: a crash
+    # re-copies about this much work (plus the page in flight), whatever the invocation's length.
+    COPY_CHECKPOINT_SECONDS: Annotated[float, Field(ge=0)] = 5.0
     # Tables the stack creates carry ddbkeeper:managed-by=<stack name>: IAM lets the stack change only those.
     STACK_NAME: Annotated[str, Field(min_length=1, max_length=256)] = "ddbkeeper"
     # The backup a recreate takes before the drop is named as the backup workflow names its own, so retention keeps it.
     BACKUP_NAME_PREFIX: NamePrefix = "ddbkeeper"
-    SETTINGS_BUCKET: str | None = None  # the stack's bucket: the pre-drop backup's record (settings, proof of making)
+    # The stack's bucket: the pre-drop backup's record (settings, proof of making); the segments' persisted checkpoints.
+    SETTINGS_BUCKET: str | None = None
+    # More segments than this go through the stack's bucket (the list, checkpoints, tallies), not the state payload:
+    # the plan, each segment's checkpoint, its result and its tally take ~1 KiB of the 256 KiB per segment inline.
+    COPY_INLINE_SEGMENTS: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] = 100
     # Where the segments of a copy mark themselves finished, so that the others take their share of the caps
     # (ddbkeeper.copy.board): the stack's bucket. The endpoint only on the embedded runtime, which hosts the board.
     COPY_BOARD_BUCKET: str | None = None
@@ -196,6 +207,60 @@ class FinalSettings(StepModel):
     skipped: str | None = None  # why nothing was applied (an append leaves the target's settings to its owner)
 
 
+class AppendCheck(StepModel):
+    """An append's verification: every source item read back from the target by its key and compared as written.
+
+    The target's own other items do not count; `missing` and `different` name a few keys (wire form) as examples.
+    """
+
+    checked: Count = 0
+    missing: Count = 0
+    different: Count = 0
+    missing_keys: list[WireItem] = []
+    different_keys: list[WireItem] = []
+
+    def failed(self) -> bool:
+        return bool(self.missing or self.different)
+
+
+class SideTally(StepModel):
+    """One table's side of a segment's verification so far: items counted, the sum of their digests (checksum only,
+    64 hex digits: the sums of the segments add up), and where the next page starts."""
+
+    items: Count = 0
+    digest: str | None = None
+    pages: Count = 0
+    exclusive_start_key: Annotated[WireItem | None, AfterValidator(_key_values)] = None
+    done: bool = False
+
+
+class SegmentTally(StepModel):
+    """Where one segment's verification stands: Verify Segment returns it, not yet `done`, when its Lambda's time runs
+    short, and is called again with it (like Copy Segment's loop), so a segment of any size is verified.
+
+    count and checksum tally both tables' segment; an append reads the source's segment back from the target by key
+    (`append`), and tallies the source only."""
+
+    segment: Annotated[int, Field(ge=0, lt=MAX_SEGMENTS)]
+    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
+    source: SideTally = SideTally()
+    target: SideTally = SideTally()
+    append: AppendCheck | None = None
+    invocations: Count = 0
+    done: bool = False
+
+
+class SegmentStore(StepModel):
+    """Where a copy with more segments than the state payload holds keeps them: the execution's folder in the stack's
+    bucket. The Maps read the segments' list with ItemReader; each segment puts its final checkpoint and tally there
+    itself, and the steps after the Maps read them back (the Maps' own results go to ResultWriter, unread)."""
+
+    bucket: str
+    folder: str  # ddbkeeper-copies/<execution>/
+    segments_key: str  # the JSON list of the segments' starting checkpoints (those a resume copies, else all)
+    verify_key: str  # the JSON list of every segment's number: all are verified, whichever were copied
+
+
 class CopyPlan(StepModel):
     """Everything checked and decided before anything is changed; a dry run's whole output."""
 
@@ -209,7 +274,11 @@ class CopyPlan(StepModel):
     caps: Caps
     target_spec: TableSpec  # CreateTable's parameters (ddbkeeper.copy.target.target_spec)
     finalize: FinalSettings
-    key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Copy reads an append back by
+    key_attributes: list[str] = []  # the source's key (HASH, then RANGE): what Verify Segment reads an append back by
+    # Every segment of the table, which the verify Map tallies (a resume may copy only some of them).
+    verify_segments: list[Annotated[int, Field(ge=0, lt=MAX_SEGMENTS)]] = []
+    segments_in_s3: bool = False  # past COPY_INLINE_SEGMENTS: `segments`, `verify_segments` empty, `store` lists them
+    store: SegmentStore | None = None
     pre_drop_backup: str | None = None  # recreate: the name of the backup taken of the target before it is dropped
     estimate: CopyEstimate | None = None  # cost and time, for the source as described at planning
 
@@ -242,10 +311,13 @@ class PrepareState(StepModel):
 
 
 class PlannedCopy(CopyTask):
-    """Plan Copy's result, the workflow's state from then on."""
+    """Plan Copy's result, the workflow's state from then on. `segments` and `tallies` are the Maps' results when they
+    are inline; empty when the segments go through the stack's bucket (`plan.store`)."""
 
     plan: CopyPlan
     prepare: PrepareState
+    segments: list[SegmentCheckpoint] = []
+    tallies: list[SegmentTally] = []
 
 
 # --- the steps after the plan ------------------------------------------------------------------------------------
@@ -259,10 +331,12 @@ class PrepareTask(CopyTask):
 
 
 class SegmentTask(CopyTask):
-    """Copy Segment's input: one Map item, the segment's checkpoint and its share of the caps."""
+    """Copy Segment's input: one Map item, the segment's checkpoint and its share of the caps. `listed`: the segments
+    go through the stack's bucket, so the final checkpoint must be put there (it is the segment's result)."""
 
     checkpoint: SegmentCheckpoint
     caps: Caps
+    listed: bool = False
 
 
 class FinalizeTask(CopyTask):
@@ -271,38 +345,50 @@ class FinalizeTask(CopyTask):
     finalize: FinalSettings
 
 
-class VerifyTask(CopyTask):
-    """Verify Copy's input: the segments of the copy, which the verifying scans use too (at most 8), and the source's
-    key (an append is checked item by item, read back by key)."""
+class VerifySegmentTask(CopyTask):
+    """Verify Segment's input: one Map item, the segment's tally so far, the source's key (an append's read-back)."""
 
-    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
+    tally: SegmentTally
     key_attributes: list[str] = []
+    listed: bool = False  # the segments go through the stack's bucket: the final tally is put there
 
 
-class AppendCheck(StepModel):
-    """An append's verification: every source item read back from the target by its key and compared as written.
+class VerifyTask(CopyTask):
+    """Verify Copy's input: every segment's final tally (the verify Map's results) and every segment's final
+    checkpoint (the copy Map's: what the copy read from the source, to tell whether the source changed meanwhile)."""
 
-    The target's own other items do not count; `missing` and `different` name a few keys (wire form) as examples.
-    """
+    tallies: list[SegmentTally]
+    segments: list[SegmentCheckpoint] = []
+    store: SegmentStore | None = None  # when set, the tallies and checkpoints are read from there
+    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] | None = None
 
-    checked: Count = 0
-    missing: Count = 0
-    different: Count = 0
-    missing_keys: list[WireItem] = []
-    different_keys: list[WireItem] = []
 
-    def failed(self) -> bool:
-        return bool(self.missing or self.different)
+class SegmentVerification(StepModel):
+    """A segment's line in the verification: the items each side had (the target's: None after an append, whose
+    target holds its own items too), what the copy read from the source's segment, and whether the sides differ."""
+
+    segment: Annotated[int, Field(ge=0, lt=MAX_SEGMENTS)]
+    source_items: Count
+    target_items: Count | None = None
+    copied_items: Count | None = None  # None when the copy's checkpoints were not given
+    differs: bool = False
 
 
 class Verification(StepModel):
     """Source and target agreed: on the count of items, or on the count and the digest of every item; after an
-    append, on every source item being in the target as written (`append`)."""
+    append, on every source item being in the target as written (`append`). Per segment, the items each side had.
+
+    `warnings`: what the copy cannot vouch for although the tables agree now, e.g. a source that changed during the
+    copy (a Scan copy is not a snapshot)."""
 
     verify: Literal["count", "checksum", "none"]
     items: Count | None = None
     digest: str | None = None  # 64 hex digits: the order-free sum of the items' SHA-256 (checksum only)
     append: AppendCheck | None = None
+    segments: list[SegmentVerification] = []  # every segment's line; with the segments in S3, the differing ones only
+    differing_segments: list[int] = []
+    warnings: list[str] = []
+    details: str | None = None  # with the segments in S3: where every segment's line is (s3://...)
 
 
 class CopyRun(CopyTask):
@@ -312,6 +398,8 @@ class CopyRun(CopyTask):
     verification: Verification
     finalized: FinalSettings
     prepare: PrepareState = PrepareState()  # where Prepare Target left the target: the pre-drop backup, if any
+    store: SegmentStore | None = None  # when set, the final checkpoints are read from there
+    total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] | None = None
 
 
 # --- the report --------------------------------------------------------------------------------------------------
@@ -343,3 +431,5 @@ class CopyReport(StepModel):
     finalized: FinalSettings
     segments: list[SegmentFigures]
     pre_drop_backup: PreDropBackup | None = None  # recreate: the backup of the old target, taken before the drop
+    warnings: list[str] = []  # what a reader must know although the copy succeeded (the verification's warnings)
+    details: str | None = None  # with the segments in S3: where every segment's line is; `segments` is empty then

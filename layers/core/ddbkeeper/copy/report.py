@@ -48,4 +48,5 @@ def copy_report(
             for s in sorted(segments, key=lambda s: s.segment)
         ],
         pre_drop_backup=pre_drop_backup,
+        warnings=verification.warnings,
     )

@@ -15,7 +15,6 @@ What keeps a copy from harming what it does not own:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, lo
 from ddbkeeper.backup_names import backup_name
 from ddbkeeper.copy.adoption import check_adoptable, owner, owns
 from ddbkeeper.copy.board import Board, S3Board, Shares
+from ddbkeeper.copy.checkpoints import CheckpointSaver, CheckpointStore
 from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
 from ddbkeeper.copy.estimate import estimate, shape_of
 from ddbkeeper.copy.models import (
@@ -40,13 +40,15 @@ from ddbkeeper.copy.models import (
     PreDropBackup,
     PrepareState,
     SegmentCheckpoint,
+    SegmentStore,
+    SegmentTally,
     TableSpec,
     Verification,
 )
 from ddbkeeper.copy.report import copy_report
 from ddbkeeper.copy.segments import segment_count, share_caps
 from ddbkeeper.copy.target import MANAGED_BY, marked, planned_actions, refuse_unsafe, target_spec
-from ddbkeeper.copy.verify import check_appended
+from ddbkeeper.copy.verify import SegmentVerifier, Verdict, verdict
 from ddbkeeper.errors import (
     AccessDenied,
     AwsError,
@@ -68,7 +70,6 @@ from ddbkeeper.tables import (
     is_ready,
     pitr_description,
     pitr_on,
-    summarize,
     ttl_attribute,
 )
 
@@ -78,7 +79,8 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-MAX_VERIFY_SEGMENTS = 8  # the verifying scans run in one Lambda: a few threads per table
+MAX_VERIFY_THREADS = 8  # verify() in one process: a few segments at a time
+MAX_LINES_IN_STATE = 100  # per-segment lines a verification carries in the state when the segments are in S3
 AVAILABLE = "AVAILABLE"
 BACKING_UP = "BACKING_UP"  # Prepare Target's phase while a recreate's pre-drop backup is being made
 DELETING = "DELETING"
@@ -95,6 +97,7 @@ class CopyService:
         *,
         settings: CopySettings | None = None,
         records: SettingsRecords | None = None,
+        checkpoints: CheckpointStore | None = None,
         tuning: CopyTuning | None = None,
         board: Board | None = None,
     ) -> None:
@@ -108,6 +111,7 @@ class CopyService:
         # Seconds a Copy Segment invocation copies before it returns its checkpoint.
         self.time_budget = self.settings.COPY_TIME_BUDGET_SECONDS
         self.records = records  # the pre-drop backup's record, in the stack's bucket: proof for retention
+        self.checkpoints = checkpoints  # the segments' checkpoints persisted while they run, in the stack's bucket
         self.tuning = tuning or CopyTuning()
         self.board = board  # the finished segments of this copy, so the others take their share of the caps
 
@@ -118,15 +122,18 @@ class CopyService:
         settings = parse_settings(CopySettings, env)
         factory = SessionFactory(session_name=task.execution.session_name())
         source, target = task.request.source, task.request.target
-        records = None
+        records = checkpoints = None
         if settings.SETTINGS_BUCKET:
-            records = SettingsRecords(Account(factory, AccountAccess()), settings.SETTINGS_BUCKET)
+            own = Account(factory, AccountAccess())
+            records = SettingsRecords(own, settings.SETTINGS_BUCKET)
+            checkpoints = CheckpointStore(lambda: own.s3, settings.SETTINGS_BUCKET, task.execution.name)
         return cls(
             task,
             TableSide(Account(factory, source.access()), source.table),
             TableSide(Account(factory, target.access()), target.table),
             settings=settings,
             records=records,
+            checkpoints=checkpoints,
             board=_board(settings, factory, task.execution.name),
         )
 
@@ -156,23 +163,44 @@ class CopyService:
         size, count = source.get("TableSizeBytes", 0), source.get("ItemCount", 0)
         segments = self._starts(segment_count(request, size, count))
         total = segments[0].total_segments
+        listed, store = self._list_segments(segments, total)
         plan = CopyPlan(
             dry_run=request.dry_run,
             actions=planned_actions(request, source, target, spec, total, backup=backup),
             source_arn=source["TableArn"],
             source_items_estimate=count,
             source_bytes_estimate=size,
-            segments=segments,
+            segments=[] if listed else segments,
             total_segments=total,
+            verify_segments=[] if listed else list(range(total)),
             caps=share_caps(request, total),
             target_spec=spec,
             finalize=self._settings_after_data(),
             key_attributes=keys,
             pre_drop_backup=backup,
             estimate=estimate(shape_of(request, source, spec, total, self.time_budget)),
+            segments_in_s3=listed,
+            store=store,
         )
         logger.info("copy planned", extra={"segments": total, "source": plan.source_arn})
         return PlannedCopy(request=request, execution=self.execution, plan=plan, prepare=PrepareState())
+
+    def _list_segments(self, starts: list[SegmentCheckpoint], total: int) -> tuple[bool, SegmentStore | None]:
+        """More segments than the state payload holds: their list goes to the execution's folder in the stack's
+        bucket, where the Maps' ItemReader reads it (a dry run writes nothing)."""
+        if total <= self.settings.COPY_INLINE_SEGMENTS:
+            return False, None
+        if self.checkpoints is None:
+            raise InvalidInput(
+                f"segments: {total} segments are more than the state payload holds "
+                f"({self.settings.COPY_INLINE_SEGMENTS}); they go through the stack's bucket, and no SETTINGS_BUCKET "
+                "is configured"
+            )
+        if self.request.dry_run:
+            return True, None
+        store = self.checkpoints.list_segments(starts, total)
+        logger.info("segments listed in S3", extra={"segments": total, "key": store.segments_key})
+        return True, store
 
     def _starts(self, total: int) -> list[SegmentCheckpoint]:
         """Where each segment starts: at the beginning, or where the run being resumed left it (the request model has
@@ -378,11 +406,19 @@ class CopyService:
     # --- Copy Segment ----------------------------------------------------------------------------------------------
 
     def copy_segment(
-        self, checkpoint: SegmentCheckpoint, caps: Caps, remaining_millis: Callable[[], int]
+        self,
+        checkpoint: SegmentCheckpoint,
+        caps: Caps,
+        remaining_millis: Callable[[], int],
+        *,
+        listed: bool = False,
     ) -> SegmentCheckpoint:
         """Copy the segment from its checkpoint until the time budget, or the Lambda's own time, runs short.
 
-        `remaining_millis` is the Lambda context's clock: the invocation returns its checkpoint well before it.
+        `remaining_millis` is the Lambda context's clock: the invocation returns its checkpoint well before it. With a
+        checkpoint store, the copy starts from the checkpoint an earlier attempt of this segment persisted when it is
+        further than the state's (the attempt crashed), and persists its own every COPY_CHECKPOINT_SECONDS and at the
+        end: a crash re-copies seconds of work, not an invocation's.
         """
         clock = self.tuning.clock
         started = clock()
@@ -390,9 +426,19 @@ class CopyService:
         def time_left() -> float:
             return min(remaining_millis() / 1000, self.time_budget - (clock() - started))
 
+        saver = None
+        if listed and self.checkpoints is None:
+            raise InvalidInput(
+                "listed: the segments go through the stack's bucket, and no SETTINGS_BUCKET is configured"
+            )
+        if self.checkpoints is not None:
+            checkpoint = self.checkpoints.further(checkpoint)
+            saver = CheckpointSaver(self.checkpoints, self.settings.COPY_CHECKPOINT_SECONDS, clock)
         shares = Shares(self.board, checkpoint.total_segments, clock)
         copier = SegmentCopier(self.source, self.target, caps.read, caps.write, self.tuning, shares=shares)
-        after = copier.run(checkpoint, time_left)
+        after = copier.run(checkpoint, time_left, on_page=saver)
+        if saver is not None:
+            saver.flush(after, strict=listed)  # listed: the final checkpoint is the segment's result
         if after.done and self.board is not None:
             self.board.finished(after.segment)
         logger.info("segment progress", extra={"items": after.items, "pages": after.pages, "done": after.done})
@@ -420,56 +466,124 @@ class CopyService:
                 )
         return FinalSettings(ttl_attribute=settings.ttl_attribute, pitr=settings.pitr)
 
-    # --- Verify Copy -----------------------------------------------------------------------------------------------
+    # --- Verify Segment, Verify Copy -------------------------------------------------------------------------------
+
+    def verify_segment(
+        self,
+        tally: SegmentTally,
+        remaining_millis: Callable[[], int],
+        key_attributes: list[str] | None = None,
+        *,
+        listed: bool = False,
+    ) -> SegmentTally:
+        """Tally one segment of both tables (count or checksum; after an append, read the source's segment back from
+        the target by key) until it is done or the time budget, or the Lambda's own time, runs short.
+
+        The state machine calls it again with the tally it returns until `done`: no segment is bound by one Lambda's
+        900 seconds."""
+        clock = self.tuning.clock
+        started = clock()
+
+        def time_left() -> float:
+            return min(remaining_millis() / 1000, self.time_budget - (clock() - started))
+
+        verifier = SegmentVerifier(
+            self.source,
+            self.target,
+            self.request.verify,
+            key_attributes,
+            append=self.request.mode == "append",
+            tuning=self.tuning,
+            reserve_seconds=self.tuning.reserve_seconds,
+        )
+        after = verifier.run(tally, time_left)
+        if listed and after.done:  # the segments go through the stack's bucket: the final tally is the result
+            self._folder().save_tally(after)
+        logger.info(
+            "segment verification progress",
+            extra={"segment": after.segment, "source_items": after.source.items, "done": after.done},
+        )
+        return after
+
+    def compare(
+        self,
+        tallies: list[SegmentTally],
+        segments: list[SegmentCheckpoint] | None = None,
+        *,
+        store: SegmentStore | None = None,
+        total_segments: int | None = None,
+    ) -> Verification:
+        """The segments' tallies side by side, per segment and in total; a mismatch is VerificationFailed.
+
+        `segments`: the copy's final checkpoints, to tell whether the source changed while it was copied (a warning:
+        a Scan copy is not a snapshot). With a `store`, both are read from the execution's folder (each segment put its
+        own), every segment's line is put there too, and the verification names only the segments that differ."""
+        if store is not None:
+            tallies, segments = self._results(store, total_segments)
+        found = verdict(
+            self.request.verify,
+            tallies,
+            segments or [],
+            self.source.name,
+            self.target.name,
+            append=self.request.mode == "append",
+        )
+        if found.failure is not None:
+            raise VerificationFailed(found.failure)
+        if store is not None:
+            lines = found.verification.segments
+            found = Verdict(
+                found.verification.model_copy(
+                    update={
+                        "segments": [line for line in lines if line.differs][:MAX_LINES_IN_STATE],
+                        "details": self._folder().put_lines("verification.json", lines),
+                    }
+                ),
+                found.failure,
+            )
+        for warning in found.verification.warnings:
+            logger.warning("copy verified with a warning", extra={"warning": warning})
+        logger.info(
+            "copy verified", extra=found.verification.model_dump(include={"verify", "items", "digest", "warnings"})
+        )
+        return found.verification
 
     def verify(self, total_segments: int, key_attributes: list[str] | None = None) -> Verification:
-        """Count (or checksum) both tables with parallel scans, side by side; a mismatch is VerificationFailed.
+        """Verify the copy in this process: every segment's loop of Verify Segment, a few at a time, then Verify Copy's
+        comparison (what the workflow does in its verify Map, here for a caller without one)."""
 
-        After an append the tables differ by design: every source item is read back from the target by its key
-        (`key_attributes`, the source's) and must be there as written."""
-        how = self.request.verify
-        if how == "none":
-            return Verification(verify="none")
-        checksum = how == "checksum"
-        parallel = max(1, min(total_segments, MAX_VERIFY_SEGMENTS))
-        if self.request.mode == "append":
-            return self._verify_append(parallel, key_attributes or [])
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            source_future = pool.submit(summarize, self.source, parallel, checksum, self.tuning)
-            target_future = pool.submit(summarize, self.target, parallel, checksum, self.tuning)
-            source, target = source_future.result(), target_future.result()
-        if source != target:
-            raise VerificationFailed(
-                f"{how} mismatch: source {self.source.name} has {source.describe()}, "
-                f"target {self.target.name} has {target.describe()}"
-            )
-        digest = f"{source.digest:064x}" if source.digest is not None else None
-        verification = Verification(verify=how, items=source.items, digest=digest)
-        logger.info("copy verified", extra=verification.model_dump())
-        return verification
+        def one(segment: int) -> SegmentTally:
+            tally = SegmentTally(segment=segment, total_segments=total_segments)
+            for _ in range(10**6):
+                tally = self.verify_segment(tally, lambda: 900_000, key_attributes)
+                if tally.done:
+                    break
+            return tally
 
-    def _verify_append(self, parallel: int, key_attributes: list[str]) -> Verification:
-        if not key_attributes:
-            raise InvalidInput("key_attributes: an append is verified by reading each source item back by its key")
-        check, digest = check_appended(self.source, self.target, key_attributes, parallel, self.tuning)
-        if check.failed():
-            examples = [
-                f"{kind} e.g. {', '.join(json.dumps(key, sort_keys=True) for key in keys)}"
-                for kind, keys in (("missing", check.missing_keys), ("different", check.different_keys))
-                if keys
-            ]
-            raise VerificationFailed(
-                f"append check: of {check.checked} items of source {self.source.name}, {check.missing} are missing "
-                f"from target {self.target.name} and {check.different} differ from the source; {'; '.join(examples)}"
+        with ThreadPoolExecutor(max_workers=max(1, min(total_segments, MAX_VERIFY_THREADS))) as pool:
+            tallies = list(pool.map(one, range(total_segments)))
+        return self.compare(tallies)
+
+    def _folder(self) -> CheckpointStore:
+        if self.checkpoints is None:
+            raise InvalidInput(
+                "store: the segments went through the stack's bucket, and no SETTINGS_BUCKET is configured"
             )
-        verification = Verification(
-            verify=self.request.verify,
-            items=check.checked,
-            digest=f"{digest:064x}" if self.request.verify == "checksum" else None,
-            append=check,
-        )
-        logger.info("append verified", extra={"items": check.checked})
-        return verification
+        return self.checkpoints
+
+    @staticmethod
+    def _total(total_segments: int | None) -> int:
+        if total_segments is None:
+            raise InvalidInput("total_segments: needed to read the segments' results from the stack's bucket")
+        return total_segments
+
+    def _results(
+        self, store: SegmentStore, total_segments: int | None
+    ) -> tuple[list[SegmentTally], list[SegmentCheckpoint]]:
+        """Every segment's final tally, and every copied segment's final checkpoint, each put in the execution's
+        folder by its segment."""
+        folder, total = self._folder(), self._total(total_segments)
+        return folder.tallies(total), folder.finals(total, folder.copied(store))
 
     # --- Copy Report -----------------------------------------------------------------------------------------------
 
@@ -479,9 +593,19 @@ class CopyService:
         verification: Verification,
         finalized: FinalSettings,
         prepare: PrepareState | None = None,
+        *,
+        store: SegmentStore | None = None,
+        total_segments: int | None = None,
     ) -> CopyReport:
+        """The copy's report. With a `store`, the final checkpoints are read from the execution's folder and the
+        per-segment lines are put there (`details`), so the report fits in the state payload whatever the count."""
         backup = prepare.backup if prepare is not None else None
+        if store is not None:
+            segments = self._folder().finals(self._total(total_segments), self._folder().copied(store))
         report = copy_report(self.request, segments, verification, finalized, pre_drop_backup=backup)
+        if store is not None:
+            details = self._folder().put_lines("report-segments.json", report.segments)
+            report = report.model_copy(update={"segments": [], "details": details})
         logger.info("copy finished", extra={"totals": report.totals.model_dump()})
         return report
 
