@@ -635,8 +635,10 @@ def test_eight_segments_finishing_at_different_times_hold_one_cap_and_the_last_d
     shares: list[tuple[int, float]] = []  # (items the segment copied, its share of the cap when it finished)
     original = SegmentCopier.run
 
-    def noting_the_share(copier: SegmentCopier, checkpoint: SegmentCheckpoint, time_left: Any) -> SegmentCheckpoint:
-        after = original(copier, checkpoint, time_left)
+    def noting_the_share(
+        copier: SegmentCopier, checkpoint: SegmentCheckpoint, time_left: Any, **hooks: Any
+    ) -> SegmentCheckpoint:
+        after = original(copier, checkpoint, time_left, **hooks)
         shares.append((after.items, copier.writes.cap or 0.0))
         return after
 
@@ -652,7 +654,7 @@ def test_eight_segments_finishing_at_different_times_hold_one_cap_and_the_last_d
     per_segment = sorted(s["items"] for s in result.output["segments"])
     s3 = boto3.client("s3", endpoint_url=runtime.endpoint, region_name="us-east-1")
     execution = result.arn.rsplit(":", 1)[-1]
-    board = s3.list_objects_v2(Bucket=os.environ["COPY_BOARD_BUCKET"], Prefix=f"ddbkeeper-copy-board/{execution}/")
+    board = s3.list_objects_v2(Bucket=os.environ["COPY_BOARD_BUCKET"], Prefix=f"ddbkeeper-copies/{execution}/done/")
     assert board["KeyCount"] == 8  # every segment marked itself finished
     assert per_segment[-1] >= 2 * max(per_segment[0], 1) and per_segment[-1] > 510 / 8  # uneven: they end apart
     writes = [(began, ended) for operation, began, ended in faults.calls_timed if operation == "BatchWriteItem"]

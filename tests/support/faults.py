@@ -66,7 +66,8 @@ class Faults:
     def leave(self, requests: list[dict[str, Any]]) -> None:
         with self._lock:
             self._in_flight -= 1
-            self.written.update(json.dumps(r["PutRequest"]["Item"], sort_keys=True, default=repr) for r in requests)
+            puts = [r["PutRequest"]["Item"] for r in requests if "PutRequest" in r]  # an apply deletes too
+            self.written.update(json.dumps(item, sort_keys=True, default=repr) for item in puts)
 
     def script(self, operation: str, *actions: Any) -> None:
         self.scripts[operation].extend(actions)

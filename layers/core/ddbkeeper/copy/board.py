@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = Logger(child=True)
-BOARD_PREFIX = "ddbkeeper-copy-board"
+BOARD_PREFIX = "ddbkeeper-copies"  # beside the checkpoints: <execution>/done/, one lifecycle rule, one grant
 READS_PER_SECOND = 50  # LISTs of the board per second, all segments together (at most)
 
 
