@@ -31,12 +31,12 @@ from ddbkeeper.copy.models import (
     SideTally,
     Verification,
 )
-from ddbkeeper.errors import InvalidInput, Throttled, TransientAwsError
-from ddbkeeper.pacing import PartialProgress, Tuning, with_retries
+from ddbkeeper.errors import InvalidInput
+from ddbkeeper.pacing import Tuning, with_retries
+from ddbkeeper.reads import KEYS_PER_CALL, read_items
 from ddbkeeper.tables import TableSide
 from ddbkeeper.wire import WireItem, WireTable, canonical, item_digest
 
-GET_BATCH = 100  # BatchGetItem's limit
 EXAMPLES = 5  # keys named in a failed check, of each kind
 NAMED_SEGMENTS = 20  # segments named in a message
 DIGESTS = 2**256
@@ -45,10 +45,6 @@ CONSISTENT_COPY = (
     "a Scan copy is not a snapshot: items written to the source while it runs may be copied or not; for a consistent "
     "copy, restore the export chain at a point in time (the restore workflow's export_chain source)"
 )
-
-
-class UnprocessedKeysRemain(PartialProgress):
-    """DynamoDB read part of a batch; the retry loop asks again for the rest."""
 
 
 @dataclass
@@ -72,7 +68,7 @@ class _Findings:
 def _compare(items: list[WireItem], target: TableSide, key_attributes: list[str], tuning: Tuning) -> _Findings:
     """Compare up to 100 source items with the target's items under the same keys."""
     keyed = {_key_id(item, key_attributes): item for item in items}
-    there = _read(target, [_key(item, key_attributes) for item in items], tuning)
+    there = read_items(target, [_key(item, key_attributes) for item in items], tuning)
     read = {_key_id(item, key_attributes): item for item in there}
     findings = _Findings(checked=len(items))
     for key_id, item in keyed.items():
@@ -88,36 +84,6 @@ def _compare(items: list[WireItem], target: TableSide, key_attributes: list[str]
             if len(findings.different_keys) < EXAMPLES:
                 findings.different_keys.append(_key(item, key_attributes))
     return findings
-
-
-def _read(target: TableSide, keys: list[WireItem], tuning: Tuning) -> list[WireItem]:
-    """BatchGetItem until every key is answered: UnprocessedKeys and throttling retried with backoff and full jitter."""
-    pending = keys
-    found: list[WireItem] = []
-    stalls = 0
-
-    def attempt() -> None:
-        nonlocal pending, stalls
-        try:
-            items, unprocessed = target.call("BatchGetItem", lambda wire: wire.batch_get(pending))
-        except (Throttled, TransientAwsError):
-            stalls += 1
-            raise
-        found.extend(items)
-        if unprocessed:
-            stalls = 0 if len(unprocessed) < len(pending) else stalls + 1
-            pending = unprocessed
-            raise UnprocessedKeysRemain(f"{len(unprocessed)} keys unprocessed")
-        pending = []
-
-    try:
-        with_retries(attempt, tuning, stalled=lambda: stalls)
-    except UnprocessedKeysRemain as error:
-        raise Throttled(
-            f"BatchGetItem {target.name}: {len(pending)} keys still unprocessed after {tuning.max_stalls} attempts "
-            "without progress"
-        ) from error
-    return found
 
 
 def _key(item: WireItem, key_attributes: list[str]) -> WireItem:
@@ -218,8 +184,8 @@ class SegmentVerifier:
         page = self._page(self.source, tally, tally.source, select_count=False)
         items: list[WireItem] = page["Items"]
         found = _Findings()
-        for begin in range(0, len(items), GET_BATCH):
-            found.add(_compare(items[begin : begin + GET_BATCH], self.target, self.keys, self.tuning))
+        for begin in range(0, len(items), KEYS_PER_CALL):
+            found.add(_compare(items[begin : begin + KEYS_PER_CALL], self.target, self.keys, self.tuning))
         before = tally.append or AppendCheck()
         check = AppendCheck(
             checked=before.checked + found.checked,
