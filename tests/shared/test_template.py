@@ -276,6 +276,7 @@ def test_every_workflow_alarms_on_failed_or_timed_out_executions_and_every_alarm
     [
         ("BackupAgeAlarm", "TablesWithStaleBackup", ("GreaterThanThreshold", 0)),
         ("ProtectionAtRiskAlarm", "TaggedTablesAtRisk", ("GreaterThanThreshold", 0)),
+        ("AuditUnreadableAlarm", "TablesUnreadable", ("GreaterThanThreshold", 0)),
         ("DrillFailedAlarm", "DrillSucceeded", ("LessThanThreshold", 1)),
         ("CopyThrottlingAlarm", "CopyThrottles", ("GreaterThanThreshold", {"Ref": "CopyThrottleAlarmThreshold"})),
     ],
