@@ -119,7 +119,7 @@ class ExecutionProgress:
                 if self._waiting_since is None or not output.get("polls"):
                     self._waiting_since = now
                 waited = now - self._waiting_since
-                so_far = f", waiting {_duration(waited)}" if waited >= LONG_WAIT_SECONDS else ""
+                so_far = f", waiting {duration(waited)}" if waited >= LONG_WAIT_SECONDS else ""
                 what = escape(str(output.get("status") or output.get("summary", "")))
                 self._say(f"{what} (check {output.get('polls', 0)}{so_far}); next look in {output['wait_seconds']} s")
             elif done:
@@ -160,7 +160,7 @@ class ExecutionProgress:
         if rate <= 0:
             return ""
         left = max(0, self._expected_items - copied) / rate
-        return f", ~{_duration(left)} left"
+        return f", ~{duration(left)} left"
 
     def _start_map(self, total: int) -> None:
         self._map_depth += 1
@@ -210,7 +210,7 @@ class ExecutionProgress:
         (self._bar.console if self._bar is not None else self.console).print(f"  {text}")
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     """3 s, 2 min 05 s, 1 h 02 min."""
     whole = int(seconds)
     if whole < 60:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ddbkeeper.cli.progress import duration
 from ddbkeeper.executions import ExecutionResult
 
 
@@ -146,8 +147,9 @@ def copy_notes(report: dict[str, Any]) -> list[str]:
 def estimate_table(estimate: dict[str, Any]) -> Table:
     """A copy plan's cost and time: units, charges, Lambda, state transitions, duration, and what was assumed."""
     verify = estimate.get("verify_read_units", 0)
+    about = duration(round(estimate["seconds"]))
     return _facts(
-        f"estimate: {_usd(estimate['total_usd'])} and about {_span(estimate['seconds'])}",
+        f"estimate: {_usd(estimate['total_usd'])} and about {about}",
         [
             (
                 "source",
@@ -173,7 +175,7 @@ def estimate_table(estimate: dict[str, Any]) -> Table:
             ),
             (
                 "duration",
-                f"about {_span(estimate['seconds'])} at {estimate['write_units_per_second']:,.0f} write units/s "
+                f"about {about} at {estimate['write_units_per_second']:,.0f} write units/s "
                 f"(set by {estimate['limited_by']})",
             ),
             ("prices", estimate.get("prices")),
@@ -185,15 +187,6 @@ def estimate_table(estimate: dict[str, Any]) -> Table:
 def _usd(amount: float) -> str:
     """Dollars: cents for sums worth counting in cents, four decimals below a dollar (a small copy costs little)."""
     return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
-
-
-def _span(seconds: float) -> str:
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def _facts(title: str, rows: list[tuple[str, Any]]) -> Table:
