@@ -38,8 +38,15 @@ def test_a_copy_dry_run_prints_its_plan_without_a_report(endpoint: str, remote: 
     assert len(all_items(remote, "dry-copy-source")) == 30
 
 
+# Each segment returns after every page: the journal has every checkpoint from the handlers' own results.
+PER_PAGE = {"COPY_TIME_BUDGET_SECONDS": "1"}
+# Each segment runs to its end in one invocation (the local default) and puts a checkpoint every second; the CLI's
+# journal follows those, so what it keeps is seconds old however long an invocation runs.
+FOLLOWED = {"COPY_CHECKPOINT_SECONDS": "1"}
+
+
 def _interrupted_then_resumed(
-    endpoint: str, remote: Client, tmp_path: Path, table: str, stop: signal.Signals
+    endpoint: str, remote: Client, tmp_path: Path, table: str, stop: signal.Signals, *, budget: dict[str, str]
 ) -> tuple[dict[str, Any], int, int, str]:
     """Copy `table` through the CLI, stop it with `stop` once its progress shows items copied, then resume it.
     Returns the resumed run's report, the target's item count when it was stopped, the items its kept checkpoints
@@ -48,11 +55,11 @@ def _interrupted_then_resumed(
         **os.environ,
         "AWS_ENDPOINT_URL": endpoint,
         "XDG_STATE_HOME": str(tmp_path),
-        "COPY_TIME_BUDGET_SECONDS": "1",  # a checkpoint a page (at least one page per invocation)
         "COLUMNS": "300",
+        **budget,
     }
     payload = {"source": {"table": table}, "target": {"table": f"{table}-copy"}, "segments": 2}
-    payload |= {"max_write_units": 600}  # a few seconds of copying, at a pace the test can interrupt
+    payload |= {"max_write_units": 300}  # about 16 s of copying, at a pace the test can interrupt
     first = subprocess.Popen(  # noqa: S603 - the CLI under test
         [*CLI, "run", "copy", "--local", "--input", json.dumps(payload)],
         cwd=ROOT,
@@ -97,7 +104,7 @@ def test_a_local_copy_interrupted_with_ctrl_c_is_resumed_from_its_checkpoints(
     create_source(remote, "ctrl-c-orders", items=1200, pad=4000)  # about five 1 MB pages in each of two segments
 
     report, stopped_at, kept, first = _interrupted_then_resumed(
-        endpoint, remote, tmp_path, "ctrl-c-orders", signal.SIGINT
+        endpoint, remote, tmp_path, "ctrl-c-orders", signal.SIGINT, budget=PER_PAGE
     )
 
     assert "Traceback" not in first
@@ -119,7 +126,9 @@ def test_a_local_copy_killed_outright_is_resumed_from_the_last_checkpoints_seen(
 ) -> None:
     create_source(remote, "killed-orders", items=1200, pad=4000)
 
-    report, stopped_at, kept, _ = _interrupted_then_resumed(endpoint, remote, tmp_path, "killed-orders", signal.SIGKILL)
+    report, stopped_at, kept, _ = _interrupted_then_resumed(
+        endpoint, remote, tmp_path, "killed-orders", signal.SIGKILL, budget=FOLLOWED
+    )
 
     assert assert_identical(remote, "killed-orders", remote, "killed-orders-copy") == 1200
     assert report["totals"]["items"] == 1200

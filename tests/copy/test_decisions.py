@@ -3,10 +3,11 @@ guardrails, the report."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from ddbkeeper.copy.board import Shares
+from ddbkeeper.copy.board import Change, Finished, Shares, marker, tally
 from ddbkeeper.copy.models import (
     CopyRequest,
     FinalSettings,
@@ -151,6 +152,50 @@ def test_limiter_holds_a_cap_and_settles_under_the_accepted_rate() -> None:
     for _ in range(10):
         free.record(1)
     assert free.rate > 300 * 0.95  # climbs back while nothing is refused
+
+
+def test_the_first_push_back_halves_what_was_taken_and_forgets_the_burst() -> None:
+    """What a table takes before it first pushes back came partly from its burst capacity: the limiter goes to half of
+    it, and only what the table takes from then on is evidence of its rate."""
+    clock = {"now": 0.0}
+    limiter = AdaptiveLimiter(clock=lambda: clock["now"], sleep=lambda s: None)
+    for _ in range(5):
+        clock["now"] += 0.1
+        limiter.record(60)  # 300 units in half a second: 600/s, from the table's burst
+    limiter.throttled()
+    assert limiter.rate == pytest.approx(300 / 0.5 / 2)
+    assert limiter.observed_rate() == 0.0  # the burst is no evidence
+    assert limiter.learned_rate == limiter.rate
+
+
+def test_a_rate_learned_in_one_invocation_goes_on_in_the_next_and_a_finished_segments_rate_is_granted() -> None:
+    limiter = AdaptiveLimiter(100.0, clock=lambda: 0.0, sleep=lambda s: None)
+    assert limiter.learned_rate is None
+    limiter.grant(20.0)
+    assert limiter.rate == 100.0  # not pushed back: the cap is its rate, nothing to add to
+    limiter.resume(40.0)
+    assert (limiter.rate, limiter.learned_rate) == (40.0, 40.0)
+    limiter.grant(25.0)
+    assert limiter.rate == 65.0
+    limiter.grant(100.0)
+    assert limiter.rate == 100.0  # never past the cap
+    AdaptiveLimiter(clock=lambda: 0.0).resume(None)  # nothing learned: nothing to resume
+
+
+def test_segments_sharing_a_table_climb_by_their_share() -> None:
+    """Eight segments probing a table together climb as one limiter would: each by an eighth."""
+    climbs = []
+    clock = {"now": 0.0}
+    for share in (1.0, 1 / 8):
+        clock["now"] = 0.0
+        limiter = AdaptiveLimiter(clock=lambda: clock["now"], sleep=lambda s: None)
+        limiter.climb_share = share
+        limiter.resume(100.0)
+        for _ in range(10):
+            clock["now"] += 0.1
+            limiter.record(10)
+        climbs.append((limiter.rate or 0.0) - 100.0)
+    assert climbs[1] == pytest.approx(climbs[0] / 8, rel=0.1)
 
 
 wire_values = st.recursive(
@@ -461,16 +506,26 @@ def test_report_totals_and_segments() -> None:
 
 
 class _Board:
+    """The board as S3Board keeps it: markers named after the segment and the rates it leaves."""
+
     def __init__(self) -> None:
-        self.finished_segments: set[int] = set()
+        self.markers: list[str] = []
         self.looks = 0
 
-    def finished(self, segment: int) -> None:
-        self.finished_segments.add(segment)
+    @property
+    def finished_segments(self) -> set[int]:
+        return {int(name.partition("-")[0]) for name in self.markers}
 
-    def done(self) -> int | None:
+    def finish(self, segments: Iterable[int]) -> None:
+        for segment in segments:
+            self.finished(segment)
+
+    def finished(self, segment: int, read_rate: float | None = None, write_rate: float | None = None) -> None:
+        self.markers.append(marker(segment, read_rate, write_rate))
+
+    def done(self) -> Finished | None:
         self.looks += 1
-        return len(self.finished_segments)
+        return tally(self.markers)
 
 
 def test_a_segments_share_grows_as_others_finish_and_the_board_is_read_at_most_fifty_times_a_second() -> None:
@@ -479,13 +534,13 @@ def test_a_segments_share_grows_as_others_finish_and_the_board_is_read_at_most_f
     shares = Shares(board, total=500, clock=lambda: clock["now"])
     shares.look()
     assert shares.changed() is None  # nobody finished
-    board.finished_segments.update(range(100))
+    board.finish(range(100))
     assert shares.changed() is None  # looked a moment ago: 500 segments look every 10 s
     clock["now"] += 10.0
-    assert shares.changed() == (500, 400)
-    board.finished_segments.update(range(100, 390))
+    assert shares.changed() == Change(500, 400)
+    board.finish(range(100, 390))
     clock["now"] += 400 / 50
-    assert shares.changed() == (400, 110)
+    assert shares.changed() == Change(400, 110)
     clock["now"] += 2.0  # 110 running: a look every 2.2 s, not yet
     assert shares.changed() is None
     assert board.looks == 3
@@ -517,8 +572,7 @@ def test_segments_that_see_the_board_late_together_never_take_more_than_the_cap(
             continue
         changed = views[segment].changed()
         if changed is not None:
-            before, running = changed
-            caps[segment] = caps[segment] * before / running  # as SegmentCopier takes its share
+            caps[segment] = caps[segment] * changed.before / changed.running  # as SegmentCopier takes its share
         running_now = [s for s in range(total) if s not in board.finished_segments]
         assert sum(caps[s] for s in running_now) <= cap * (1 + 1e-9)
     for segment in set(range(total)) - board.finished_segments:  # a look after the last finish: the cap is shared out
@@ -535,17 +589,41 @@ def test_shares_count_only_the_segments_the_map_runs_at_once() -> None:
     shares = Shares(board, total=2000, clock=lambda: 100.0, concurrency=500)
     assert shares.running == 500
     assert share_caps(request(max_write_units=1000.0), 2000).write == 2.0
-    board.finished_segments.update(range(1600))
+    board.finish(range(1600))
     shares.look()
-    assert shares.changed() == (500, 400)
+    assert shares.changed() == Change(500, 400)
 
 
 def test_a_board_that_cannot_be_read_keeps_the_share() -> None:
     class Unreadable(_Board):
-        def done(self) -> int | None:
+        def done(self) -> Finished | None:
             return None
 
     shares = Shares(Unreadable(), total=8, clock=lambda: 5.0)
     shares.look()
     assert shares.changed() is None
     assert shares.running == 8
+
+
+def test_a_finished_segments_rate_goes_to_those_still_running_and_is_taken_once() -> None:
+    """A segment that ends leaves the rates the tables pushed it to; each running segment takes its share of them
+    (a segment that started slowly gets the table's capacity the others leave), and never twice."""
+    board = _Board()
+    clock = {"now": 0.0}
+    shares = Shares(board, total=4, clock=lambda: clock["now"])
+    board.finished(2, read_rate=30.0, write_rate=90.0)
+    board.finished(2, read_rate=30.0, write_rate=90.0)  # a retry after it finished: one segment still
+    clock["now"] += 1.0
+    assert shares.changed() == Change(4, 3, read_rate=10.0, write_rate=30.0)
+    clock["now"] += 1.0
+    assert shares.changed() is None
+    clock["now"] += 1.0
+    board.finished(0)  # it learned no rate (never pushed back): a share of the caps only
+    assert shares.changed() == Change(3, 2)
+
+
+def test_the_board_reads_what_its_markers_say() -> None:
+    assert marker(7, None, 152.25) == "00007-w152.2-r0.0"
+    assert tally(["00007-w152.2-r0.0", "00003-w10.0-r5.5", "00007-w1.0-r1.0", "strange"]) == Finished(
+        3, read_rate=6.5, write_rate=11.0
+    )

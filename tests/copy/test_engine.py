@@ -18,7 +18,9 @@ from ddbkeeper.copy.service import CopyService
 from ddbkeeper.copy.target import target_spec
 from ddbkeeper.errors import AccessDenied, Throttled
 from ddbkeeper.models import Execution, TargetOverrides, parse
+from ddbkeeper.pacing import AdaptiveLimiter
 from ddbkeeper.tables import TableSide
+from ddbkeeper.writes import BatchWriter, puts
 from moto import mock_aws
 
 from tests.support import Client
@@ -290,3 +292,38 @@ def test_a_crash_between_two_in_flight_batches_rewrites_only_that_page(
     rewritten = {key for key, n in written.items() if n > 1}
     assert rewritten  # the crashed page was written again from its start...
     assert rewritten <= page_after(world, saved.exclusive_start_key)  # ...and nothing outside it
+
+
+def test_the_rate_a_segment_learned_goes_on_into_its_next_invocation(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table that pushed a segment back taught it a rate; the checkpoint carries it, so the next invocation goes on
+    at that rate instead of probing the table again (a wall of refusals at every return)."""
+    start = SegmentCheckpoint(segment=0, total_segments=1)
+    with inject(monkeypatch) as faults:
+        faults.storm = (random.Random(7), 1)
+        first = SegmentCopier(world.source, world.target, tuning=NO_WAIT).run(start, lambda: 0.0)
+        assert first.pace is not None and first.pace.write_rate is not None and not first.done
+        faults.storm = None  # the table takes everything from now on
+
+        copier = SegmentCopier(world.source, world.target, tuning=NO_WAIT)
+        second = copier.run(first, lambda: 0.0)
+
+    assert copier.writes.throttle_events == 0  # no push-back in this invocation...
+    assert copier.writes.learned_rate is not None  # ...and yet it paced at the rate the first one learned
+    assert second.pace is not None and second.pace.write_rate is not None
+    assert world.finish(second).done and world.identical() == 240
+
+
+def test_writers_sharing_a_table_start_with_small_batches(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight segments starting together put a batch's worth on the wire between them, not eight full batches: the
+    first batches are small, and grow while the table takes them."""
+    with inject(monkeypatch) as faults:
+        writer = BatchWriter(world.target, AdaptiveLimiter(), NO_WAIT, in_flight=32, sharing=8)
+        items = [{"pk": {"S": f"k{n}"}, "sk": {"N": "1"}} for n in range(200)]
+        writer.write(puts(items))
+        writer.close()
+
+    assert sum(faults.written.values()) == 200 == sum(faults.batch_sizes)
+    assert faults.batch_sizes[0] == 3  # 25 among 8
+    assert max(faults.batch_sizes) == 25  # and grew to full batches

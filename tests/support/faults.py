@@ -41,9 +41,9 @@ class Faults:
     (BatchGetItem: answers k keys and hands the rest back as UnprocessedKeys).
 
     `storm` makes every BatchWriteItem accept a random share of its items (at least `minimum`), as a table at
-    capacity would. `written` counts each item put (by its JSON); `call_seconds` holds every BatchWriteItem and Scan
-    that long (a far table); `most_in_flight` is the most writes answered at once; `calls_timed` says when each Scan
-    and BatchWriteItem began and ended.
+    capacity would. `written` counts each item put (by its JSON), `batch_sizes` each batch's items; `call_seconds`
+    holds every BatchWriteItem and Scan that long (a far table); `most_in_flight` is the most writes answered at once;
+    `calls_timed` says when each Scan and BatchWriteItem began and ended.
     """
 
     def __init__(self) -> None:
@@ -55,6 +55,7 @@ class Faults:
         self.call_seconds = 0.0
         self.most_in_flight = 0
         self.calls_timed: list[tuple[str, float, float]] = []  # (operation, began, ended): what overlapped what
+        self.batch_sizes: list[int] = []  # items in each BatchWriteItem, in the order they came
         self._in_flight = 0
         self._lock = threading.Lock()
 
@@ -123,6 +124,8 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
             with faults._lock:
                 keep = rng.randint(min(minimum, total), total)
         ((table, requests),) = self.body["RequestItems"].items()
+        with faults._lock:
+            faults.batch_sizes.append(len(requests))
         if keep is None:
             result = original_write(self)
             accepted.extend(requests)

@@ -80,6 +80,8 @@ class AdaptiveLimiter:
         self._slept_to = float("-inf")  # the waiters slept at least until then
         self._accepted: deque[tuple[float, float]] = deque()
         self.throttle_events = 0
+        self._learned = False  # the rate is one the table pushed back to (here, or in an earlier invocation)
+        self.climb_share = 1.0  # this limiter's part of the probing of the table: 1 / the segments sharing it
         self._decrease_interval = decrease_interval
         self._last_decrease = float("-inf")
         self._lock = threading.Lock()
@@ -129,13 +131,16 @@ class AdaptiveLimiter:
             while self._accepted and self._accepted[0][0] < now - self._window:
                 self._accepted.popleft()
             since, self._last_record = (now - self._last_record if self._last_record is not None else 0.0), now
-            if self.rate is not None and self.throttle_events:
+            if self.rate is not None and self._learned:
                 # Climb back by a share per batch accepted and a share per second that grows with the square of the
                 # time the table has not pushed back (1%/s at first, 5%/s after two quiet seconds, 26%/s after five):
                 # close to the rate the table refused the climb is gentle, and a segment left with capacity to spare
                 # (others done, or itself pushed far down) finds it within seconds.
+                # A limiter that shares the table with others (a segment among `1 / climb_share` running) climbs by its
+                # share, so that together they probe the table as one would.
                 quiet = now - self._last_decrease
-                grown = self.rate * (1 + self._recovery) * (1 + self._climb * (1 + quiet**2) * min(since, self._window))
+                climb = self._climb * self.climb_share * (1 + quiet**2) * min(since, self._window)
+                grown = self.rate * (1 + self._recovery * self.climb_share) * (1 + climb)
                 # ...but never past twice what the table took lately: a rate far above it is no information, only a
                 # wall of refusals once the table pushes back.
                 observed = self._observed()
@@ -152,6 +157,7 @@ class AdaptiveLimiter:
         """
         with self._lock:
             self.throttle_events += 1
+            first, self._learned = not self._learned, True
             now = self._clock()
             if now - self._last_decrease < self._decrease_interval:
                 return
@@ -164,7 +170,12 @@ class AdaptiveLimiter:
                 return  # nothing measured yet: the retry's backoff is all there is to go on
             self._last_decrease = now
             current = self.rate if self.rate is not None else observed
-            if measured:
+            if first:
+                # The first push-back: what was taken until now came partly from the table's burst capacity, which
+                # has just run out. Half of it, and only what the table takes from now on is evidence of its rate.
+                self._accepted.clear()
+                self.rate = max(self._floor, min(current, observed / 2 if observed > 0 else current / 2))
+            elif measured:
                 # A second's evidence of what the table takes: settle just under it, however far above it the rate was.
                 self.rate = max(self._floor, min(observed * self._backoff, current))
             else:
@@ -182,11 +193,11 @@ class AdaptiveLimiter:
             if cap == self.cap:
                 return
             old, self.cap = self.cap, cap
-            if self.rate is None or (old is not None and self.rate >= old and not self.throttle_events):
+            if self.rate is None or (old is not None and self.rate >= old and not self._learned):
                 self.rate = cap
             elif cap is not None:
                 self.rate = min(self.rate, cap)
-            elif not self.throttle_events:
+            elif not self._learned:
                 self.rate = None
 
     def observed_rate(self) -> float:
@@ -207,10 +218,33 @@ class AdaptiveLimiter:
     def scale(self, factor: float) -> None:
         """Take a larger (or smaller) share of the table at once: other segments left it (or joined)."""
         with self._lock:
-            if self.rate is not None and self.throttle_events:
+            if self.rate is not None and self._learned:
                 self.rate = max(self._floor, self.rate * factor)
                 if self.cap is not None:
                     self.rate = min(self.rate, self.cap)
+
+    def grant(self, units: float) -> None:
+        """Take `units`/s more of the table at once: a finished segment's rate, shared out among those left."""
+        with self._lock:
+            if self.rate is not None and self._learned and units > 0:
+                self.rate += units
+                if self.cap is not None:
+                    self.rate = min(self.rate, self.cap)
+
+    @property
+    def learned_rate(self) -> float | None:
+        """The rate the table pushed back to (and climbed from since); None while the table has not pushed back."""
+        with self._lock:
+            return self.rate if self._learned else None
+
+    def resume(self, rate: float | None) -> None:
+        """Go on at a rate an earlier invocation learned (`learned_rate`), under the cap: no new probe of the table."""
+        if rate is None:
+            return
+        with self._lock:
+            self._learned = True
+            self.rate = max(self._floor, min(rate, self.cap) if self.cap is not None else rate)
+            self._last_decrease = self._clock()  # climb from it gently, as from a push-back
 
 
 @dataclass

@@ -15,6 +15,7 @@ pages) may be written concurrently.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -73,7 +74,15 @@ class BatchWriter:
     """Writes wire-form requests to one table, 25 at a time, paced by `limiter` (the table's write capacity), with up
     to `in_flight` batches on the wire at once (requests with distinct keys only: see the module's note)."""
 
-    def __init__(self, target: TableSide, limiter: AdaptiveLimiter, tuning: Tuning, *, in_flight: int = 1) -> None:
+    def __init__(
+        self,
+        target: TableSide,
+        limiter: AdaptiveLimiter,
+        tuning: Tuning,
+        *,
+        in_flight: int = 1,
+        sharing: int = 1,
+    ) -> None:
         self.target = target
         self.limiter = limiter
         self.tuning = tuning
@@ -81,13 +90,15 @@ class BatchWriter:
         self._units_per_item = 1.0
         self._pool: ThreadPoolExecutor | None = None
         self._failure: BaseException | None = None
-        # How many batches may be on the wire now: it starts at one and grows with every batch taken (doubling
-        # each round trip, then by one a round trip past the last halving), and halves when the table pushes back, at
-        # most once a second: a table of small capacity is not met with a wall of batches it must hand back.
-        self._window = 1.0
-        self._threshold = float(self.in_flight)
+        # How many items may be on the wire now: it starts at a batch shared among the `sharing` writers of the table
+        # (eight segments start with batches of three items), doubles each round trip while the table takes all, and
+        # halves when it pushes back (at most once a second), then grows by a batch a round trip: a table of small
+        # capacity is not met with a wall of batches it must hand back (those on the wire when it first pushes back
+        # all come back).
+        self._window = max(1.0, BATCH_SIZE / max(sharing, 1))
+        self._threshold = float(BATCH_SIZE * self.in_flight)
         self._last_halving = float("-inf")
-        self._on_wire = 0
+        self._on_wire = 0  # items
         self._round_trip = 0.05  # seconds a BatchWriteItem takes, a moving average
         self._turns = threading.Condition()
 
@@ -115,22 +126,27 @@ class BatchWriter:
                 after_batch()
             return written
 
-        for begin in range(0, len(requests), BATCH_SIZE):
-            batch = requests[begin : begin + BATCH_SIZE]
+        begin = 0
+        while begin < len(requests):
             if before_batch is not None:
                 before_batch()
             if self.in_flight == 1:
+                batch = requests[begin : begin + BATCH_SIZE]
+                begin += len(batch)
                 done: Future[Written] = Future()
                 done.set_result(one(batch))
                 pending.futures.append(done)
                 continue
             with self._turns:
-                self._turns.wait_for(lambda: self._failure is not None or self._on_wire < self._allowed())
+                size = min(BATCH_SIZE, len(requests) - begin, max(1, int(self._allowed())))
+                self._turns.wait_for(functools.partial(self._room_for, size))
                 if self._failure is not None:
                     raise self._failure
-                self._on_wire += 1
+                self._on_wire += size
+            batch = requests[begin : begin + size]
+            begin += size
             future = self._executor().submit(one, batch)
-            future.add_done_callback(self._finished)
+            future.add_done_callback(functools.partial(self._finished, size))
             pending.futures.append(future)
         return pending
 
@@ -139,29 +155,31 @@ class BatchWriter:
             self._pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix="batch-writer")
         return self._pool
 
-    def _finished(self, future: Future[Written]) -> None:
+    def _finished(self, size: int, future: Future[Written]) -> None:
         error = future.exception()
         with self._turns:
             if error is not None and self._failure is None:
                 self._failure = error
-            self._on_wire -= 1
+            self._on_wire -= size
             self._turns.notify_all()
 
-    def _allowed(self) -> int:
-        """Batches that may be on the wire: the window, and once the table has a known rate only as many as that rate
-        needs to hide a round trip (more would only be refused together when the table's capacity runs out)."""
-        allowed = int(self._window)
-        rate = self.limiter.rate
-        if rate is not None and self.limiter.throttle_events:
-            needed = rate * self._round_trip / (self._units_per_item * BATCH_SIZE)
-            allowed = min(allowed, int(needed) + 1)
-        return max(1, allowed)
+    def _room_for(self, size: int) -> bool:
+        """Whether a batch of `size` items may go on the wire now (or the writing has failed)."""
+        return self._failure is not None or self._on_wire + size <= max(self._allowed(), size)
 
-    def _taken(self) -> None:
-        """A batch went in, whole or in part: one more may go on the wire (one more a round trip past the threshold)."""
+    def _allowed(self) -> float:
+        """Items that may be on the wire: the window, and once the table has a known rate only as many as that rate
+        needs to hide a round trip, and a batch (more would only be refused together when the capacity runs out)."""
+        rate = self.limiter.learned_rate
+        if rate is None:
+            return self._window
+        return min(self._window, rate * self._round_trip / self._units_per_item + BATCH_SIZE)
+
+    def _taken(self, items: int) -> None:
+        """Items went in: as many more may go on the wire (a batch more a round trip past the threshold)."""
         with self._turns:
-            grown = 1.0 if self._window < self._threshold else 1.0 / self._window
-            self._window = min(float(self.in_flight), self._window + grown)
+            grown = items if self._window < self._threshold else items * BATCH_SIZE / self._window
+            self._window = min(BATCH_SIZE * float(self.in_flight), self._window + grown)
             self._turns.notify_all()
 
     def _pushed_back(self) -> None:
@@ -171,7 +189,7 @@ class BatchWriter:
             if now - self._last_halving >= 1.0:
                 self._last_halving = now
                 self._window = max(1.0, self._window / 2)
-                self._threshold = max(1.0, self._window)
+                self._threshold = self._window
 
     def close(self) -> None:
         """Wait for the batches on the wire and let the writing threads go."""
@@ -211,11 +229,11 @@ class BatchWriter:
                 self.limiter.throttled()
                 self._pushed_back()
                 if accepted:  # the table is taking items, if not all: keep the wire busy (the limiter paces the units)
-                    self._taken()
+                    self._taken(accepted)
                 pending = unprocessed
                 raise UnprocessedItemsRemain(f"{len(unprocessed)} of {len(pending)} items unprocessed")
             pending = []
-            self._taken()
+            self._taken(accepted)
 
         try:
             with_retries(attempt, self.tuning, self.limiter, stalled=lambda: stalls)

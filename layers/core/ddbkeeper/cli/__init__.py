@@ -19,10 +19,11 @@ import json
 import os
 import sys
 import tempfile
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import boto3
 from rich.console import Console
@@ -42,13 +43,12 @@ from ddbkeeper.local.project import project_root
 from ddbkeeper.models import parse
 from ddbkeeper.workflows import MAX_INPUT_BYTES, REQUESTS
 
+if TYPE_CHECKING:
+    from ddbkeeper.local.runtime import LocalRuntime
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
-# A local copy's segments return their checkpoints this often (COPY_TIME_BUDGET_SECONDS; the shell's value wins), so
-# an interrupted local run has recent checkpoints to resume from: it re-copies at most this much work. Each return
-# drains the segment's writes and costs a turn of the state machine, so shorter costs capacity: at 5 s a segment used
-# 81% of the table's capacity and held 88% of a cap (bench/copy.py). Deployed, the template's 780 s stands.
-LOCAL_COPY_TIME_BUDGET_SECONDS = "30"
+FOLLOW_SAVED_SECONDS = 1.0  # how often a local copy's journal looks at the checkpoints its segments put
 
 
 class Interrupted(Exception):
@@ -207,9 +207,6 @@ def run_local(
     checkpoints are kept as they come; Ctrl-C is then `Interrupted`, with the journal."""
     from ddbkeeper.local.runtime import LocalRuntime  # noqa: PLC0415 - moto loads only for local runs
 
-    if run is not None:
-        os.environ.setdefault("COPY_TIME_BUDGET_SECONDS", LOCAL_COPY_TIME_BUDGET_SECONDS)
-
     def observe(function: str, result: Any) -> None:
         progress.checkpoint(result)
         if run is not None:
@@ -218,18 +215,27 @@ def run_local(
     runtime = LocalRuntime(project_root(project), parameters, workflows=[workflow])
     with _long_lived_objects():
         runtime.start()
+    follow_saved = _saved_checkpoints(runtime, run) if run is not None else None
+
+    def poll(sfn: Any) -> None:
+        progress.poll(sfn)
+        for checkpoint in follow_saved() if follow_saved is not None else []:
+            progress.checkpoint(checkpoint)
+
     try:
         result = runtime.run(
             workflow,
             payload,
             on_event=progress,
-            on_poll=progress.poll,
+            on_poll=poll,
             on_result=observe,
             name=run.run_id if run is not None else None,
         )
     except KeyboardInterrupt:
         if run is None:
             raise
+        if follow_saved is not None:
+            follow_saved(at_once=True)  # the checkpoints put since the last look
         run.finish("INTERRUPTED")
         raise Interrupted(run) from None
     finally:
@@ -237,6 +243,29 @@ def run_local(
     if run is not None:
         run.finish(result.status)
     return result
+
+
+def _saved_checkpoints(runtime: LocalRuntime, run: LocalRun) -> Callable[..., list[dict[str, Any]]]:
+    """What keeps the journal (and the progress) of a local copy as recent as the checkpoints its segments put while
+    they run (an invocation returns only every few minutes): a look every FOLLOW_SAVED_SECONDS at the runtime's own
+    bucket; the checkpoints further than the journal's come back. The journal is a courtesy of the run: a look that
+    fails is tried again at the next poll."""
+    from ddbkeeper.copy.checkpoints import CheckpointStore  # noqa: PLC0415 - only local copies follow checkpoints
+
+    bucket = os.environ.get("SETTINGS_BUCKET")
+    store = CheckpointStore(lambda: runtime.client("s3"), bucket, run.run_id) if bucket else None
+    last = {"at": time.monotonic()}
+
+    def follow(*, at_once: bool = False) -> list[dict[str, Any]]:
+        if store is None or (not at_once and time.monotonic() - last["at"] < FOLLOW_SAVED_SECONDS):
+            return []
+        last["at"] = time.monotonic()
+        try:
+            return run.follow_saved([checkpoint.model_dump(mode="json") for checkpoint in store.saved()])
+        except Exception:  # noqa: BLE001 - see above: tried again at the next poll
+            return []
+
+    return follow
 
 
 @contextlib.contextmanager

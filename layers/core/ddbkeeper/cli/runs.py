@@ -3,7 +3,9 @@
 A run's journal is `<state dir>/runs/<run id>.json`, the run id being the execution's name; the state directory is
 `$XDG_STATE_HOME/ddbkeeper` (by default `~/.local/state/ddbkeeper`). The journal is rewritten (atomically) each time a
 handler returns a plan or a checkpoint, so a run stopped any way at all (Ctrl-C, a crash, SIGKILL) leaves the
-checkpoints it had reached; `ddbkeeper run copy --local --resume RUN_ID` continues from them. A copy that succeeds
+checkpoints it had reached; `ddbkeeper run copy --local --resume RUN_ID` continues from them. Between returns (an
+invocation may run for minutes) the journal follows the checkpoints the segments put in the stack's bucket every few
+seconds (ddbkeeper.copy.checkpoints; locally that bucket is on the embedded server). A copy that succeeds
 removes its journal and those of the runs it continued: the folder holds what can still be resumed.
 """
 
@@ -115,6 +117,25 @@ class LocalRun:
             else:
                 return
             self._write()
+
+    def follow_saved(self, saved: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Checkpoints the segments put in the stack's bucket while they run (every few seconds): each one further than
+        the journal's is kept (and returned), so a run stopped any way re-copies seconds of work, whatever an
+        invocation's length."""
+        with self._lock:
+            if self.status != "RUNNING":
+                return []
+            further = [
+                checkpoint
+                for checkpoint in saved
+                if not (kept := self.checkpoints.get(int(checkpoint["segment"])))
+                or (not kept.get("done") and int(checkpoint.get("pages", 0)) > int(kept.get("pages", 0)))
+            ]
+            for checkpoint in further:
+                self.checkpoints[int(checkpoint["segment"])] = checkpoint
+            if further:
+                self._write()
+            return further
 
     def finish(self, status: str) -> None:
         """The run's end. A copy that succeeded has nothing left to resume: its journal goes, with those of the

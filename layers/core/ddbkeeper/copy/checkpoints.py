@@ -156,6 +156,17 @@ class CheckpointStore:
         body = StoredCheckpoint(execution=self.execution, checkpoint=checkpoint).model_dump_json().encode()
         self._put(self.key(checkpoint.segment, checkpoint.total_segments), body)
 
+    def saved(self) -> list[SegmentCheckpoint]:
+        """Every checkpoint put in the folder so far (a local run's journal follows them: ddbkeeper.cli.runs)."""
+        listing = self._s3().get_paginator("list_objects_v2")
+        pages = listing.paginate(Bucket=self.bucket, Prefix=f"{self.folder}checkpoints/")
+        found = []
+        for key in (entry["Key"] for page in pages for entry in page.get("Contents", [])):
+            total, _, segment = key.rpartition("/")[2].removesuffix(".json").partition("-")
+            if total.isdigit() and segment.isdigit() and (checkpoint := self.load(int(segment), int(total))):
+                found.append(checkpoint)
+        return found
+
     def load(self, segment: int, total_segments: int) -> SegmentCheckpoint | None:
         """The checkpoint put for this segment of this execution, or None (nothing there, or something that is not
         this execution's checkpoint of this segment)."""

@@ -18,8 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbkeeper.copy.board import Shares
-from ddbkeeper.copy.models import SegmentCheckpoint
+from ddbkeeper.copy.board import Finished, Shares
+from ddbkeeper.copy.models import SegmentCheckpoint, SegmentPace
 from ddbkeeper.pacing import AdaptiveLimiter, Tuning, with_retries
 from ddbkeeper.tables import TableSide
 from ddbkeeper.wire import WireItem, WireTable
@@ -57,7 +57,13 @@ class SegmentCopier:
         self.writes = AdaptiveLimiter(write_cap, clock=self.tuning.clock, sleep=self.tuning.sleep)
         if shares is not None:  # a segment waiting for its share looks whether it has grown
             self.reads.on_wait = self.writes.on_wait = self._take_the_share_left
-        self.batches = BatchWriter(target, self.writes, self.tuning, in_flight=self.tuning.writes_in_flight)
+        self.batches = BatchWriter(
+            target,
+            self.writes,
+            self.tuning,
+            in_flight=self.tuning.writes_in_flight,
+            sharing=shares.running if shares is not None else 1,
+        )
 
     def run(
         self,
@@ -95,8 +101,7 @@ class SegmentCopier:
         start_key = state.exclusive_start_key
         begun = 0  # pages whose batches were put on the wire in this invocation
         writing: _Page | None = None  # the page whose last batches are still on the wire
-        if self.shares is not None:
-            self.shares.look()
+        self._resume(checkpoint.pace)
         while not state.done and (writing is None or writing.key is not None):
             # At least one page per invocation, then only while a slow page would still fit.
             if begun and time_left() < self._page_room(slowest_page):
@@ -113,13 +118,13 @@ class SegmentCopier:
             pending = self._start_writes(page["Items"], state.model_copy(update={"pages": index}))
             begun += 1
             if writing is not None:
-                state = writing.finish(state, throttles)
+                state = self._paced(writing.finish(state, throttles))
                 slowest_page = max(slowest_page, clock() - writing.started)
                 if on_page is not None:
                     on_page(state)
             writing = _Page(page, pending, page_started)
         if writing is not None:
-            state = writing.finish(state, throttles)
+            state = self._paced(writing.finish(state, throttles))
             if on_page is not None:
                 on_page(state)
         refreshed = self.source.refreshes + self.target.refreshes - refreshes
@@ -130,16 +135,47 @@ class SegmentCopier:
             }
         )
 
+    def _resume(self, pace: SegmentPace | None) -> None:
+        """Go on at the rates an earlier invocation learned, from where its view of the board stood."""
+        if pace is not None:
+            self.reads.resume(pace.read_rate)
+            self.writes.resume(pace.write_rate)
+        if self.shares is not None:
+            if pace is not None:
+                self.shares.seen = Finished(pace.finished_seen, pace.freed_read, pace.freed_write)
+            self.shares.look()
+            self._climb_by_share()
+
+    def _climb_by_share(self) -> None:
+        """Segments that share a table probe it together as one limiter would: each by its share."""
+        if self.shares is not None:
+            self.reads.climb_share = self.writes.climb_share = 1 / self.shares.running
+
+    def _paced(self, state: SegmentCheckpoint) -> SegmentCheckpoint:
+        """The checkpoint with what this segment knows of the tables' capacity, for the next invocation."""
+        seen = self.shares.seen if self.shares is not None else Finished()
+        pace = SegmentPace(
+            read_rate=self.reads.learned_rate,
+            write_rate=self.writes.learned_rate,
+            finished_seen=seen.segments,
+            freed_read=seen.read_rate,
+            freed_write=seen.write_rate,
+        )
+        return state.model_copy(update={"pace": pace})
+
     def _take_the_share_left(self) -> None:
         """Other segments finished: take this segment's share of what they left, of the caps and of the table."""
-        changed = self.shares.changed() if self.shares is not None else None
-        if changed is None:
+        change = self.shares.changed() if self.shares is not None else None
+        if change is None:
             return
-        before, running = changed
-        for limiter in (self.reads, self.writes):
+        self._climb_by_share()
+        for limiter, freed in ((self.reads, change.read_rate), (self.writes, change.write_rate)):
             if limiter.cap is not None:
-                limiter.set_cap(limiter.cap * before / running)
-            limiter.scale(before / running)
+                limiter.set_cap(limiter.cap * change.before / change.running)
+            if freed > 0:
+                limiter.grant(freed)  # the rate the finished ones had: the table took it from them
+            else:
+                limiter.scale(change.before / change.running)  # they left no rate: take a share of this one
 
     def _reads_ahead(self, time_left: Callable[[], float], slowest_page: float) -> bool:
         """Whether the next page will be copied in this invocation (so reading it now is not wasted)."""

@@ -73,15 +73,31 @@ def _key_values(key: WireItem | None) -> WireItem | None:
     return key
 
 
+Rate = Annotated[float, Field(gt=0)]
+
+
+class SegmentPace(StepModel):
+    """What a segment learned about the tables' capacity, carried from one invocation to the next: the rates the
+    tables pushed it back to (units/s; None: not pushed back), and the finished segments whose rates it took over."""
+
+    read_rate: Rate | None = None
+    write_rate: Rate | None = None
+    finished_seen: Count = 0
+    freed_read: Units = 0.0
+    freed_write: Units = 0.0
+
+
 class SegmentCheckpoint(SegmentFigures):
     """Where a segment stands: the state machine hands it back to Copy Segment until `done`.
 
-    `exclusive_start_key` is in wire form, as Scan returned it: the next page starts after it.
+    `exclusive_start_key` is in wire form, as Scan returned it: the next page starts after it. `pace` lets the next
+    invocation go on at the rate this one found, not probe the table again.
     """
 
     total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)]
     exclusive_start_key: Annotated[WireItem | None, AfterValidator(_key_values)] = None
     done: bool = False
+    pace: SegmentPace | None = None
 
 
 class CopyRequest(StrictModel):

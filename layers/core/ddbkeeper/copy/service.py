@@ -15,9 +15,10 @@ What keeps a copy from harming what it does not own:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
@@ -40,6 +41,7 @@ from ddbkeeper.copy.models import (
     PreDropBackup,
     PrepareState,
     SegmentCheckpoint,
+    SegmentPace,
     SegmentStore,
     SegmentTally,
     TableSpec,
@@ -122,11 +124,14 @@ class CopyService:
         settings = parse_settings(CopySettings, env)
         factory = SessionFactory(session_name=task.execution.session_name())
         source, target = task.request.source, task.request.target
-        records = checkpoints = None
+        records = checkpoints = board = None
+        own = Account(factory, AccountAccess())
+        folder = _copy_folder_s3(settings, own)
         if settings.SETTINGS_BUCKET:
-            own = Account(factory, AccountAccess())
             records = SettingsRecords(own, settings.SETTINGS_BUCKET)
-            checkpoints = CheckpointStore(lambda: own.s3, settings.SETTINGS_BUCKET, task.execution.name)
+            checkpoints = CheckpointStore(folder, settings.SETTINGS_BUCKET, task.execution.name)
+        if settings.COPY_BOARD_BUCKET:
+            board = S3Board(folder(), settings.COPY_BOARD_BUCKET, task.execution.name)
         return cls(
             task,
             TableSide(Account(factory, source.access()), source.table),
@@ -134,7 +139,7 @@ class CopyService:
             settings=settings,
             records=records,
             checkpoints=checkpoints,
-            board=_board(settings, factory, task.execution.name),
+            board=board,
         )
 
     # --- Plan Copy -------------------------------------------------------------------------------------------------
@@ -440,7 +445,8 @@ class CopyService:
         if saver is not None:
             saver.flush(after, strict=listed)  # listed: the final checkpoint is the segment's result
         if after.done and self.board is not None:
-            self.board.finished(after.segment)
+            pace = after.pace or SegmentPace()
+            self.board.finished(after.segment, pace.read_rate, pace.write_rate)
         logger.info("segment progress", extra={"items": after.items, "pages": after.pages, "done": after.done})
         return after
 
@@ -610,13 +616,11 @@ class CopyService:
         return report
 
 
-def _board(settings: CopySettings, factory: SessionFactory, execution: str) -> Board | None:
-    """The board in the stack's bucket, with the function's own credentials; on the embedded runtime, its server's."""
-    if not settings.COPY_BOARD_BUCKET:
-        return None
-    s3: S3Client = (
-        local_client("s3", settings.COPY_BOARD_ENDPOINT)
-        if settings.COPY_BOARD_ENDPOINT
-        else factory.s3(AccountAccess())
-    )
-    return S3Board(s3, settings.COPY_BOARD_BUCKET, execution)
+def _copy_folder_s3(settings: CopySettings, own: Account) -> Callable[[], S3Client]:
+    """The client for the copy's folder in the stack's bucket (checkpoints, board), with the function's own
+    credentials, built on first use; on the embedded runtime, its own server's: the folder stays there whatever
+    endpoint the data is on, and the CLI's journal follows the checkpoints in it."""
+    if not settings.COPY_BOARD_ENDPOINT:
+        return lambda: own.s3
+    endpoint = settings.COPY_BOARD_ENDPOINT
+    return functools.cache(lambda: cast("S3Client", local_client("s3", endpoint)))
