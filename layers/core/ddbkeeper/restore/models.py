@@ -323,7 +323,7 @@ class RestorePlan(StepModel):
     dry_run: bool = False
     actions: list[str] = []  # what the restore will do, in words
     # Exports applied item by item (export_chain, exports): one FULL, then incrementals in order.
-    apply: bool = False  # Apply Exports runs after the table is ACTIVE
+    apply: bool = False  # the exports are applied (List Export Files, the Map) once the table is ACTIVE
     exports: list[ExportManifest] = []
     key_names: list[str] = []  # the table's key attributes: what a delete names
     existing: bool = False  # into a table that exists: nothing created, no setting changed
