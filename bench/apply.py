@@ -3,7 +3,7 @@ apply path against a naive script applying the same files, on dynalite (tables) 
 
 The naive script is what people write to replay exports: read each manifest, gunzip each data file, json.loads each
 line, decode it with boto3's TypeDeserializer (binary values base64-decoded first) and write through the resource API's
-batch_writer (put_item, delete_item). The apply path is ddbkeeper.apply.ExportApplier as Apply Exports runs it
+batch_writer (put_item, delete_item). The apply path is ddbkeeper.apply.ExportApplier as Apply File runs it
 (engine-level figures: the workflow around it adds a few steps per run, not per item); it also checks every data file's
 MD5 against its manifest, which the naive script does not.
 

@@ -130,7 +130,9 @@ def test_run_local_restore_from_an_export_chain_shows_each_file_and_the_point(en
     done = cli(endpoint, "run", "restore", "--local", "--input", json.dumps(restore), COLUMNS="200")
 
     assert done.returncode == 0, done.stderr
-    assert "→ Apply Exports" in done.stderr
+    assert "→ Apply Export Files" in done.stderr  # one Map an export
+    assert "export 1: 2 data files to apply" in done.stderr
+    assert "export 3, file 2: " in done.stderr and "items applied (MD5 checked)" in done.stderr  # each file shown
     assert "6 data files applied (MD5 checked)" in done.stderr  # the FULL and two windows, two files each
     assert "2026-09-01T02:00:00Z (600 s before the time asked for)" in done.stderr
     assert "MATCH" in done.stderr

@@ -3,20 +3,29 @@ and compared item for item with the table as it was then; the choice of exports,
 
 from __future__ import annotations
 
+import json
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
-from ddbkeeper.apply import ApplyTuning
+from ddbkeeper.apply import AppliedCounts, ApplyTuning, FileProgress
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, VerificationFailed
 from ddbkeeper.export_chain import pick
 from ddbkeeper.export_files import ChainEntry, read_files, read_manifest
 from ddbkeeper.models import Execution, parse
-from ddbkeeper.restore.models import ApplyProgress, RestoreReport, RestoreRequest, RestoreTask, SettingsProgress
+from ddbkeeper.restore.models import (
+    ApplyProgress,
+    RestorePlan,
+    RestoreReport,
+    RestoreRequest,
+    RestoreTask,
+    SettingsProgress,
+)
 from ddbkeeper.restore.service import RestoreService
 from ddbkeeper.settings import SETTINGS
 from moto import mock_aws
@@ -118,10 +127,12 @@ def aws() -> Iterator[tuple[Client, Any]]:
         yield boto3.client("dynamodb"), s3
 
 
-def service(payload: dict[str, Any], tuning: ApplyTuning = NO_WAIT) -> RestoreService:
+def service(payload: dict[str, Any], tuning: ApplyTuning = NO_WAIT, name: str | None = None) -> RestoreService:
+    """The steps of one execution (`name`, else a new one): its files and their results in the stack's bucket."""
     started = datetime.now(UTC) - timedelta(seconds=5)
-    task = RestoreTask(request=parse(RestoreRequest, payload), execution=Execution(name="r-1", started_at=started))
-    steps = RestoreService.for_task(task, {})
+    execution = Execution(name=name or f"r-{uuid.uuid4().hex[:8]}", started_at=started)
+    task = RestoreTask(request=parse(RestoreRequest, payload), execution=execution)
+    steps = RestoreService.for_task(task, {"SETTINGS_BUCKET": BUCKET})
     steps.tuning = tuning
     return steps
 
@@ -130,23 +141,50 @@ def through_json(model: BaseModel) -> Any:
     return type(model).model_validate(model.model_dump(mode="json"))
 
 
+def listed(totals: ApplyProgress) -> list[FileProgress]:
+    """The files List Export Files put for the Map, read as its ItemReader reads them."""
+    assert totals.store is not None
+    body = boto3.client("s3").get_object(Bucket=totals.store.bucket, Key=totals.store.key)["Body"].read()
+    return [FileProgress.model_validate(item) for item in json.loads(body)]
+
+
+def apply_file(steps: RestoreService, plan: RestorePlan, file: FileProgress, time_left: float = 1000.0) -> FileProgress:
+    """One Map item: Apply File until File Applied?"""
+    for _ in range(500):
+        file = through_json(steps.apply_file(file, plan.key_names, plan.revert, lambda: time_left))
+        if file.done:
+            return file
+    raise AssertionError("a file never done")
+
+
+def apply_all(
+    steps: RestoreService, plan: RestorePlan, time_left: float = 1000.0, totals: ApplyProgress | None = None
+) -> list[ApplyProgress]:
+    """List Export Files and the Map over each export's files, as the state machine loops them; every totals. The
+    files of an export are applied last first: the Map gives them no order."""
+    turns = [through_json(steps.list_files(plan, totals or ApplyProgress()))]
+    while not turns[-1].done and len(turns) < 500:
+        for file in reversed(listed(turns[-1])):
+            apply_file(steps, plan, file, time_left)
+        turns.append(through_json(steps.list_files(plan, turns[-1])))
+    return turns
+
+
 def restore(steps: RestoreService, time_left: float = 1000.0) -> tuple[RestoreReport, list[ApplyProgress]]:
-    """The workflow's steps chained as statemachines/restore.asl.json chains them; every Apply Exports result."""
+    """The workflow's steps chained as statemachines/restore.asl.json chains them; every List Export Files result."""
     plan = through_json(steps.plan()).plan
     progress = through_json(steps.start(plan))
     deadline = time.monotonic() + 30
     while progress.status == "CREATING" and time.monotonic() < deadline:
         progress = through_json(steps.check(progress))
     assert progress.status == "ACTIVE", progress
-    turns = [ApplyProgress()]
-    while not turns[-1].done and len(turns) < 500:
-        turns.append(through_json(steps.apply(plan, turns[-1], lambda: time_left)))
+    turns = apply_all(steps, plan, time_left)
     settings = SettingsProgress(pending=-1)
     for _ in range(0 if plan.existing else len(SETTINGS) + 1):  # Into An Existing Table? skips Re-apply Settings
         settings = through_json(steps.finalize(plan, settings))
         if settings.pending == 0:
             break
-    return through_json(steps.verify(plan, progress, turns[-1])), turns[1:]
+    return through_json(steps.verify(plan, progress, turns[-1])), turns
 
 
 def chain_request(to: str, target: str = "orders-restored", **extra: Any) -> dict[str, Any]:
@@ -220,19 +258,20 @@ def test_a_new_image_chain_restores_every_item_and_says_its_count_is_unknown(aws
     assert report.verification.result == "COUNTED (no recorded count to compare)"
 
 
-def test_a_crash_mid_file_resumes_from_the_last_position_and_counts_once(
+def test_a_crash_mid_file_resumes_from_its_line_and_a_rerun_skips_the_files_done(
     aws: tuple[Client, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One chunk per turn (no time left after the first), a crash in the middle: the retry writes again what the dead
-    invocation wrote and counts it once."""
+    """One chunk per turn (no time left after the first), a crash in the middle of a file of the second incremental
+    export: the redriven item starts from the line its state still holds, writes again what the dead invocation wrote
+    and counts it once. Then every item of that export run again (a re-run of the Map): each finds its result and is
+    skipped, nothing written."""
     dynamodb, s3 = aws
     monkeypatch.setattr("ddbkeeper.apply.CHUNK", 7)
     snapshots = build_chain(ChainWriter(s3, BUCKET, PREFIX, "orders"), History(60), 3)
-    crashed = {"left": 1, "chunks": 0}
+    crashed = {"left": 1}
 
-    def crash(state: ApplyProgress) -> None:
-        crashed["chunks"] += 1
-        if state.export == 2 and state.line > 0 and crashed["left"]:
+    def crash(state: AppliedCounts) -> None:
+        if isinstance(state, FileProgress) and state.export == 2 and state.line > 0 and crashed["left"]:
             crashed["left"] -= 1
             raise RuntimeError("Lambda killed mid-file")
 
@@ -241,18 +280,31 @@ def test_a_crash_mid_file_resumes_from_the_last_position_and_counts_once(
     progress = steps.start(plan)
     while progress.status != "ACTIVE":
         progress = steps.check(progress)
-    turns = [ApplyProgress()]
-    crashes = 0
-    while not turns[-1].done and len(turns) < 500:
-        try:
-            turns.append(through_json(steps.apply(plan, turns[-1], lambda: 0.0)))
-        except RuntimeError:
-            crashes += 1  # the state machine still holds turns[-1]: the retry or the redrive starts from it
+    totals = through_json(steps.list_files(plan, ApplyProgress()))
+    crashes, lines = 0, []
+    while not totals.done:
+        for item in listed(totals):
+            file = item
+            for _ in range(500):
+                try:
+                    after = through_json(steps.apply_file(file, plan.key_names, plan.revert, lambda: 0.0))
+                except RuntimeError:
+                    crashes += 1  # the child still holds `file`: the retry or the redrive starts from its line
+                    continue
+                lines.append(after.line)
+                file = after
+                if file.done:
+                    break
+        if totals.export == 2:
+            again = [steps.apply_file(file, plan.key_names, plan.revert, lambda: 0.0) for file in listed(totals)]
+            assert all(file.skipped and file.done for file in again)
+        totals = through_json(steps.list_files(plan, totals))
 
     assert crashes == 1
-    assert any(turn.line > 0 for turn in turns)  # stopped inside files, and went on from there
+    assert any(line > 0 for line in lines)  # stopped inside files, and went on from there
     assert all_items(dynamodb, "orders-restored") == expected(snapshots[3])
-    report = steps.verify(plan, progress, turns[-1])
+    assert (totals.files, totals.exports_applied) == (8, 4)
+    report = steps.verify(plan, progress, totals)
     assert report.verification.result == "MATCH"
 
 
@@ -333,13 +385,17 @@ def test_a_damaged_data_file_fails_before_a_single_item_of_it_is_written(aws: tu
     progress = steps.start(plan)
     while progress.status != "ACTIVE":
         progress = steps.check(progress)
-    first = steps.apply(plan, ApplyProgress(), lambda: 0.0)  # the FULL export's first file
-    while first.export == 0:
-        first = steps.apply(plan, first, lambda: 0.0)
+    full = through_json(steps.list_files(plan, ApplyProgress()))
+    for file in listed(full):
+        apply_file(steps, plan, file)
+    incremental = through_json(steps.list_files(plan, full))
+    assert incremental.export == 1
     written = all_items(dynamodb, "orders-x")
     with pytest.raises(VerificationFailed, match=r"MD5 .* is not the manifest's"):
-        steps.apply(plan, first, lambda: 1000.0)
-    assert all_items(dynamodb, "orders-x") == written  # nothing of the incremental export was applied
+        apply_file(steps, plan, listed(incremental)[0])
+    assert all_items(dynamodb, "orders-x") == written  # nothing of the damaged file was applied
+    with pytest.raises(VerificationFailed, match=r"MD5 .* is not the manifest's"):  # the Map ended without it
+        steps.list_files(plan, incremental)
 
 
 def test_incrementals_apply_only_to_a_table_keyed_as_the_export(aws: tuple[Client, Any]) -> None:
@@ -356,10 +412,8 @@ def test_incrementals_apply_only_to_a_table_keyed_as_the_export(aws: tuple[Clien
     progress = steps.start(plan)
     while progress.status != "ACTIVE":
         progress = steps.check(progress)
-    state = ApplyProgress()
     with pytest.raises(InvalidInput, match=r"target.key_schema: .* keys its changes on pk, sk, the table on pk"):
-        for _ in range(10):
-            state = steps.apply(plan, state, lambda: 1000.0)
+        apply_all(steps, plan)
 
 
 def test_a_chain_without_keys_takes_the_live_tables_and_refuses_when_it_is_gone(aws: tuple[Client, Any]) -> None:

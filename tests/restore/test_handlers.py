@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -12,8 +13,8 @@ from ddbkeeper.errors import TargetExists, UnsafeOperation
 from ddbkeeper.export_files import read_manifest
 from moto import mock_aws
 
-from tests.support import Client, invoke, load_event
-from tests.support.chain import ChainWriter, History, build_chain, ordered
+from tests.support import STACK_BUCKET, Client, invoke, load_event
+from tests.support.chain import ChainWriter, History, build_chain
 from tests.support.tables import all_items, assert_identical, create_source
 
 
@@ -110,22 +111,52 @@ def test_verify_restore(dynamodb: Client) -> None:
     assert assert_identical(dynamodb, "orders", dynamodb, "orders-restored") == 60
 
 
-def test_apply_exports(dynamodb: Client) -> None:
-    """The sample event's exports, written in the real layout where it names them; one turn applies them all."""
-    event = load_event("apply_exports.json")
+def listing_event(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """List Export Files' sample event with its exports written in the real layout where it names them, the stack's
+    bucket, and the table Start Restore makes from the plan."""
+    event = load_event("list_export_files.json")
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="my-exports")
+    monkeypatch.setenv("SETTINGS_BUCKET", STACK_BUCKET)  # the stack's bucket, as template.yaml gives it
+    s3.create_bucket(Bucket=STACK_BUCKET)
     writer = ChainWriter(s3, "my-exports", "ddbkeeper/orders", "orders")
-    snapshots = build_chain(writer, History(12), 1, record=False)
+    build_chain(writer, History(12), 1, record=False)
     event["request"]["source"]["exports"] = writer.exports
     event["plan"]["exports"] = [read_manifest(s3, url).model_dump(mode="json") for url in writer.exports]
-    dynamodb.create_table(**event["plan"]["params"])  # what Start Restore does with the plan
+    boto3.client("dynamodb").create_table(**event["plan"]["params"])
+    return event
 
-    result = invoke("apply_exports", event)
 
-    assert (result["done"], result["export"], result["exports_applied"], result["invocations"]) == (True, 2, 2, 1)
-    assert result["inserted"] - result["removed"] == len(snapshots[1]) - 12
-    assert all_items(dynamodb, "orders-restored") == ordered(snapshots[1].values())
+def listed_files(result: dict[str, Any]) -> list[dict[str, Any]]:
+    store = result["store"]
+    body = boto3.client("s3").get_object(Bucket=store["bucket"], Key=store["key"])["Body"].read()
+    return list(json.loads(body))
+
+
+def test_list_export_files(dynamodb: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first turn lists the FULL export's data files in the stack's bucket, for the Map's ItemReader."""
+    result = invoke("list_export_files", listing_event(monkeypatch))
+
+    assert (result["done"], result["export"], result["listed"]) == (False, 0, 2)
+    listed = listed_files(result)
+    assert [(item["export"], item["file"]) for item in listed] == [(0, 0), (0, 1)]
+    assert sum(item["data"]["item_count"] for item in listed) == 12
+
+
+def test_apply_file(dynamodb: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample event's file swapped for the first data file of the FULL export written in the real layout: one
+    turn applies it and leaves its result; a second run of the item skips it."""
+    listing = listing_event(monkeypatch)
+    first = listed_files(invoke("list_export_files", listing))[0]
+    event = load_event("apply_file.json")
+    event["request"], event["file"] = listing["request"], first
+
+    result = invoke("apply_file", event)
+    again = invoke("apply_file", event)
+
+    assert (result["done"], result["puts"], result["invocations"]) == (True, first["data"]["item_count"], 1)
+    assert (again["done"], again["skipped"], again["puts"]) == (True, True, result["puts"])
+    assert len(all_items(dynamodb, "orders-restored")) == first["data"]["item_count"]
 
 
 def test_repair_items(dynamodb: Client) -> None:

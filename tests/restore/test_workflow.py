@@ -13,6 +13,7 @@ import pytest
 from ddbkeeper.errors import TransientAwsError, VerificationFailed
 from ddbkeeper.export_files import read_files, read_manifest
 from ddbkeeper.local.runtime import LocalContext, LocalRuntime
+from ddbkeeper.restore.files import AppliedFiles
 from ddbkeeper.restore.repair import ItemRepairer
 from ddbkeeper.restore.service import RestoreService
 from ddbkeeper.writes import BatchWriter
@@ -334,11 +335,51 @@ def test_an_export_chain_restores_the_table_as_it_was_at_the_window_before_to(
     report = result.output
     assert (report["restored_to"], report["behind_seconds"]) == ("2026-09-01T02:00:00Z", 1800.0)
     assert report["verification"]["result"] == "MATCH"
-    assert report["applied"]["files"] == 6
+    assert (report["applied"]["files"], report["applied"]["exports_applied"]) == (6, 3)
     assert settings_of(dynamodb, target)["pitr"] == "ENABLED"
     states = entered(history(runtime, result))
-    assert states.count("Apply Exports") == 1
-    assert states.index("Apply Exports") < states.index("Re-apply Settings")
+    # One Map per export, strictly one after another: FULL, then the incrementals in order (build_chain changes one
+    # key in both of the first two windows; the table holds its later value, as the reference does).
+    assert states.count("Apply Export Files") == 3
+    assert states.count("List Export Files") == 4
+    assert states.index("Apply Export Files") < states.index("Re-apply Settings")
+
+
+def test_several_files_per_export_are_applied_by_the_map_and_the_state_stays_small(
+    runtime: LocalRuntime,
+    dynamodb: Client,
+    s3: Client,
+    bucket: str,
+    names: Callable[[str], str],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five data files an export: each is a Map item of its own, leaves its result in the execution's folder, and the
+    state carries none of them."""
+    table, target = names("orders"), names("orders-0901")
+    monkeypatch.setattr(ChainWriter, "_data_files", _five_files(ChainWriter._data_files))
+    snapshots = build_chain(ChainWriter(s3, bucket, "ddbkeeper/orders", table), History(90, seed=6), 3)
+
+    result = run(runtime, "restore", chain_payload(bucket, table, target))
+
+    assert result.succeeded, result.cause
+    assert all_items(dynamodb, target) == ordered(snapshots[2].values())
+    assert result.output["applied"]["files"] == 15
+    assert result.output["verification"]["result"] == "MATCH"
+    folder = f"ddbkeeper-restores/{result.arn.rsplit(':', 1)[-1]}/exports/"
+    listing = s3.list_objects_v2(Bucket=os.environ["SETTINGS_BUCKET"], Prefix=folder)["Contents"]
+    assert len([obj for obj in listing if "/applied/" in obj["Key"]]) == 15
+    events = history(runtime, result)
+    entries = [e["stateEnteredEventDetails"] for e in events if e["type"].endswith("StateEntered")]
+    verify_input = next(entry["input"] for entry in entries if entry["name"] == "Verify Restore")
+    assert len(verify_input) < 40_000 and "applied/" not in verify_input
+
+
+def _five_files(write: Callable[..., Any]) -> Callable[..., Any]:
+    def five(self: Any, lines: Any, folder: str, files: int) -> Any:
+        return write(self, lines, folder, 5)
+
+    return five
 
 
 def test_a_throttled_apply_is_paced_and_loses_nothing(
@@ -365,7 +406,7 @@ def test_a_throttled_apply_is_paced_and_loses_nothing(
     assert applied["throttles"] >= 4
 
 
-def test_a_crash_mid_file_is_retried_from_the_last_position_returned(
+def test_a_crash_mid_file_is_retried_from_its_line_and_a_file_done_is_not_applied_again(
     runtime: LocalRuntime,
     dynamodb: Client,
     s3: Client,
@@ -375,32 +416,40 @@ def test_a_crash_mid_file_is_retried_from_the_last_position_returned(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ten items a turn (no Lambda time left after the first chunk); one turn dies after writing: Step Functions
-    invokes it again with the position it still holds, and the table and the counts come out exact."""
+    invokes it again with the line its child still holds. Another turn dies after its file's result was put: the retry
+    finds the result and skips the file. The table and the counts come out exact."""
     table, target = names("orders"), names("orders-0901")
     snapshots = build_chain(ChainWriter(s3, bucket, "ddbkeeper/orders", table), History(40, seed=4), 3)
     monkeypatch.setattr("ddbkeeper.apply.CHUNK", 10)
     monkeypatch.setattr(LocalContext, "get_remaining_time_in_millis", lambda self: 0)
-    original = BatchWriter.write
-    calls = {"n": 0}
+    original, save = BatchWriter.write, AppliedFiles.save
+    calls = {"writes": 0, "saves": 0}
+    applied: list[tuple[int, int]] = []
 
     def dies_after_the_fifth_chunk(self: BatchWriter, requests: Any, after_batch: Any = None) -> Any:
         written = original(self, requests, after_batch)
-        calls["n"] += 1
-        if calls["n"] == 5:  # written, but the invocation dies before it returns its position
+        calls["writes"] += 1
+        if calls["writes"] == 5:  # written, but the invocation dies before it returns its line
             raise TransientAwsError("connection reset after the batch was written")
         return written
 
+    def dies_after_the_second_result(self: AppliedFiles, file: Any) -> None:
+        save(self, file)
+        applied.append((file.export, file.file))
+        calls["saves"] += 1
+        if calls["saves"] == 2:  # the result is put, but the invocation dies before it returns
+            raise TransientAwsError("connection reset after the result was put")
+
     monkeypatch.setattr(BatchWriter, "write", dies_after_the_fifth_chunk)
+    monkeypatch.setattr(AppliedFiles, "save", dies_after_the_second_result)
 
     result = run(runtime, "restore", chain_payload(bucket, table, target))
 
     assert result.succeeded, result.cause
     assert all_items(dynamodb, target) == ordered(snapshots[2].values())
     assert result.output["verification"]["result"] == "MATCH"
-    events = history(runtime, result)
-    assert entered(events).count("Apply Exports") == result.output["applied"]["invocations"] > 5
-    failed = [e for e in events if e["type"] in ("LambdaFunctionFailed", "TaskFailed")]
-    assert len(failed) == 1  # the turn that died, retried from the position the state machine still held
+    assert result.output["applied"]["files"] == 6
+    assert len(applied) == len(set(applied)) == 6  # the file whose turn died after its result was not applied again
 
 
 def test_a_window_is_undone_in_a_live_table_the_stack_did_not_make(
@@ -432,7 +481,7 @@ def test_a_window_is_undone_in_a_live_table_the_stack_did_not_make(
     assert all_items(dynamodb, table) == ordered(snapshots[1].values())
     assert settings_of(dynamodb, table)["tags"] == {"team": "orders"}
     states = entered(history(runtime, result))
-    assert "Apply Exports" in states
+    assert "Apply Export Files" in states
     assert "Re-apply Settings" not in states
     assert result.output["kind"] == "revert"
 
@@ -576,7 +625,7 @@ def test_items_are_repaired_from_the_export_chain_through_a_scratch_table_applie
     assert (repaired["added"], repaired["overwritten"]) == (1, 1)
     assert result.output["scratch"] not in dynamodb.list_tables()["TableNames"]
     states = entered(history(runtime, result))
-    assert "Apply Exports To Scratch" in states and "Apply Exports" not in states
+    assert "Apply Scratch Export Files" in states and "Apply Export Files" not in states
     assert states[-3:] == ["Items Repaired?", "Drop Scratch Table", "Restored"]
 
 
@@ -596,6 +645,6 @@ def test_a_chain_repair_whose_data_file_is_damaged_still_drops_its_scratch_table
     assert "MD5" in (result.cause_message() or "")
     states = entered(history(runtime, result))
     assert states[-4:] == ["Start Dropping", "Drop Scratch After Failure", "Scratch Dropped?", "Workflow Failed"]
-    assert "Apply Exports To Scratch" in states
+    assert "Apply Scratch Export Files" in states
     assert [name for name in dynamodb.list_tables()["TableNames"] if name.startswith(f"{table}-repair-")] == []
     assert all_items(dynamodb, table) == end[1:]  # the live table was not touched

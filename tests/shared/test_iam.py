@@ -203,7 +203,7 @@ def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> No
     writers = {
         "CopySegmentFunction",
         "StartRestoreFunction",
-        "ApplyExportsFunction",
+        "ApplyFileFunction",
         "RepairItemsFunction",
         "StartScratchRestoreFunction",
         "CheckScratchRestoreFunction",
@@ -214,7 +214,7 @@ def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> No
             assert_scratch_target(statement)
         elif logical_id == "CheckScratchRestoreFunction":  # an export chain drill: its own tagged scratch table
             assert (guard, statement["Resource"], statement["Condition"]) == (None, SCRATCH, DRILLS)
-        elif logical_id in ("ApplyExportsFunction", "RepairItemsFunction"):
+        elif logical_id in ("ApplyFileFunction", "RepairItemsFunction"):
             # The table the restore created (tagged at birth), or an existing one the parameter names.
             assert statement.get("Condition") == MANAGED or guard == "HasApplyPattern", statement
         elif logical_id == "CopySegmentFunction":
@@ -232,7 +232,7 @@ def test_exports_go_into_an_existing_table_only_when_a_parameter_names_it() -> N
     named = {(f, str(s["Action"])) for f, g, s in grants("dynamodb:BatchWriteItem") if g == "HasApplyPattern"}
     assert named == {
         # exports applied or reverted (a revert reads the live items first)
-        ("ApplyExportsFunction", "['dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem']"),
+        ("ApplyFileFunction", "['dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem']"),
         ("RepairItemsFunction", "['dynamodb:BatchWriteItem', 'dynamodb:PutItem']"),  # items repaired
     }
     for _, guard, statement in grants("dynamodb:BatchWriteItem"):

@@ -23,8 +23,16 @@ LAMBDA_ERRORS = {
     "Lambda.TooManyRequestsException",
 }
 # Tasks that must fail at themselves (no Catch) so that a redrive resumes them from their last checkpoint: a Distributed
-# Map child's, and the restore's loop over the exports it applies.
-REDRIVABLE = {"Copy Segment", "Copy Listed Segment", "Verify Segment", "Verify Listed Segment", "Apply Exports"}
+# Map child's, and the restore's loop over the exports it applies (a repair's scratch table is dropped by a Catch).
+REDRIVABLE = {
+    "Copy Segment",
+    "Copy Listed Segment",
+    "Verify Segment",
+    "Verify Listed Segment",
+    "List Export Files",
+    "Apply File",
+    "Apply Scratch File",
+}
 # Actions AWS does not scope to a resource: the only ones allowed on "*".
 UNSCOPED_ACTIONS = {
     "dynamodb:ListTables",

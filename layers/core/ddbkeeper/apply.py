@@ -6,13 +6,17 @@ under the request's cap. Every data file's MD5 is checked against its manifest b
 The position (export, file, line) moves only past fully written requests, so a crash or a redrive starts again from
 the last position returned: what was written since is written again (whole-item puts and deletes are idempotent) and
 counted once, as the counts come from the exports' own images, not from what the table held.
+
+Two ways to drive it: `run` applies every file of every export in order from one position (the drill's loop), and
+`apply_file` applies one data file from its own line (the restore's Distributed Map, one file per item: files of one
+export are independent, as an incremental export holds each key at most once).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from aws_lambda_powertools import Logger
@@ -34,21 +38,11 @@ CHUNK = 250  # requests handed to the writer at a time (ten batches); the positi
 SAMPLE = 5  # the keys of conflicts a report names
 
 
-class ApplyProgress(StepModel):
-    """Where Apply Exports stands ($.apply): the export, data file and line next to apply, and what was written.
+class AppliedCounts(StepModel):
+    """What applying wrote and what it does to the table's count: one file's, or the sum over every file applied."""
 
-    A batch is written completely before the position moves past it; an invocation that dies leaves the state machine
-    holding the last position returned, so its redrive or retry writes again at most what that invocation wrote (puts
-    and deletes of whole items are idempotent) and counts it once: the counts come from the exports' own images.
-    """
-
-    export: Count = 0  # index into the plan's exports
-    file: Count = 0  # index into that export's manifest-files.json
-    line: Count = 0  # items of that file already applied
-    done: bool = False
+    line: Count = 0  # items of the current file already applied
     current: str | None = None  # the data file being applied (s3://...), for progress
-    files: Count = 0  # data files fully applied, each checked against its manifest's MD5 first
-    exports_applied: Count = 0
     puts: Count = 0
     deletes: Count = 0
     inserted: Count = 0  # incremental puts of keys that did not exist (no OldImage, NEW_AND_OLD_IMAGES)
@@ -60,11 +54,66 @@ class ApplyProgress(StepModel):
     write_units: float = 0.0
     throttles: Count = 0
     retried_items: Count = 0
+
+
+_SUMMED = ("puts", "deletes", "inserted", "removed", "uncounted", "conflicts", "already", "throttles", "retried_items")
+
+
+class ApplyStore(StepModel):
+    """Where the data files of the export being applied are listed (a JSON array the Map's ItemReader reads)."""
+
+    bucket: str
+    key: str
+
+
+class ApplyProgress(AppliedCounts):
+    """Where applying stands ($.apply): the export, data file and line next to apply, and what was written.
+
+    A batch is written completely before the position moves past it; an invocation that dies leaves the state machine
+    holding the last position returned, so its redrive or retry writes again at most what that invocation wrote (puts
+    and deletes of whole items are idempotent) and counts it once: the counts come from the exports' own images.
+
+    The restore's Map applies the files of `export` (listed at `store`, `listed` of them) each on its own
+    (FileProgress); once the Map is done their results are added here and the next export is listed.
+    """
+
+    export: Count = 0  # index into the plan's exports
+    file: Count = 0  # index into that export's manifest-files.json (the drill's loop)
+    done: bool = False
+    files: Count = 0  # data files fully applied, each checked against its manifest's MD5 first
+    exports_applied: Count = 0
     invocations: Count = 0
+    store: ApplyStore | None = None  # the restore: the files of `export` listed for its Map (None: not listed yet)
+    listed: Count = 0  # how many
 
     def expected(self, full_items: int) -> int | None:
         """The table's count once everything is applied; None when a NEW_IMAGE export left it unknown."""
         return None if self.uncounted else full_items + self.inserted - self.removed
+
+    def plus(self, applied: AppliedCounts) -> ApplyProgress:
+        """These totals with one more file's added."""
+        update: dict[str, Any] = {name: getattr(self, name) + getattr(applied, name) for name in _SUMMED}
+        update |= {
+            "files": self.files + 1,
+            "write_units": round(self.write_units + applied.write_units, 3),
+            "sample_conflicts": (self.sample_conflicts + applied.sample_conflicts)[:SAMPLE],
+        }
+        return self.model_copy(update=update)
+
+
+class FileProgress(AppliedCounts):
+    """One data file of one export, as the restore's Map applies it ($.file): an item of the list the Map reads, then
+    its checkpoint from turn to turn (`line`), then, done, its result (also put in S3: what the totals are summed
+    from, and what a re-run of the file finds to skip it)."""
+
+    export: Count  # index into the plan's exports
+    file: Count  # index into that export's manifest-files.json
+    manifest: ExportManifest  # the export the file belongs to (FULL or incremental, its image view, its bucket)
+    data: DataFile  # the file: its key, its item count and its MD5
+    cap: float | None = None  # this file's share of the request's max_write_units (cap / files applied at once)
+    done: bool = False
+    skipped: bool = False  # found already applied by an earlier run of this execution: nothing written
+    invocations: Count = 0
 
 
 @dataclass
@@ -72,7 +121,7 @@ class ApplyTuning(Tuning):
     """The apply path's knobs: tests turn the waits down, never the logic."""
 
     reserve_seconds: float = 60.0  # an invocation starts no file or chunk with less Lambda time than this left
-    fault: Callable[[ApplyProgress], None] | None = field(default=None, repr=False)  # crash tests: after each chunk
+    fault: Callable[[AppliedCounts], None] | None = field(default=None, repr=False)  # crash tests: after each chunk
 
 
 @dataclass(frozen=True)
@@ -86,6 +135,9 @@ class Counted:
     keys: list[WireItem] = field(default_factory=list)  # reverting: each change's key...
     left: list[WireItem | None] = field(default_factory=list)  # ...the item as the window left it (None: deleted)...
     found: list[WireItem | None] = field(default_factory=list)  # ...and as the window found it (what reverting writes)
+
+
+Position = TypeVar("Position", bound=AppliedCounts)
 
 
 class ExportApplier:
@@ -135,22 +187,30 @@ class ExportApplier:
                 continue
             if worked and time_left() < self.tuning.reserve_seconds:
                 return state
-            state = self._apply_file(manifest, files[state.file], state, time_left)
+            state, finished = self._write_file(manifest, files[state.file], state, time_left)
             worked = True
-            if state.line:  # stopped inside the file: time is short
+            if not finished:  # stopped inside the file: time is short
                 return state
+            state = state.model_copy(update={"file": state.file + 1, "line": 0, "files": state.files + 1})
         return state.model_copy(update={"done": True, "current": None})
+
+    def apply_file(self, progress: FileProgress, time_left: Callable[[], float]) -> FileProgress:
+        """Apply one data file from `progress.line` on: at least one chunk, then only while `time_left()` (s) allows;
+        the file done (`done`, its counts final) or the line to go on from."""
+        state = progress.model_copy(update={"invocations": progress.invocations + 1})
+        state, finished = self._write_file(progress.manifest, progress.data, state, time_left)
+        return state.model_copy(update={"done": True}) if finished else state
 
     def _files_of(self, index: int, manifest: ExportManifest) -> list[DataFile]:
         if index not in self._files:
             self._files[index] = read_files(self.s3, manifest, self.owner)
         return self._files[index]
 
-    def _apply_file(
-        self, manifest: ExportManifest, file: DataFile, state: ApplyProgress, time_left: Callable[[], float]
-    ) -> ApplyProgress:
-        """Write the file's requests from `state.line`; the state with the file done (line 0, the next file) or, when
-        time ran short, the line to go on from."""
+    def _write_file(
+        self, manifest: ExportManifest, file: DataFile, state: Position, time_left: Callable[[], float]
+    ) -> tuple[Position, bool]:
+        """Write the file's requests from `state.line` (its MD5 checked first, every time it is read); the state and
+        whether the file is done (else time ran short: `line` is where to go on)."""
         where = f"s3://{manifest.bucket}/{file.key}"
         counted = self._requests(manifest, read_data(self.s3, manifest.bucket, file, self.owner), where)
         if len(counted.requests) != file.item_count:
@@ -161,7 +221,7 @@ class ExportApplier:
         first = state.line
         for start in range(first, len(counted.requests), CHUNK):
             if start > first and time_left() < self.tuning.reserve_seconds:
-                return state
+                return state, False
             end = min(start + CHUNK, len(counted.requests))
             throttles = self.limiter.throttle_events
             send, already, conflicts = self._guarded(counted, range(start, end))
@@ -188,7 +248,7 @@ class ExportApplier:
             if self.tuning.fault is not None:
                 self.tuning.fault(state)
         logger.info("data file applied", extra={"file": where, "items": file.item_count})
-        return state.model_copy(update={"file": state.file + 1, "line": 0, "files": state.files + 1})
+        return state.model_copy(update={"line": 0}), True
 
     def _guarded(self, counted: Counted, chunk: range) -> tuple[list[int], list[int], list[int]]:
         """Which requests of the chunk to send: all of them, except when reverting with the guard on, where the live

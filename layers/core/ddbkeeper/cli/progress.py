@@ -1,5 +1,6 @@
 """Shows an execution's progress on stderr: states entered, Map progress (a bar and the time left on a terminal), a
-copy's items against the source's estimate with the time left, how long a poll loop has waited, failures and retries."""
+copy's items against the source's estimate with the time left, a restore's data files as each is applied, how long a
+poll loop has waited, failures and retries."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ class ExecutionProgress:
         self._total = 0
         self._map_run: str | None = None
         self._segments: dict[str, int] = {}
+        self._files: dict[tuple[int, int], str] = {}  # a restore's data files: the last line shown for each
         self._last_poll = 0.0
         self._last_line = ""
 
@@ -94,9 +96,28 @@ class ExecutionProgress:
         self._show_segments()
 
     def checkpoint(self, output: Any) -> None:
-        """A CopySegment result, from a child's history or (on the embedded runtime) straight from the handler."""
+        """A CopySegment or Apply File result, from a child's history or (on the embedded runtime) straight from the
+        handler."""
         if isinstance(output, dict) and "segment" in output and "items" in output:
             self._segments[str(output["segment"])] = int(output["items"])
+        elif isinstance(output, dict) and isinstance(output.get("data"), dict) and "manifest" in output:
+            self._file(output)
+
+    def _file(self, output: dict[str, Any]) -> None:
+        """One data file of a restore's export: how far it is (its line), done, or skipped as applied before."""
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            export, number = int(output["export"]), int(output["file"])
+            items = int(output["data"]["item_count"])
+            if output.get("skipped"):
+                state = "already applied by this execution: skipped"
+            elif output.get("done"):
+                state = f"{items:,} items applied (MD5 checked)"
+            else:
+                state = f"at line {int(output.get('line', 0)):,} of {items:,}"
+            line = f"export {export + 1}, file {number + 1}: {state}"
+            if self._files.get((export, number)) != line:
+                self._files[(export, number)] = line
+                self._say(escape(line))
 
     def _waiting(self, event: dict[str, Any]) -> None:
         """A poll of a long job (an export, a restore): where it stands and when the next look comes."""
@@ -126,12 +147,15 @@ class ExecutionProgress:
                 self._waiting_since = None
 
     def _applied(self, output: dict[str, Any]) -> None:
-        """An Apply Exports turn: the files applied so far and where the next turn starts."""
+        """A List Export Files turn (the restore) or an apply turn (the drill): the files applied so far and what
+        comes next: the next export's files for the Map, or the line the next turn starts at."""
         line = (
             f"{output.get('files', 0):,} data files applied (MD5 checked), {output.get('puts', 0):,} puts, "
             f"{output.get('deletes', 0):,} deletes, {output.get('throttles', 0):,} throttles"
         )
-        if not output.get("done") and output.get("current"):
+        if not output.get("done") and output.get("store"):
+            line += f"; export {int(output.get('export', 0)) + 1}: {output.get('listed', 0):,} data files to apply"
+        elif not output.get("done") and output.get("current"):
             line += f"; going on at line {output.get('line', 0):,} of {output['current']}"
         self._say(escape(line))
 

@@ -7,6 +7,7 @@ Only the runtime's own Step Functions, Lambda and IAM calls go to the embedded s
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
@@ -25,6 +26,7 @@ from typing import Any
 
 import boto3
 import requests
+from botocore.exceptions import ClientError
 from moto.awslambda.models import LambdaFunction
 from moto.server import ThreadedMotoServer
 
@@ -173,6 +175,7 @@ class LocalRuntime:
         functions = self.template.functions()
         self._environment = _apply_environment(functions.values())
         self._host_the_copy_board()
+        self._host_the_restore_files()
         self._deploy(functions)
 
     def stop(self) -> None:
@@ -196,6 +199,17 @@ class LocalRuntime:
         os.environ["COPY_BOARD_ENDPOINT"] = self.endpoint
         self._environment.append("COPY_BOARD_ENDPOINT")
         self.client("s3").create_bucket(Bucket=bucket)
+
+    def _host_the_restore_files(self) -> None:
+        """A restore lists each export's data files in the stack's bucket for its Map's ItemReader, which reads this
+        runtime's own server: the lists and the files' results are kept here, whatever endpoint the data is on."""
+        bucket = os.environ.get("SETTINGS_BUCKET")
+        if not bucket or "RESTORE_FILES_ENDPOINT" in os.environ:
+            return
+        os.environ["RESTORE_FILES_ENDPOINT"] = self.endpoint
+        self._environment.append("RESTORE_FILES_ENDPOINT")
+        with contextlib.suppress(ClientError):  # the stack's bucket may be there already (the tests make it too)
+            self.client("s3").create_bucket(Bucket=bucket)
 
     def _observe(self, function: str, result: Any) -> None:
         if self.on_result is not None:

@@ -3,7 +3,8 @@
 Plan Restore       RestoreTask     -> PlannedRestore   (the whole state from then on; a dry run ends with its plan)
 Start Restore      PlannedRestore  -> RestoreProgress  ($.restore)
 Check Restore      CheckRestore    -> RestoreProgress  ($.restore)
-Apply Exports      ApplyExports    -> ApplyProgress    ($.apply: exports applied file by file, a checkpoint per turn)
+List Export Files  ListExportFiles -> ApplyProgress    ($.apply: the totals; the next export's files listed in S3)
+Apply File         ApplyFile       -> FileProgress     ($.file in the Map over those files: a checkpoint per turn)
 Re-apply Settings  ApplySettings   -> SettingsProgress ($.settings)
 Verify Restore     VerifyRestore   -> RestoreReport    ($.report, the execution's output)
 Repair Items       RepairItems     -> RepairProgress   ($.repair: a repair's chosen items, a position per turn)
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from ddbkeeper.apply import ApplyProgress
+from ddbkeeper.apply import ApplyProgress, FileProgress
 from ddbkeeper.export_files import ExportManifest
 from ddbkeeper.models import (
     AccountId,
@@ -45,7 +46,7 @@ ExportArn = Annotated[
 ]
 KeySchema = Annotated[list[dict[str, str]], Field(min_length=1, max_length=2)]
 SourceKind = Literal["backup", "point_in_time", "export", "export_chain", "exports", "revert"]
-APPLIED: tuple[SourceKind, ...] = ("export_chain", "exports", "revert")  # the kinds Apply Exports writes, file by file
+APPLIED: tuple[SourceKind, ...] = ("export_chain", "exports", "revert")  # the kinds applied item by item, file by file
 # A DynamoDB export's manifest-summary.json, wherever it was copied: s3://bucket/.../AWSDynamoDB/<id>/manifest-summary.json
 ManifestUrl = Annotated[
     str,
@@ -298,6 +299,7 @@ class RestoreSettings(Settings):
 
     SETTINGS_BUCKET: str | None = None  # the stack's bucket, where Create Backup recorded each backup's table settings
     STACK_NAME: str = "ddbkeeper"  # the new table's ddbkeeper:managed-by tag (IAM: the stack changes only those)
+    RESTORE_FILES_ENDPOINT: str | None = None  # the embedded runtime's own server, where its Maps read the file lists
 
 
 class RestoreTask(Task[RestoreRequest]):
@@ -321,7 +323,7 @@ class RestorePlan(StepModel):
     dry_run: bool = False
     actions: list[str] = []  # what the restore will do, in words
     # Exports applied item by item (export_chain, exports): one FULL, then incrementals in order.
-    apply: bool = False  # Apply Exports runs after the table is ACTIVE
+    apply: bool = False  # the exports are applied (List Export Files, the Map) once the table is ACTIVE
     exports: list[ExportManifest] = []
     key_names: list[str] = []  # the table's key attributes: what a delete names
     existing: bool = False  # into a table that exists: nothing created, no setting changed
@@ -402,10 +404,19 @@ class CleanUpScratch(PlannedRestore):
     cleanup: ScratchCleanup | None = None
 
 
-class ApplyExports(CheckRestore):
-    """What Apply Exports receives: the plan, the table, and where the applying stands."""
+class ListExportFiles(CheckRestore):
+    """What List Export Files receives: the plan, the table, and where the applying stands (the totals so far)."""
 
     apply: ApplyProgress
+
+
+class ApplyFile(RestoreTask):
+    """What Apply File receives, an item of the Map over one export's data files: the file and its checkpoint, and
+    what of the plan applying it needs (the whole plan, every export's manifest, is not copied into every item)."""
+
+    file: FileProgress
+    key_names: list[str]
+    revert: bool = False
 
 
 class SettingsProgress(StepModel):

@@ -19,13 +19,23 @@ from typing import TYPE_CHECKING, cast
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from ddbkeeper.apply import ApplyProgress, ApplyTuning, ExportApplier
-from ddbkeeper.aws import Account, AccountAccess, SessionFactory, domain_error, error_code, translate_errors
+from ddbkeeper.apply import ApplyProgress, ApplyTuning, ExportApplier, FileProgress
+from ddbkeeper.aws import (
+    Account,
+    AccountAccess,
+    SessionFactory,
+    domain_error,
+    error_code,
+    local_client,
+    translate_errors,
+)
 from ddbkeeper.clock import backoff, iso
-from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, UnsafeOperation
+from ddbkeeper.errors import DdbkeeperError, InvalidInput, TableNotFound, TargetExists, UnsafeOperation
+from ddbkeeper.export_files import read_files
 from ddbkeeper.models import Execution, Task, parse_settings
 from ddbkeeper.pacing import Tuning
 from ddbkeeper.recovery import count_check, restore_state
+from ddbkeeper.restore.files import AppliedFiles, file_cap
 from ddbkeeper.restore.models import (
     ImportCounts,
     PlannedRestore,
@@ -86,6 +96,7 @@ class RestoreService:
         tuning: ApplyTuning | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         live: TableSide | None = None,
+        files: AppliedFiles | None = None,
     ) -> None:
         self.asked = task.request  # what the state machine carries from step to step
         self.request = restored_request(task.request, task.execution)  # a repair's: the scratch table as its target
@@ -96,6 +107,7 @@ class RestoreService:
         self.exports = exports  # reads the exports applied item by item (the function's own access)
         self.tuning = tuning
         self.live = live  # a repair's live table (the scratch table is `table`)
+        self.files = files  # the execution's folder in the stack's bucket: the files the Map applies, their results
         self._clock = clock
 
     @classmethod
@@ -116,6 +128,11 @@ class RestoreService:
             restored, target, source=target.in_region(request.source.region), stack=stack, records=records
         )
         live = TableSide(target, request.target.table) if request.repair else None
+        files = None
+        if settings.SETTINGS_BUCKET:
+            local = settings.RESTORE_FILES_ENDPOINT
+            own: Callable[[], S3Client] = (lambda: local_client("s3", local)) if local else (lambda: stack.s3)
+            files = AppliedFiles(own, settings.SETTINGS_BUCKET, task.execution.name)
         return cls(
             task,
             TableSide(target, restored.target.table),
@@ -123,6 +140,7 @@ class RestoreService:
             stack=settings.STACK_NAME,
             exports=stack.s3,
             live=live,
+            files=files,
         )
 
     @property
@@ -246,28 +264,81 @@ class RestoreService:
             return result.model_copy(update={"status": "CREATING"})
         return result.model_copy(update={"status": restore_state(table), "table_arn": table["TableArn"]})
 
-    # --- Apply Exports ---------------------------------------------------------------------------------------------
+    # --- List Export Files, Apply File (the Map over an export's data files) ---------------------------------------
 
-    def apply(self, plan: RestorePlan, progress: ApplyProgress, time_left: Callable[[], float]) -> ApplyProgress:
-        """Apply the plan's exports from `progress` until done or `time_left()` (seconds) runs short."""
+    def list_files(self, plan: RestorePlan, progress: ApplyProgress) -> ApplyProgress:
+        """One turn of the loop over the plan's exports, strictly in order: once the Map has applied the files of
+        `progress.export` (`store` set), their results are added to the totals and the next export comes; its data
+        files are listed for the Map (each MD5-checked when applied). `done` once every export is applied."""
         if self.exports is None:
             raise InvalidInput("plan: exports to apply, but no access to read them")
-        owner = self.request.source.bucket_owner
-        if self.request.source.export_chain is not None:
-            owner = self.request.source.export_chain.bucket_owner
+        store = self._applied_files()
+        state = progress
+        if state.store is not None:  # the Map of `export` is over: every file of it must have its result
+            for applied in store.results(state.export, state.listed):
+                state = state.plus(applied)
+            state = state.model_copy(
+                update={"export": state.export + 1, "exports_applied": state.exports_applied + 1, "store": None}
+            )
+        while state.export < len(plan.exports):
+            manifest = plan.exports[state.export]
+            data = read_files(self.exports, manifest, self._owner())
+            if data:
+                cap = file_cap(self.request.max_write_units, len(data))
+                files = [
+                    FileProgress(export=state.export, file=n, manifest=manifest, data=file, cap=cap)
+                    for n, file in enumerate(data)
+                ]
+                listed = store.list_files(state.export, files)
+                logger.info("export files listed", extra={"export": state.export, "files": len(files)})
+                return state.model_copy(update={"store": listed, "listed": len(files)})
+            state = state.model_copy(update={"export": state.export + 1, "exports_applied": state.exports_applied + 1})
+        logger.info("exports applied", extra=state.model_dump(mode="json"))
+        return state.model_copy(update={"done": True, "store": None, "listed": 0, "current": None})
+
+    def apply_file(
+        self, progress: FileProgress, key_names: list[str], revert: bool, time_left: Callable[[], float]
+    ) -> FileProgress:
+        """Apply one data file from `progress.line` until done or `time_left()` (seconds) runs short. A file this
+        execution already applied (a redriven or re-run item) is not applied again; a file done leaves its result."""
+        if self.exports is None:
+            raise InvalidInput("file: a data file to apply, but no access to read it")
+        store = self._applied_files()
+        already = store.result(progress.export, progress.file)
+        if already is not None:
+            logger.info("data file already applied", extra={"export": progress.export, "file": progress.file})
+            return already.model_copy(update={"skipped": True})
         applier = ExportApplier(
             self.table,
             self.exports,
-            plan.key_names,
-            owner=owner,
-            cap=self.request.max_write_units,
-            revert=plan.revert,
+            key_names,
+            owner=self._owner(),
+            cap=progress.cap,
+            revert=revert,
             guard=self.request.source.if_changed != "overwrite",
             tuning=self.tuning,
         )
-        result = applier.run(plan.exports, progress, time_left)
-        logger.info("exports applied", extra=result.model_dump(mode="json"))
+        try:
+            result = applier.apply_file(progress, time_left)
+        except DdbkeeperError as error:
+            if not error.retryable:  # a damaged file, a refused change: the step after the Map names it
+                store.failed(progress.export, progress.file, error)
+            raise
+        if result.done:
+            store.save(result)
         return result
+
+    def _owner(self) -> str | None:
+        if self.request.source.export_chain is not None:
+            return self.request.source.export_chain.bucket_owner
+        return self.request.source.bucket_owner
+
+    def _applied_files(self) -> AppliedFiles:
+        if self.files is None:
+            raise InvalidInput(
+                "plan: exports are applied file by file through the stack's bucket; no SETTINGS_BUCKET is configured"
+            )
+        return self.files
 
     # --- Repair Items, Drop Scratch Table -------------------------------------------------------------------------
 

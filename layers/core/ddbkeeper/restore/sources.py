@@ -282,7 +282,8 @@ class FromExport(Source):
 
 class FromExports(Source):
     """Exports named by their manifest-summary.json, wherever they were copied: one FULL, then incrementals in order,
-    applied item by item (Apply Exports) into a table created from the request. Keys are the request's."""
+    applied item by item (List Export Files, Apply File) into a table created from the request. Keys are the
+    request's."""
 
     kind: ClassVar[SourceKind] = "exports"
 
