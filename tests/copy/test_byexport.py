@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from ddbkeeper.copy.byexport import ExportCopier
 from ddbkeeper.copy.estimate import CopyShape, cheaper, estimate, estimate_export
-from ddbkeeper.copy.models import CopyPlan, CopyRequest, CopyTask, ExportCopyState
+from ddbkeeper.copy.models import CopyPlan, CopyRequest, CopyTask, ExportCopyState, ExportCopyTask, ExportStep
 from ddbkeeper.copy.service import CopyService
 from ddbkeeper.errors import InvalidInput, VerificationFailed
 from ddbkeeper.models import parse
 from moto import mock_aws
 from mypy_boto3_s3 import S3Client
 
-from tests.support import Client, assumed_dynamodb
+from tests.support import Client, assumed_dynamodb, load_event
 from tests.support.catchup import CatchUp
 from tests.support.tables import assert_identical, create_source
 
@@ -79,6 +80,7 @@ def home() -> Iterator[Client]:
         ({"segments": 4}, "segments", "cannot honour segments"),
         ({"max_read_units": 100}, "max_read_units", "cannot honour max_read_units"),
         ({"verify": "checksum"}, "verify", "cannot honour verify"),
+        ({"target_overrides": {"stream": True}}, "target_overrides.stream", "cannot honour target_overrides.stream"),
         ({"strategy": "scan"}, "request", "export goes with strategy export or auto"),
     ],
 )
@@ -198,3 +200,60 @@ def test_a_target_that_lost_an_item_fails_the_count(home: Client) -> None:
     short = state.model_copy(update={"counted": state.counted - 1})
     with pytest.raises(VerificationFailed, match="holds 49 items; the import brought 50"):
         service.compare([], byexport=short)
+
+
+class FakeExports:
+    """SourceExports with a fixed clock that records what it was asked to start."""
+
+    def __init__(self, now: datetime) -> None:
+        self.moment = now
+        self.started: list[dict[str, Any]] = []
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def latest_restorable(self, table: str) -> datetime | None:
+        return None
+
+    def start(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.started.append(params)
+        return {"ExportArn": f"arn:export/{len(self.started)}"}
+
+
+@pytest.mark.pure
+@pytest.mark.parametrize(
+    ("minutes_now", "phase"),
+    [(30, "COUNTING"), (36, "EXPORTING"), (45, "COUNTING")],  # within a window; closing in; not closing in
+)
+def test_the_catch_up_stops_within_a_window_or_when_it_does_not_close_in(minutes_now: int, phase: str) -> None:
+    event = load_event("copy_by_export.json")
+    planned = parse(ExportCopyTask, event)
+    t0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    state = ExportCopyState(
+        phase="CATCHING_UP",
+        exports=[
+            ExportStep(kind="FULL", arn="full", end=t0),
+            ExportStep(kind="INCREMENTAL", arn="one", start=t0, end=t0 + timedelta(minutes=20)),
+        ],
+        point=t0 + timedelta(minutes=20),
+    )
+    exports = FakeExports(t0 + timedelta(minutes=minutes_now))
+    copier = ExportCopier(
+        planned.request,
+        planned.execution,
+        planned.plan,
+        target=None,  # type: ignore[arg-type]  # not reached while catching up
+        exports=exports,  # type: ignore[arg-type]
+        reader=None,  # type: ignore[arg-type]
+        stack_name="ddbkeeper",
+    )
+
+    after = copier.step(state, lambda: 900.0)
+
+    assert after.phase == phase
+    if phase == "EXPORTING":
+        (params,) = exports.started
+        window = params["IncrementalExportSpecification"]
+        assert (window["ExportFromTime"], window["ExportToTime"]) == (state.point, exports.moment)
+        assert params["S3BucketOwner"] == "222222222222"
+        assert after.export is not None and after.export.start == state.point

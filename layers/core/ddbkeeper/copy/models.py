@@ -103,8 +103,10 @@ class ExportBucket(StrictModel):
     bucket_owner: AccountId | None = None
 
 
-# What only a Scan copy honours: an export copies the whole table at once, with no segments, checkpoints or read caps.
+# What only a Scan copy honours: an export copies the whole table at once, with no segments, checkpoints or read caps,
+# and ImportTable creates the table with no table class, stream or deletion protection of its own choosing.
 SCAN_ONLY = ("segments", "max_read_units", "resume", "resumes")
+SCAN_ONLY_OVERRIDES = ("table_class", "stream", "deletion_protection")
 
 
 class CopyRequest(StrictModel):
@@ -134,6 +136,11 @@ class CopyRequest(StrictModel):
     def scan_only(self) -> list[str]:
         """The options given that only a Scan copy honours (verify checksum: an export copy counts)."""
         given = [name for name in SCAN_ONLY if getattr(self, name) not in (None, "auto")]
+        given += [
+            f"target_overrides.{name}"
+            for name in SCAN_ONLY_OVERRIDES
+            if getattr(self.target_overrides, name) is not None
+        ]
         return given + (["verify"] if self.verify == "checksum" else [])
 
     @model_validator(mode="after")
@@ -157,9 +164,10 @@ class CopyRequest(StrictModel):
         refused = self.scan_only()
         if self.strategy == "export" and refused:
             _invalid(
-                (refused[0],),
-                f"strategy export cannot honour {', '.join(refused)} (only a Scan copy has segments, checkpoints, "
-                "read caps and checksums); leave them out or use strategy scan",
+                tuple(refused[0].split(".")),
+                f"strategy export cannot honour {', '.join(refused)} (an export copy has no segments, checkpoints, "
+                "read caps or checksums, and ImportTable sets no table class, stream or deletion protection); leave "
+                "them out or use strategy scan",
             )
         return self
 

@@ -281,6 +281,8 @@ class CopyService:
             "GSI; no read or write capacity used on either table)",
             "then apply incremental exports of the source until the target is within 15 minutes of it; the target "
             "then holds a consistent snapshot of the source as of the last export's end",
+            "ImportTable sets no LSI, table class, stream or deletion protection: the target has DynamoDB's defaults "
+            "for them; its tags are set after the import, TTL and PITR after the data",
         ]
 
     def _list_segments(self, starts: list[SegmentCheckpoint], total: int) -> tuple[bool, SegmentStore | None]:
