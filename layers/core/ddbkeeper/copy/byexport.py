@@ -10,7 +10,9 @@ One step per call (Copy By Export in statemachines/copy.asl.json, looped with a 
                  exports keep their manifests beside it), an incremental one is applied
     IMPORTING    poll the import until COMPLETED and the table ACTIVE, then tag the table as the stack's
     CATCHING_UP  while the source has moved on by at least the shortest incremental window (15 minutes) since the
-                 point the target holds, export that window (INCREMENTAL, NEW_AND_OLD_IMAGES); else count
+                 point the target holds, export that window (INCREMENTAL, NEW_AND_OLD_IMAGES); else count. A
+                 window no shorter than the one before (exports take as long as the source's writes move on)
+                 stops the catch-up too: the target stays at its point rather than chase the source forever
     APPLYING     apply the incremental export's puts and deletes (ddbkeeper.apply, restore's write path)
     COUNTING     count the target's items (a consistent Scan with Select=COUNT), page by page
     DONE         the target holds the source as of `point`: a consistent snapshot, unlike a Scan copy
@@ -256,7 +258,18 @@ class ExportCopier:
         if end - point < MIN_WINDOW:
             logger.info("copy within one window of the source", extra={"point": iso(point), "now": iso(now)})
             return state.model_copy(update={"phase": "COUNTING"})
-        params = self._export_params(stamp(point)) | {
+        last = state.exports[-1] if len(state.exports) > 1 else None
+        if last is not None and last.start is not None and end - point >= last.end - last.start < MAX_WINDOW:
+            # The source moved on by as much while the last window was exported and applied: the catch-up is not
+            # closing the gap (each export takes about as long as its window), so the target stops at its point.
+            logger.warning(
+                "copy's catch-up not converging; the target stays at its point",
+                extra={"point": iso(point), "window_seconds": (end - point).total_seconds()},
+            )
+            return state.model_copy(update={"phase": "COUNTING"})
+        # The window's end in the token: a retried call that finds a later `now` starts its own export, never a
+        # second one with the first one's token and other parameters (IdempotentParameterMismatch).
+        params = self._export_params(f"{stamp(point)}-{stamp(end)}") | {
             "ExportType": "INCREMENTAL_EXPORT",
             "IncrementalExportSpecification": {
                 "ExportFromTime": point,
