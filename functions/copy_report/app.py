@@ -17,6 +17,7 @@ def lambda_handler(task: CopyRun, context: LambdaContext) -> CopyReport:
         task.prepare,
         store=task.store,
         total_segments=task.total_segments,
+        byexport=task.byexport,
     )
     metrics.add_metric(name="CopiesCompleted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ItemsCopiedTotal", unit=MetricUnit.Count, value=report.totals.items)

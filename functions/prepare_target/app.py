@@ -10,4 +10,4 @@ from ddbkeeper.handler import LambdaContext, workflow_step
 
 @workflow_step
 def lambda_handler(task: PrepareTask, context: LambdaContext) -> PrepareState:
-    return CopyService.for_task(task, os.environ).prepare_target(task.target_spec, task.prepare)
+    return CopyService.for_task(task, os.environ).prepare_target(task.target_spec, task.prepare, task.strategy)

@@ -11,4 +11,6 @@ from ddbkeeper.handler import LambdaContext, workflow_step
 @workflow_step
 def lambda_handler(task: VerifyTask, context: LambdaContext) -> Verification:
     service = CopyService.for_task(task, os.environ)
-    return service.compare(task.tallies, task.segments, store=task.store, total_segments=task.total_segments)
+    return service.compare(
+        task.tallies, task.segments, store=task.store, total_segments=task.total_segments, byexport=task.byexport
+    )

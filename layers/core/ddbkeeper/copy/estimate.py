@@ -1,4 +1,5 @@
-"""What a copy will cost and how long it will take, from the source table as DynamoDB describes it now.
+"""What a copy will cost and how long it will take, from the source table as DynamoDB describes it now: by Scan
+(`estimate`) and by export (`estimate_export`), and which of the two is cheaper (`cheaper`).
 
 Pure arithmetic on DescribeTable's size and count (DynamoDB refreshes them about every six hours), the segments, the
 caps, and list prices. It is an estimate, and says what it assumed: a Scan reads every byte of the table once (half a
@@ -34,6 +35,13 @@ LAMBDA_USD_PER_GB_SECOND = 0.0000166667
 LAMBDA_USD_PER_MILLION_REQUESTS = 0.20
 # https://aws.amazon.com/step-functions/pricing/ (Standard workflows)
 STEP_FUNCTIONS_USD_PER_THOUSAND_TRANSITIONS = 0.025
+# https://aws.amazon.com/dynamodb/pricing/on-demand/ ("Export to Amazon S3", "Import from Amazon S3")
+EXPORT_USD_PER_GB = 0.10  # a FULL export: per GB of the table's size at the export's time
+IMPORT_USD_PER_GB = 0.15  # ImportTable: per GB of uncompressed source data
+# https://aws.amazon.com/s3/pricing/ (S3 Standard)
+S3_USD_PER_GB_MONTH = 0.023
+S3_USD_PER_THOUSAND_PUTS = 0.005
+S3_USD_PER_THOUSAND_GETS = 0.0004
 PRICES = "us-east-1 list prices (Standard table class, x86 Lambda, Standard workflows), published since Nov 2024"
 
 # Capacity units: a write unit per KiB, a read unit per 4 KiB strongly consistent (half that, eventually consistent).
@@ -61,6 +69,18 @@ TARGET_LOOK_SECONDS = 5.0
 SEGMENT_TRANSITIONS = 2
 TRANSITIONS_PER_INVOCATION = 2
 
+# A copy by export (assumptions, not measurements): DynamoDB's export and import jobs take minutes even for a small
+# table, then run at about this rate; the catch-up waits for a 15-minute window at least once.
+EXPORT_BASE_SECONDS = 600.0
+IMPORT_BASE_SECONDS = 600.0
+EXPORT_BYTES_PER_SECOND = 50 * 1024**2
+IMPORT_BYTES_PER_SECOND = 20 * 1024**2
+INCREMENTAL_WINDOW_SECONDS = 15 * 60  # DynamoDB's shortest incremental export window
+EXPORT_DATA_FILE_BYTES = 100 * 1024**2  # about what one export data file holds: S3 requests per file
+EXPORT_STORAGE_DAYS = 1.0  # the exports kept until the copy is verified (their removal is the owner's)
+EXPORT_POLLS = 30  # Copy By Export calls (each a Wait, a Task and a Choice) over a typical copy
+EXPORT_TRANSITIONS_PER_POLL = 3
+
 Usd = Annotated[float, Field(ge=0)]
 
 
@@ -85,6 +105,25 @@ class CopyEstimate(StepModel):
     seconds: float  # from start to report, at the rate below
     write_units_per_second: float
     limited_by: str  # what sets that rate: a cap, the target's capacity, or the segments
+    prices: str = PRICES
+    assumptions: list[str] = []
+
+
+class ExportCopyEstimate(StepModel):
+    """A copy by export's cost and time: a FULL export of the source, an import into the target (neither uses either
+    table's capacity), the exports in S3, the target counted once. Incremental exports that catch up with writes made
+    meanwhile are charged like the FULL one per GB of changes: not in the figures (the writes are not known ahead)."""
+
+    bytes: int
+    export_usd: Usd
+    import_usd: Usd
+    s3_usd: Usd
+    verify_read_units: float  # the target's items counted (a Scan with Select=COUNT)
+    dynamodb_usd: Usd  # the count's reads at the target's billing mode
+    lambda_usd: Usd
+    step_functions_usd: Usd
+    total_usd: Usd
+    seconds: float
     prices: str = PRICES
     assumptions: list[str] = []
 
@@ -167,6 +206,62 @@ def estimate(shape: CopyShape) -> CopyEstimate:
         limited_by=limited_by,
         assumptions=_assumptions(shape),
     )
+
+
+def estimate_export(shape: CopyShape) -> ExportCopyEstimate:
+    """The estimate for copying a table of this shape by export (pure: the figures only)."""
+    gigabytes = shape.bytes / 1024**3
+    files = max(1, math.ceil(shape.bytes / EXPORT_DATA_FILE_BYTES))
+    s3 = (
+        gigabytes * S3_USD_PER_GB_MONTH * EXPORT_STORAGE_DAYS / 30
+        + files * S3_USD_PER_THOUSAND_PUTS / 1000
+        + files * S3_USD_PER_THOUSAND_GETS / 1000
+    )
+    count_reads = math.ceil(shape.bytes / READ_UNIT_BYTES) * EVENTUALLY_CONSISTENT if shape.verify != "none" else 0.0
+    dynamodb = _on_demand(count_reads, 0) if shape.target_on_demand else _provisioned(count_reads, 0)
+    lambda_usd = EXPORT_POLLS * (
+        STEP_SECONDS * STEP_MEMORY_GB * LAMBDA_USD_PER_GB_SECOND + LAMBDA_USD_PER_MILLION_REQUESTS / 1e6
+    )
+    step_functions = (
+        (TOP_LEVEL_TRANSITIONS + EXPORT_POLLS * EXPORT_TRANSITIONS_PER_POLL)
+        * STEP_FUNCTIONS_USD_PER_THOUSAND_TRANSITIONS
+        / 1000
+    )
+    export_usd, import_usd = gigabytes * EXPORT_USD_PER_GB, gigabytes * IMPORT_USD_PER_GB
+    seconds = (
+        EXPORT_BASE_SECONDS
+        + shape.bytes / EXPORT_BYTES_PER_SECOND
+        + IMPORT_BASE_SECONDS
+        + shape.bytes / IMPORT_BYTES_PER_SECOND
+        + count_reads / NEW_ON_DEMAND_READ_UNITS_PER_SECOND
+    )
+    return ExportCopyEstimate(
+        bytes=shape.bytes,
+        export_usd=export_usd,
+        import_usd=import_usd,
+        s3_usd=s3,
+        verify_read_units=count_reads,
+        dynamodb_usd=dynamodb,
+        lambda_usd=lambda_usd,
+        step_functions_usd=step_functions,
+        total_usd=export_usd + import_usd + s3 + dynamodb + lambda_usd + step_functions,
+        seconds=round(max(seconds, INCREMENTAL_WINDOW_SECONDS), 1),
+        assumptions=[
+            "size is DynamoDB's, refreshed about every six hours; the import is charged on the uncompressed size",
+            "no read or write capacity used on either table by the export or the import",
+            "writes made during the copy come over in incremental exports, charged per GB of changes: not included",
+            f"the exports kept in S3 for {EXPORT_STORAGE_DAYS:g} day (deleting them is the bucket owner's)",
+            f"export and import take {EXPORT_BASE_SECONDS / 60:.0f} minutes each at least (assumed)",
+        ],
+    )
+
+
+def cheaper(scan: CopyEstimate, export: ExportCopyEstimate) -> tuple[Literal["scan", "export"], str]:
+    """The cheaper strategy by the two estimates' totals, and why, in words (a tie goes to scan: no exports left)."""
+    figures = f"scan ${scan.total_usd:,.4f}, export ${export.total_usd:,.4f}"
+    if export.total_usd < scan.total_usd:
+        return "export", f"export is cheaper ({figures})"
+    return "scan", f"scan is cheaper or as cheap ({figures})"
 
 
 def shape_of(

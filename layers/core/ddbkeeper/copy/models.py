@@ -6,21 +6,27 @@ Copy Segment     SegmentTask   -> SegmentCheckpoint  ($.checkpoint, per segment 
 Finalize Target  FinalizeTask  -> FinalSettings      ($.finalized)
 Verify Segment   VerifySegmentTask -> SegmentTally   ($.tally, per segment in the Map, looped until done)
 Verify Copy      VerifyTask    -> Verification       ($.verification: the segments' tallies compared)
+Copy By Export   ExportCopyTask -> ExportCopyState   ($.byexport, strategy export: looped until DONE)
 Copy Report      CopyRun       -> CopyReport         ($.report)
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ddbkeeper.copy.estimate import CopyEstimate
+from ddbkeeper.apply import ApplyProgress
+from ddbkeeper.copy.estimate import CopyEstimate, ExportCopyEstimate
 from ddbkeeper.models import (
+    AccountId,
     BackupArn,
+    BucketName,
     Count,
     NamePrefix,
+    S3Prefix,
     Settings,
     StepModel,
     StrictModel,
@@ -100,6 +106,25 @@ class SegmentCheckpoint(SegmentFigures):
     pace: SegmentPace | None = None
 
 
+Strategy = Literal["scan", "export"]
+
+
+class ExportBucket(StrictModel):
+    """Where a copy by export puts the source's exports: a bucket the target account can read (in it, or shared with
+    it). `bucket_owner`: the account that owns the bucket; by default the target's account when the accounts differ
+    (ExportTableToPointInTime's S3BucketOwner), else nobody's in particular."""
+
+    bucket: BucketName
+    prefix: S3Prefix = "ddbkeeper-copies"
+    bucket_owner: AccountId | None = None
+
+
+# What only a Scan copy honours: an export copies the whole table at once, with no segments, checkpoints or read caps,
+# and ImportTable creates the table with no table class, stream or deletion protection of its own choosing.
+SCAN_ONLY = ("segments", "max_read_units", "resume", "resumes")
+SCAN_ONLY_OVERRIDES = ("table_class", "stream", "deletion_protection")
+
+
 class CopyRequest(StrictModel):
     """Input of the copy workflow (see README: Copy workflow)."""
 
@@ -119,6 +144,48 @@ class CopyRequest(StrictModel):
     # mode create: the execution this run continues; the target it created is adopted (ddbkeeper.copy.adoption)
     resumes: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     dry_run: bool = False
+    # scan: Scan -> BatchWriteItem; export: ExportTableToPointInTime, ImportTable, then incremental exports applied;
+    # auto: the cheaper of the two for the table as it is (the plan says which and why).
+    strategy: Literal["scan", "export", "auto"] = "scan"
+    export: ExportBucket | None = None  # strategy export or auto: where the exports go
+
+    def scan_only(self) -> list[str]:
+        """The options given that only a Scan copy honours (verify checksum: an export copy counts)."""
+        given = [name for name in SCAN_ONLY if getattr(self, name) not in (None, "auto")]
+        given += [
+            f"target_overrides.{name}"
+            for name in SCAN_ONLY_OVERRIDES
+            if getattr(self.target_overrides, name) is not None
+        ]
+        return given + (["verify"] if self.verify == "checksum" else [])
+
+    @model_validator(mode="after")
+    def _strategy(self) -> CopyRequest:
+        if self.strategy == "scan":
+            if self.export is not None:
+                raise ValueError("export goes with strategy export or auto (where the exports go)")
+            return self
+        if self.mode == "append":
+            _invalid(
+                ("strategy",),
+                f"{self.strategy} needs mode create or recreate: ImportTable creates the target, it cannot add to "
+                "a table; use strategy scan to append",
+            )
+        if self.export is None:
+            _invalid(
+                ("export", "bucket"),
+                f"strategy {self.strategy} needs export.bucket: a bucket the target account can read, where the "
+                "source's exports go",
+            )
+        refused = self.scan_only()
+        if self.strategy == "export" and refused:
+            _invalid(
+                tuple(refused[0].split(".")),
+                f"strategy export cannot honour {', '.join(refused)} (an export copy has no segments, checkpoints, "
+                "read caps or checksums, and ImportTable sets no table class, stream or deletion protection); leave "
+                "them out or use strategy scan",
+            )
+        return self
 
     @model_validator(mode="after")
     def _guardrails(self) -> CopyRequest:
@@ -297,6 +364,10 @@ class CopyPlan(StepModel):
     store: SegmentStore | None = None
     pre_drop_backup: str | None = None  # recreate: the name of the backup taken of the target before it is dropped
     estimate: CopyEstimate | None = None  # cost and time, for the source as described at planning
+    strategy: Strategy = "scan"  # how the data goes: the request's, or what auto chose
+    strategy_reason: str | None = None  # why (auto: the two estimates compared)
+    export_estimate: ExportCopyEstimate | None = None  # strategy export or auto: the export copy's cost
+    export_bucket: ExportBucket | None = None  # strategy export: where the exports go (owner resolved)
 
 
 class PreDropBackup(StepModel):
@@ -334,6 +405,7 @@ class PlannedCopy(CopyTask):
     prepare: PrepareState
     segments: list[SegmentCheckpoint] = []
     tallies: list[SegmentTally] = []
+    byexport: ExportCopyState | None = None  # strategy export: Copy By Export's state
 
 
 # --- the steps after the plan ------------------------------------------------------------------------------------
@@ -344,6 +416,7 @@ class PrepareTask(CopyTask):
 
     target_spec: TableSpec
     prepare: PrepareState
+    strategy: Strategy = "scan"  # export: the target is only cleared (ImportTable creates it)
 
 
 class SegmentTask(CopyTask):
@@ -377,6 +450,7 @@ class VerifyTask(CopyTask):
     segments: list[SegmentCheckpoint] = []
     store: SegmentStore | None = None  # when set, the tallies and checkpoints are read from there
     total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] | None = None
+    byexport: ExportCopyState | None = None  # strategy export: the target counted against the exports' figures
 
 
 class SegmentVerification(StepModel):
@@ -416,6 +490,7 @@ class CopyRun(CopyTask):
     prepare: PrepareState = PrepareState()  # where Prepare Target left the target: the pre-drop backup, if any
     store: SegmentStore | None = None  # when set, the final checkpoints are read from there
     total_segments: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] | None = None
+    byexport: ExportCopyState | None = None  # strategy export: what the exports brought
 
 
 # --- the report --------------------------------------------------------------------------------------------------
@@ -449,3 +524,69 @@ class CopyReport(StepModel):
     pre_drop_backup: PreDropBackup | None = None  # recreate: the backup of the old target, taken before the drop
     warnings: list[str] = []  # what a reader must know although the copy succeeded (the verification's warnings)
     details: str | None = None  # with the segments in S3: where every segment's line is; `segments` is empty then
+    strategy: Strategy = "scan"
+    # strategy export: the moment the target holds the source as of (the last export's end): a consistent snapshot
+    point_in_time: datetime | None = None
+    by_export: ExportCopySummary | None = None
+
+
+# --- copy by export ------------------------------------------------------------------------------------------------
+
+ExportPhase = Literal["START", "EXPORTING", "IMPORTING", "APPLYING", "CATCHING_UP", "COUNTING", "DONE"]
+
+
+class ExportStep(StepModel):
+    """One export of the source the copy made: the FULL one it imported, or an incremental one it applied."""
+
+    kind: Literal["FULL", "INCREMENTAL"]
+    arn: str
+    start: datetime | None = None  # INCREMENTAL: ExportFromTime
+    end: datetime  # FULL: ExportTime; INCREMENTAL: ExportToTime (the point the target is at once it is in)
+    items: Count = 0  # what DynamoDB says it exported (a FULL export's items, an incremental's changes)
+    where: str | None = None  # s3://... its data folder (FULL) or manifest-summary.json (INCREMENTAL)
+
+
+class ExportCopyState(StepModel):
+    """Where a copy by export stands ($.byexport); Copy By Export takes one step per call and the state machine calls
+    it again (after `wait_seconds`) until `phase` is DONE.
+
+    START -> EXPORTING (FULL) -> IMPORTING -> CATCHING_UP -> [EXPORTING (INCREMENTAL) -> APPLYING -> CATCHING_UP]...
+    -> COUNTING -> DONE. `point` is the moment the target holds the source as of: the last export's end."""
+
+    phase: ExportPhase = "START"
+    polls: Count = 0  # calls so far, every phase
+    wait_seconds: Annotated[int, Field(ge=0)] = 0
+    export: ExportStep | None = None  # the export in flight (EXPORTING) or being applied (APPLYING)
+    exports: list[ExportStep] = []  # the exports done and in the target, in order
+    import_arn: str | None = None
+    imported_items: Count = 0
+    point: datetime | None = None
+    apply: ApplyProgress = ApplyProgress()  # the incremental being applied; its totals carry on across exports
+    counted: Count = 0  # COUNTING: the target's items so far
+    count_key: Annotated[WireItem | None, AfterValidator(_key_values)] = None  # where the count's next page starts
+    expected: Count | None = None  # imported + inserted - removed (None: a NEW_IMAGE export left it unknown)
+
+
+class ExportCopyTask(CopyTask):
+    """Copy By Export's input: the plan and where the previous call left the copy."""
+
+    plan: CopyPlan
+    byexport: ExportCopyState | None = None
+
+
+class ExportCopySummary(StepModel):
+    """The report's account of a copy by export."""
+
+    point_in_time: datetime
+    snapshot: str  # what `point_in_time` means, in words
+    exports: list[ExportStep]
+    imported_items: Count
+    puts: Count
+    deletes: Count
+    write_units: float
+    expected_items: Count | None
+
+
+# Models above name ExportCopyState and ExportCopySummary before they are defined.
+for _model in (PlannedCopy, VerifyTask, CopyRun, CopyReport):
+    _model.model_rebuild()

@@ -6,6 +6,8 @@ from ddbkeeper.copy.models import (
     CopyReport,
     CopyRequest,
     CopyTotals,
+    ExportCopyState,
+    ExportCopySummary,
     FinalSettings,
     PreDropBackup,
     SegmentCheckpoint,
@@ -21,6 +23,7 @@ def copy_report(
     finalized: FinalSettings,
     *,
     pre_drop_backup: PreDropBackup | None = None,
+    byexport: ExportCopyState | None = None,
 ) -> CopyReport:
     totals = CopyTotals(
         items=sum(s.items for s in segments),
@@ -35,6 +38,15 @@ def copy_report(
         segments=len(segments),
         segment_seconds=round(sum(s.seconds for s in segments), 3),
     )
+    if byexport is not None:
+        return _by_export(
+            request,
+            verification=verification,
+            finalized=finalized,
+            state=byexport,
+            totals=totals,
+            pre_drop_backup=pre_drop_backup,
+        )
     return CopyReport(
         status="SUCCEEDED",
         source=request.source.table,
@@ -49,4 +61,54 @@ def copy_report(
         ],
         pre_drop_backup=pre_drop_backup,
         warnings=verification.warnings,
+    )
+
+
+def _by_export(
+    request: CopyRequest,
+    *,
+    verification: Verification,
+    finalized: FinalSettings,
+    state: ExportCopyState,
+    totals: CopyTotals,
+    pre_drop_backup: PreDropBackup | None,
+) -> CopyReport:
+    """A copy by export's report: the point in time the target holds, and what each export brought."""
+    assert state.point is not None  # a copy by export that reached its report has imported its FULL export
+    applied = state.apply
+    summary = ExportCopySummary(
+        point_in_time=state.point,
+        snapshot=(
+            "the target holds the source as it was at point_in_time: a consistent snapshot (every item as of that "
+            "one moment), unlike a Scan copy; writes to the source after it are not in the target"
+        ),
+        exports=state.exports,
+        imported_items=state.imported_items,
+        puts=applied.puts,
+        deletes=applied.deletes,
+        write_units=applied.write_units,
+        expected_items=state.expected,
+    )
+    return CopyReport(
+        status="SUCCEEDED",
+        source=request.source.table,
+        target=request.target.table,
+        mode=request.mode,
+        totals=totals.model_copy(
+            update={
+                "items": state.counted,
+                "write_units": round(applied.write_units, 1),
+                "throttles": applied.throttles,
+                "retried_items": applied.retried_items,
+                "invocations": state.polls,
+            }
+        ),
+        verification=verification,
+        finalized=finalized,
+        segments=[],
+        pre_drop_backup=pre_drop_backup,
+        warnings=verification.warnings,
+        strategy="export",
+        point_in_time=state.point,
+        by_export=summary,
     )

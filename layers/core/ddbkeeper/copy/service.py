@@ -23,19 +23,23 @@ from typing import TYPE_CHECKING, cast
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from ddbkeeper.apply import ApplyTuning
 from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, local_client, translate_errors
 from ddbkeeper.backup_names import backup_name
 from ddbkeeper.copy.adoption import check_adoptable, owner, owns
 from ddbkeeper.copy.board import Board, S3Board, Shares
+from ddbkeeper.copy.byexport import ExportCopier, SourceExports
 from ddbkeeper.copy.checkpoints import CheckpointSaver, CheckpointStore
 from ddbkeeper.copy.engine import CopyTuning, SegmentCopier
-from ddbkeeper.copy.estimate import estimate, shape_of
+from ddbkeeper.copy.estimate import CopyEstimate, ExportCopyEstimate, cheaper, estimate, estimate_export, shape_of
 from ddbkeeper.copy.models import (
     Caps,
     CopyPlan,
     CopyReport,
     CopyRequest,
     CopySettings,
+    ExportBucket,
+    ExportCopyState,
     FinalSettings,
     PlannedCopy,
     PreDropBackup,
@@ -44,6 +48,7 @@ from ddbkeeper.copy.models import (
     SegmentPace,
     SegmentStore,
     SegmentTally,
+    Strategy,
     TableSpec,
     Verification,
 )
@@ -56,6 +61,7 @@ from ddbkeeper.errors import (
     AwsError,
     DdbkeeperError,
     InvalidInput,
+    PitrNotReady,
     TableNotFound,
     TargetExists,
     TransientAwsError,
@@ -168,10 +174,22 @@ class CopyService:
         size, count = source.get("TableSizeBytes", 0), source.get("ItemCount", 0)
         segments = self._starts(segment_count(request, size, count))
         total = segments[0].total_segments
-        listed, store = self._list_segments(segments, total)
+        scan_estimate = estimate(shape_of(request, source, spec, total, self.time_budget))
+        export_estimate = None
+        strategy: Strategy = "scan"
+        reason = None
+        if request.strategy != "scan":
+            export_estimate = estimate_export(shape_of(request, source, spec, total, self.time_budget))
+            strategy, reason = self._strategy(spec, scan_estimate, export_estimate)
+        listed, store = self._list_segments(segments, total) if strategy == "scan" else (False, None)
+        actions = planned_actions(request, source, target, spec, total, backup=backup)
+        if strategy == "export":
+            actions = [*actions[:-2], *self._export_actions(source, spec), actions[-1]]
+        if reason:
+            actions.append(f"strategy {strategy}: {reason}")
         plan = CopyPlan(
             dry_run=request.dry_run,
-            actions=planned_actions(request, source, target, spec, total, backup=backup),
+            actions=actions,
             source_arn=source["TableArn"],
             source_items_estimate=count,
             source_bytes_estimate=size,
@@ -183,12 +201,94 @@ class CopyService:
             finalize=self._settings_after_data(),
             key_attributes=keys,
             pre_drop_backup=backup,
-            estimate=estimate(shape_of(request, source, spec, total, self.time_budget)),
+            estimate=scan_estimate,
             segments_in_s3=listed,
             store=store,
+            strategy=strategy,
+            strategy_reason=reason,
+            export_estimate=export_estimate,
+            export_bucket=self._export_bucket(source["TableArn"]) if strategy == "export" else None,
         )
         logger.info("copy planned", extra={"segments": total, "source": plan.source_arn})
         return PlannedCopy(request=request, execution=self.execution, plan=plan, prepare=PrepareState())
+
+    def _strategy(self, spec: TableSpec, scan: CopyEstimate, export: ExportCopyEstimate) -> tuple[Strategy, str]:
+        """Export or scan, and why: `export` is refused (naming what stands in its way) where `auto` takes scan."""
+        request = self.request
+        lsis = [index["IndexName"] for index in spec.get("LocalSecondaryIndexes", [])]
+        blockers: list[tuple[str, str, type[DdbkeeperError]]] = []
+        if lsis:
+            blockers.append(
+                (
+                    "target_overrides.drop_indexes",
+                    f"ImportTable cannot create local secondary indexes ({', '.join(lsis)}); drop them in the target "
+                    "(target_overrides.drop_indexes) or copy by scan",
+                    InvalidInput,
+                )
+            )
+        pitr = self._pitr_status()
+        if pitr != "ENABLED":
+            what = "is still turning on" if pitr == "ENABLING" else "is off"
+            blockers.append(
+                (
+                    "source.table",
+                    f"{self.source.name}'s point-in-time recovery {what}; an export copy exports from it (turn it on, "
+                    "e.g. the export workflow's enable_pitr, or copy by scan)",
+                    PitrNotReady if pitr == "ENABLING" else InvalidInput,
+                )
+            )
+        if request.strategy == "export":
+            if blockers:
+                field, why, error = blockers[0]
+                raise error(f"{field}: {why}")
+            return "export", "asked for"
+        refused = request.scan_only()
+        if refused:
+            return "scan", f"only a Scan copy honours {', '.join(refused)}"
+        if blockers:
+            return "scan", f"an export copy is not possible: {blockers[0][1]}"
+        return cheaper(scan, export)
+
+    def _pitr_status(self) -> str:
+        try:
+            return pitr_description(self.source.control, self.source.name).get("PointInTimeRecoveryStatus", "DISABLED")
+        except AwsError:  # a DynamoDB-compatible server without the API: no PITR, so no exports
+            return "DISABLED"
+
+    def _export_bucket(self, source_arn: str) -> ExportBucket:
+        """The request's bucket with its owner: the target's account when it differs from the source's (the export
+        is written from the source's account into a bucket it does not own: S3BucketOwner)."""
+        wanted = self.request.export
+        assert wanted is not None  # the request's validator saw to it
+        if wanted.bucket_owner:
+            return wanted
+        source_account = source_arn.split(":")[4]
+        if self.request.target.role_arn:
+            target_account = self.request.target.role_arn.split(":")[4]
+        elif self.request.source.role_arn is None:
+            target_account = source_account  # both sides with the ambient credentials: one account
+        else:
+            raise InvalidInput(
+                "export.bucket_owner: the target uses the ambient credentials and the source a role, so the account "
+                "that owns the bucket cannot be told; name it"
+            )
+        owner = target_account if target_account != source_account else None
+        return wanted.model_copy(update={"bucket_owner": owner})
+
+    def _export_actions(self, source: TableDescriptionTypeDef, spec: TableSpec) -> list[str]:
+        wanted = self.request.export
+        assert wanted is not None
+        where = f"s3://{wanted.bucket}/{wanted.prefix}/{self.execution.name}/"
+        return [
+            f"export {source['TableArn']} (FULL, DYNAMODB_JSON, about {source.get('TableSizeBytes', 0) / 1024**2:,.1f} "
+            f"MiB) as of when the copy started to {where}",
+            f"import its data files into a new table {self.target.name} ({len(spec.get('GlobalSecondaryIndexes', []))} "
+            "GSI; no read or write capacity used on either table)",
+            "then apply incremental exports of the source until the target is within 15 minutes of it; the target "
+            "then holds a consistent snapshot of the source as of the last export's end",
+            "ImportTable sets no LSI, table class, stream or deletion protection: the target has DynamoDB's defaults "
+            "for them; its tags are set after the import, TTL and PITR after the data",
+        ]
 
     def _list_segments(self, starts: list[SegmentCheckpoint], total: int) -> tuple[bool, SegmentStore | None]:
         """More segments than the state payload holds: their list goes to the execution's folder in the stack's
@@ -241,12 +341,13 @@ class CopyService:
 
     # --- Prepare Target --------------------------------------------------------------------------------------------
 
-    def prepare_target(self, spec: TableSpec, state: PrepareState) -> PrepareState:
+    def prepare_target(self, spec: TableSpec, state: PrepareState, strategy: Strategy = "scan") -> PrepareState:
         """One step towards an ACTIVE target; the state machine calls it again (after a wait) until phase is READY.
 
         `state` is the previous step's result: once the target was dropped for a recreate it is never dropped again,
         and a table this execution created is used without asking again. A recreate first backs the target up and
-        waits (phase BACKING_UP) until the backup is AVAILABLE. The table is created with the stack's marks.
+        waits (phase BACKING_UP) until the backup is AVAILABLE. The table is created with the stack's marks; a
+        copy by export only clears the way (ImportTable creates the table).
         """
         client, name = self.target.control, self.target.name
         step = state.model_copy(update={"polls": state.polls + 1, "phase": "START"})  # the phase is this turn's
@@ -260,6 +361,8 @@ class CopyService:
         if self.request.mode == "append":
             if current is None:
                 raise TableNotFound(f"target.table: {name} disappeared")
+        elif current is None and strategy == "export":
+            return step.model_copy(update={"phase": "READY"})  # the way is clear: ImportTable creates the table
         elif current is None:
             current = self._create(spec)
             step = step.model_copy(update={"created": True})
@@ -450,6 +553,32 @@ class CopyService:
         logger.info("segment progress", extra={"items": after.items, "pages": after.pages, "done": after.done})
         return after
 
+    # --- Copy By Export --------------------------------------------------------------------------------------------
+
+    def by_export(
+        self, plan: CopyPlan, state: ExportCopyState | None, remaining_millis: Callable[[], int]
+    ) -> ExportCopyState:
+        """One step of a copy by export (ddbkeeper.copy.byexport); the state machine calls it until DONE."""
+        clock = self.tuning.clock
+        started = clock()
+
+        def time_left() -> float:
+            return min(remaining_millis() / 1000, self.time_budget - (clock() - started))
+
+        copier = ExportCopier(
+            self.request,
+            self.execution,
+            plan,
+            target=self.target,
+            exports=SourceExports(self.source.control),
+            reader=self.target.account.s3,
+            stack_name=self.settings.STACK_NAME,
+            tuning=ApplyTuning(clock=clock, reserve_seconds=self.tuning.reserve_seconds),
+        )
+        after = copier.step(state or ExportCopyState(), time_left)
+        logger.info("copy by export", extra={"phase": after.phase, "point": after.point and after.point.isoformat()})
+        return after
+
     # --- Finalize Target -------------------------------------------------------------------------------------------
 
     def finalize_target(self, settings: FinalSettings) -> FinalSettings:
@@ -518,12 +647,18 @@ class CopyService:
         *,
         store: SegmentStore | None = None,
         total_segments: int | None = None,
+        byexport: ExportCopyState | None = None,
     ) -> Verification:
         """The segments' tallies side by side, per segment and in total; a mismatch is VerificationFailed.
 
         `segments`: the copy's final checkpoints, to tell whether the source changed while it was copied (a warning:
         a Scan copy is not a snapshot). With a `store`, both are read from the execution's folder (each segment put its
-        own), every segment's line is put there too, and the verification names only the segments that differ."""
+        own), every segment's line is put there too, and the verification names only the segments that differ.
+
+        `byexport`: a copy by export, whose target was counted against what the exports brought (the source has moved
+        on since the point the target holds, so the two tables are not compared)."""
+        if byexport is not None:
+            return self._verify_export(byexport)
         if store is not None:
             tallies, segments = self._results(store, total_segments)
         found = verdict(
@@ -553,6 +688,19 @@ class CopyService:
             "copy verified", extra=found.verification.model_dump(include={"verify", "items", "digest", "warnings"})
         )
         return found.verification
+
+    def _verify_export(self, state: ExportCopyState) -> Verification:
+        expected = state.expected
+        warnings = [] if expected is not None else ["an export's changes could not be counted; the count is unchecked"]
+        if self.request.verify != "none" and expected is not None and state.counted != expected:
+            raise VerificationFailed(
+                f"target.table: {self.target.name} holds {state.counted} items; the import brought "
+                f"{state.imported_items} and the incremental exports inserted {state.apply.inserted} and removed "
+                f"{state.apply.removed}, so {expected} were expected"
+            )
+        verify = "none" if self.request.verify == "none" else "count"
+        logger.info("copy by export verified", extra={"items": state.counted, "expected": expected})
+        return Verification(verify=verify, items=state.counted, warnings=warnings)
 
     def verify(self, total_segments: int, key_attributes: list[str] | None = None) -> Verification:
         """Verify the copy in this process: every segment's loop of Verify Segment, a few at a time, then Verify Copy's
@@ -602,13 +750,14 @@ class CopyService:
         *,
         store: SegmentStore | None = None,
         total_segments: int | None = None,
+        byexport: ExportCopyState | None = None,
     ) -> CopyReport:
         """The copy's report. With a `store`, the final checkpoints are read from the execution's folder and the
         per-segment lines are put there (`details`), so the report fits in the state payload whatever the count."""
         backup = prepare.backup if prepare is not None else None
         if store is not None:
             segments = self._folder().finals(self._total(total_segments), self._folder().copied(store))
-        report = copy_report(self.request, segments, verification, finalized, pre_drop_backup=backup)
+        report = copy_report(self.request, segments, verification, finalized, pre_drop_backup=backup, byexport=byexport)
         if store is not None:
             details = self._folder().put_lines("report-segments.json", report.segments)
             report = report.model_copy(update={"segments": [], "details": details})
