@@ -207,6 +207,7 @@ def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> No
         "RepairItemsFunction",
         "StartScratchRestoreFunction",
         "CheckScratchRestoreFunction",
+        "CopyByExportFunction",  # an export copy's catch-up, into the table its import made
     }
     assert who("dynamodb:BatchWriteItem") == writers
     for logical_id, guard, statement in grants("dynamodb:BatchWriteItem"):
@@ -219,6 +220,8 @@ def test_copies_write_only_tables_the_stack_created_or_a_parameter_names() -> No
             assert statement.get("Condition") == MANAGED or guard == "HasApplyPattern", statement
         elif logical_id == "CopySegmentFunction":
             assert statement.get("Condition") == MANAGED or guard == "HasAppendPattern", statement
+        elif logical_id == "CopyByExportFunction":  # only a table the stack created (tagged once imported)
+            assert (guard, statement.get("Condition")) == (None, MANAGED), statement
         else:
             assert_restore_target(statement)
     assert TEMPLATE.parameter("AppendTableNamePattern") == ""
@@ -481,6 +484,8 @@ def test_only_the_copy_touches_the_copies_folder_and_only_it() -> None:
         "VerifyCopyFunction": {"s3:GetObject", "s3:PutObject"},  # the tallies and checkpoints; its per-segment lines
         "CopyReportFunction": {"s3:GetObject", "s3:PutObject"},
         "CopyStateMachine": {"s3:GetObject"},  # the Maps' ItemReader
+        # a copy by export: DynamoDB writes the exports there with the caller's rights, the catch-up reads them
+        "CopyByExportFunction": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
     }
     for logical_id in ("CopySegmentFunction", "VerifyCopyFunction", "CopyReportFunction"):
         (listing,) = [s for f, _, s in grants("s3:ListBucket") if f == logical_id]
