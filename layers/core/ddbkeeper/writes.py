@@ -95,8 +95,11 @@ class BatchWriter:
         # halves when it pushes back (at most once a second), then grows by a batch a round trip: a table of small
         # capacity is not met with a wall of batches it must hand back (those on the wire when it first pushes back
         # all come back).
-        self._window = max(1.0, BATCH_SIZE / max(sharing, 1))
-        self._threshold = float(BATCH_SIZE * self.in_flight)
+        self._step = max(1.0, BATCH_SIZE / max(sharing, 1))
+        self._window = self._step
+        # One writer doubles its window each round trip; writers that start together each grow by their share of a
+        # batch a round trip (eight doubling together would put eight times as much on the wire as one).
+        self._threshold = float(BATCH_SIZE * self.in_flight) if sharing <= 1 else self._window
         self._last_halving = float("-inf")
         self._on_wire = 0  # items
         self._round_trip = 0.05  # seconds a BatchWriteItem takes, a moving average
@@ -178,7 +181,7 @@ class BatchWriter:
     def _taken(self, items: int) -> None:
         """Items went in: as many more may go on the wire (a batch more a round trip past the threshold)."""
         with self._turns:
-            grown = items if self._window < self._threshold else items * BATCH_SIZE / self._window
+            grown = items if self._window < self._threshold else items * self._step / self._window
             self._window = min(BATCH_SIZE * float(self.in_flight), self._window + grown)
             self._turns.notify_all()
 
