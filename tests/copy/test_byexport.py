@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -20,7 +20,7 @@ from ddbkeeper.models import parse
 from moto import mock_aws
 from mypy_boto3_s3 import S3Client
 
-from tests.support import Client, assumed_dynamodb, load_event
+from tests.support import Client, assumed, assumed_dynamodb, load_event
 from tests.support.catchup import CatchUp
 from tests.support.tables import assert_identical, create_source
 
@@ -44,16 +44,7 @@ def task(payload: dict[str, Any]) -> CopyTask:
 
 
 def assumed_s3(role_arn: str) -> S3Client:
-    credentials = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=role_arn, RoleSessionName="test")[
-        "Credentials"
-    ]
-    return boto3.client(
-        "s3",
-        region_name="us-east-1",
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    return cast("S3Client", assumed("s3", role_arn))
 
 
 @pytest.fixture

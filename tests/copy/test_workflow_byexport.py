@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-import boto3
 import pytest
+from ddbkeeper.cli.report_view import show_result
 from ddbkeeper.executions import ExecutionResult
 from ddbkeeper.local.runtime import LocalRuntime
 from mypy_boto3_s3 import S3Client
+from rich.console import Console
 
-from tests.support import Client, assumed_dynamodb, entered, history, load_event
+from tests.support import Client, assumed, assumed_dynamodb, entered, history, load_event
 from tests.support import run as run_workflow
 from tests.support.catchup import CatchUp
 from tests.support.tables import KEYS, assert_identical, create_source
@@ -30,16 +31,7 @@ def names() -> Callable[[str], str]:
 
 
 def assumed_s3(role_arn: str) -> S3Client:
-    credentials = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=role_arn, RoleSessionName="test")[
-        "Credentials"
-    ]
-    return boto3.client(
-        "s3",
-        region_name="us-east-1",
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    return cast("S3Client", assumed("s3", role_arn))
 
 
 def source_with_pitr(dynamodb: Client, name: str, items: int) -> None:
@@ -129,6 +121,10 @@ def test_a_dry_run_with_auto_estimates_both_and_changes_nothing(
     plan = result.output
     assert plan["strategy"] == "scan" and "export $" in plan["strategy_reason"]
     assert plan["estimate"]["total_usd"] < plan["export_estimate"]["total_usd"]
+    console = Console(record=True, width=200)
+    show_result(console, result)  # the readable view prints both estimates and the choice
+    shown = console.export_text()
+    assert "estimate: $" in shown and "by export: $" in shown and "strategy scan: " in shown
     assert target not in dynamodb.list_tables()["TableNames"]
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import requests
@@ -50,17 +50,21 @@ def invoke(folder: str, event: Any) -> Any:
     return bound.handler()(event, context)
 
 
-def assumed_dynamodb(role_arn: str) -> Client:
-    """DynamoDB as another (moto) account sees it: moto maps assumed-role credentials to the role's account."""
+def assumed(service: str, role_arn: str) -> Any:
+    """A service as another (moto) account sees it: moto maps assumed-role credentials to the role's account."""
     sts = boto3.client("sts", region_name="us-east-1")
     credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="test")["Credentials"]
     return boto3.client(
-        "dynamodb",
+        service,
         region_name="us-east-1",
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
     )
+
+
+def assumed_dynamodb(role_arn: str) -> Client:
+    return cast("Client", assumed("dynamodb", role_arn))
 
 
 def run(runtime: LocalRuntime, workflow: str, payload: Any, timeout_seconds: float = 120) -> ExecutionResult:

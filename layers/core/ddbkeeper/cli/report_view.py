@@ -34,13 +34,23 @@ def show_result(console: Console, result: ExecutionResult) -> None:
     if isinstance(result.output, dict) and "verification" in result.output and "kind" in result.output:
         console.print(restore_table(result.output))
     if isinstance(result.output, dict) and result.output.get("dry_run") and result.output.get("actions"):
-        console.print("[bold]dry run[/]: nothing was changed; a real run would")
-        for action in result.output["actions"]:
-            console.print(f"  - {escape(str(action))}")
-        if isinstance(result.output.get("estimate"), dict):
-            console.print(estimate_table(result.output["estimate"]))
+        show_plan(console, result.output)
     if not result.succeeded:
         console.print(f"[red]{escape(str(result.error))}[/]: {escape(result.cause_message() or '')}")
+
+
+def show_plan(console: Console, plan: dict[str, Any]) -> None:
+    """A dry run's plan: what a real run would do, and for a copy what it would cost each way and which way it takes."""
+    console.print("[bold]dry run[/]: nothing was changed; a real run would")
+    for action in plan["actions"]:
+        console.print(f"  - {escape(str(action))}")
+    if isinstance(plan.get("estimate"), dict):
+        console.print(estimate_table(plan["estimate"]))
+    if isinstance(plan.get("export_estimate"), dict):
+        console.print(export_estimate_table(plan["export_estimate"]))
+    if plan.get("strategy_reason"):
+        strategy = f"strategy {plan.get('strategy')}: {plan['strategy_reason']}"
+        console.print(escape(strategy), soft_wrap=True, highlight=False)
 
 
 def drill_table(report: dict[str, Any]) -> Table:
@@ -179,6 +189,21 @@ def estimate_table(estimate: dict[str, Any]) -> Table:
                 f"(set by {estimate['limited_by']})",
             ),
             ("prices", estimate.get("prices")),
+            ("assumed", "\n".join(estimate.get("assumptions") or [])),
+        ],
+    )
+
+
+def export_estimate_table(estimate: dict[str, Any]) -> Table:
+    """The same copy by export (strategy export): the export, the import, S3, the count, and how long."""
+    return _facts(
+        f"by export: {_usd(estimate['total_usd'])} and about {duration(round(estimate['seconds']))}",
+        [
+            ("source", f"{estimate['bytes'] / 1024**2:,.1f} MiB exported, then imported"),
+            ("export, import", f"{_usd(estimate['export_usd'])} + {_usd(estimate['import_usd'])}"),
+            ("S3", _usd(estimate["s3_usd"])),
+            ("DynamoDB", f"{_usd(estimate['dynamodb_usd'])}: {estimate['verify_read_units']:,.0f} read units to count"),
+            ("Lambda, Step Functions", f"{_usd(estimate['lambda_usd'])} + {_usd(estimate['step_functions_usd'])}"),
             ("assumed", "\n".join(estimate.get("assumptions") or [])),
         ],
     )

@@ -24,13 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
 from pydantic import TypeAdapter, ValidationError
 
-from ddbkeeper.aws import error_code, translate_errors
 from ddbkeeper.copy.models import SegmentCheckpoint, SegmentStore, SegmentTally
 from ddbkeeper.errors import DdbkeeperError, InvalidInput
 from ddbkeeper.models import StepModel
+from ddbkeeper.stack_objects import StackObjects
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -55,13 +54,12 @@ class StoredTally(StepModel):
     tally: SegmentTally
 
 
-class CheckpointStore:
+class CheckpointStore(StackObjects):
     """One copy execution's folder in the stack's bucket: its segments' checkpoints, and when the segments go through
     S3, their list, their final tallies and the per-segment lines of the verification and the report."""
 
     def __init__(self, s3: Callable[[], S3Client], bucket: str, execution: str) -> None:
-        self._s3 = s3  # the function's own credentials, built on first use
-        self.bucket = bucket
+        super().__init__(s3, bucket)
         self.execution = execution
 
     @property
@@ -74,28 +72,11 @@ class CheckpointStore:
     def tally_key(self, segment: int, total_segments: int) -> str:
         return f"{self.folder}tallies/{total_segments}-{segment}.json"
 
-    def url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def _put(self, key: str, body: bytes) -> None:
-        with translate_errors("PutObject", self.url(key)):
-            self._s3().put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
-
-    def _get(self, key: str) -> bytes | None:
-        with translate_errors("GetObject", self.url(key)):
-            try:
-                body: bytes = self._s3().get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            except ClientError as error:
-                if error_code(error) == "NoSuchKey":
-                    return None
-                raise
-        return body
-
     def list_segments(self, starts: list[SegmentCheckpoint], total_segments: int) -> SegmentStore:
         """Put the segments' starting checkpoints, and every segment's number (all are verified), where the Maps'
         ItemReader reads them (JSON arrays)."""
         key, verify_key = f"{self.folder}segments.json", f"{self.folder}verify-segments.json"
-        self._put(key, b"[" + b",".join(start.model_dump_json().encode() for start in starts) + b"]")
+        self._put_array(key, starts)
         self._put(verify_key, json.dumps(list(range(total_segments))).encode())
         return SegmentStore(bucket=self.bucket, folder=self.folder, segments_key=key, verify_key=verify_key)
 
@@ -109,7 +90,7 @@ class CheckpointStore:
     def put_lines(self, name: str, lines: list[Any]) -> str:
         """Put a list of per-segment lines (models) in the folder; returns where."""
         key = f"{self.folder}{name}"
-        self._put(key, b"[" + b",".join(line.model_dump_json().encode() for line in lines) + b"]")
+        self._put_array(key, lines)
         return self.url(key)
 
     def save_tally(self, tally: SegmentTally) -> None:

@@ -16,13 +16,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from ddbkeeper.apply import ApplyStore, FileProgress
-from ddbkeeper.aws import error_code, translate_errors
 from ddbkeeper.errors import ERRORS, DdbkeeperError, VerificationFailed
 from ddbkeeper.models import StepModel
+from ddbkeeper.stack_objects import StackObjects
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -55,12 +54,11 @@ class FailedFile(StepModel):
     message: str
 
 
-class AppliedFiles:
+class AppliedFiles(StackObjects):
     """One restore execution's folder in the stack's bucket: the lists of files the Map reads, and their results."""
 
     def __init__(self, s3: Callable[[], S3Client], bucket: str, execution: str) -> None:
-        self._s3 = s3  # the function's own credentials, built on first use
-        self.bucket = bucket
+        super().__init__(s3, bucket)
         self.execution = execution
 
     def folder(self, export: int) -> str:
@@ -69,13 +67,10 @@ class AppliedFiles:
     def result_key(self, export: int, file: int) -> str:
         return f"{self.folder(export)}applied/{file:06d}.json"
 
-    def url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
     def list_files(self, export: int, files: list[FileProgress]) -> ApplyStore:
         """Put the export's files where the Map's ItemReader reads them (a JSON array); where that is."""
         key = f"{self.folder(export)}files.json"
-        self._put(key, b"[" + b",".join(file.model_dump_json().encode() for file in files) + b"]")
+        self._put_array(key, files)
         return ApplyStore(bucket=self.bucket, key=key)
 
     def save(self, file: FileProgress) -> None:
@@ -127,17 +122,3 @@ class AppliedFiles:
                 f"(file {missing[0]} first); the export is not all applied"
             )
         return [result for result in found if result is not None]
-
-    def _put(self, key: str, body: bytes) -> None:
-        with translate_errors("PutObject", self.url(key)):
-            self._s3().put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
-
-    def _get(self, key: str) -> bytes | None:
-        with translate_errors("GetObject", self.url(key)):
-            try:
-                body: bytes = self._s3().get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            except ClientError as error:
-                if error_code(error) == "NoSuchKey":
-                    return None
-                raise
-        return body
