@@ -20,7 +20,7 @@ from ddbkeeper.copy.segments import choose_segments, segment_count, share_caps
 from ddbkeeper.copy.target import EXECUTION, MANAGED_BY, marked, planned_actions, refuse_unsafe, target_spec
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, UnsafeOperation
 from ddbkeeper.models import TargetOverrides, parse
-from ddbkeeper.pacing import AdaptiveLimiter
+from ddbkeeper.pacing import SLOW_START_DOUBLING, AdaptiveLimiter
 from ddbkeeper.tables import index_names
 from ddbkeeper.wire import canonical, item_digest
 from hypothesis import given, settings
@@ -180,6 +180,51 @@ def test_a_rate_learned_in_one_invocation_goes_on_in_the_next_and_a_finished_seg
     limiter.grant(100.0)
     assert limiter.rate == 100.0  # never past the cap
     AdaptiveLimiter(clock=lambda: 0.0).resume(None)  # nothing learned: nothing to resume
+
+
+def test_writers_starting_together_start_slowly_and_double_until_the_table_pushes_back() -> None:
+    clock = {"now": 0.0}
+    limiter = AdaptiveLimiter(clock=lambda: clock["now"], sleep=lambda s: None)
+    limiter.start_slowly(25.0)
+    assert limiter.rate == 25.0 and limiter.learned_rate is None
+    limiter.record(10)  # the first answer: the clock of the doubling starts
+    for _ in range(6):
+        clock["now"] += SLOW_START_DOUBLING / 2
+        limiter.record(10)
+    assert limiter.rate == pytest.approx(25.0 * 2**3)  # doubled every SLOW_START_DOUBLING seconds
+    limiter.throttled()
+    pushed_to = limiter.rate
+    assert pushed_to is not None and pushed_to < 25.0 * 2**3
+    clock["now"] += SLOW_START_DOUBLING
+    limiter.record(10)
+    assert limiter.rate < pushed_to * 1.1  # no more doubling: it climbs as any limiter the table pushed back
+    limiter.start_slowly(1.0)
+    assert limiter.rate != 1.0  # a rate learned is never replaced by a start
+
+
+def test_a_rate_settled_on_evidence_climbs_gently() -> None:
+    """Before the table's rate is measured a limiter climbs back fast (it may be far under it); once it settled just
+    under what the table took, it probes gently: a few percent a second, not a quarter."""
+    climbs = []
+    clock = {"now": 0.0}
+    for settled in (False, True):
+        clock["now"] = 0.0
+        limiter = AdaptiveLimiter(clock=lambda: clock["now"], sleep=lambda s: None)
+        if settled:
+            limiter.resume(100.0)  # a rate an earlier invocation settled on
+        else:
+            limiter.record(50)
+            clock["now"] += 0.2
+            limiter.record(50)
+            limiter.throttled()  # the first push-back: half of what was taken, not yet evidence
+            limiter.rate = 100.0
+        clock["now"] += 5.0  # five quiet seconds
+        limiter.record(100)
+        before = limiter.rate or 0.0
+        clock["now"] += 1.0
+        limiter.record(100)  # the table takes what the rate sends
+        climbs.append((limiter.rate or 0.0) / before - 1)
+    assert climbs[0] > 4 * climbs[1] > 0
 
 
 def test_segments_sharing_a_table_climb_by_their_share() -> None:

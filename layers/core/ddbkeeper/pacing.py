@@ -28,6 +28,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 from ddbkeeper.errors import Throttled, TransientAwsError
 
 T = TypeVar("T")
+SLOW_START_DOUBLING = 0.3  # seconds in which a slow start's rate doubles
 
 
 class RateLimiter:
@@ -81,7 +82,9 @@ class AdaptiveLimiter:
         self._accepted: deque[tuple[float, float]] = deque()
         self.throttle_events = 0
         self._learned = False  # the rate is one the table pushed back to (here, or in an earlier invocation)
+        self._settled = False  # the rate settled under a second's evidence of what the table takes
         self.climb_share = 1.0  # this limiter's part of the probing of the table: 1 / the segments sharing it
+        self._probing = False  # a starting rate that doubles until the table pushes back (start_slowly)
         self._decrease_interval = decrease_interval
         self._last_decrease = float("-inf")
         self._lock = threading.Lock()
@@ -131,7 +134,12 @@ class AdaptiveLimiter:
             while self._accepted and self._accepted[0][0] < now - self._window:
                 self._accepted.popleft()
             since, self._last_record = (now - self._last_record if self._last_record is not None else 0.0), now
-            if self.rate is not None and self._learned:
+            if self.rate is not None and not self._learned and self._probing:
+                # Not pushed back yet: the starting rate doubles every SLOW_START_DOUBLING seconds until it is.
+                self.rate *= 2 ** (min(since, self._window) / SLOW_START_DOUBLING)
+                if self.cap is not None:
+                    self.rate = min(self.rate, self.cap)
+            elif self.rate is not None and self._learned:
                 # Climb back by a share per batch accepted and a share per second that grows with the square of the
                 # time the table has not pushed back (1%/s at first, 5%/s after two quiet seconds, 26%/s after five):
                 # close to the rate the table refused the climb is gentle, and a segment left with capacity to spare
@@ -139,7 +147,8 @@ class AdaptiveLimiter:
                 # A limiter that shares the table with others (a segment among `1 / climb_share` running) climbs by its
                 # share, so that together they probe the table as one would.
                 quiet = now - self._last_decrease
-                climb = self._climb * self.climb_share * (1 + quiet**2) * min(since, self._window)
+                pace = 1 + (quiet if self._settled else quiet**2)
+                climb = self._climb * self.climb_share * pace * min(since, self._window)
                 grown = self.rate * (1 + self._recovery * self.climb_share) * (1 + climb)
                 # ...but never past twice what the table took lately: a rate far above it is no information, only a
                 # wall of refusals once the table pushes back.
@@ -178,6 +187,7 @@ class AdaptiveLimiter:
             elif measured:
                 # A second's evidence of what the table takes: settle just under it, however far above it the rate was.
                 self.rate = max(self._floor, min(observed * self._backoff, current))
+                self._settled = True
             else:
                 target = observed * self._backoff if observed > 0 else current * self._backoff
                 self.rate = max(self._floor, current / 2, min(target, current))
@@ -231,6 +241,15 @@ class AdaptiveLimiter:
                 if self.cap is not None:
                     self.rate = min(self.rate, self.cap)
 
+    def start_slowly(self, rate: float) -> None:
+        """Begin at `rate` (under the cap), doubling every SLOW_START_DOUBLING seconds until the table pushes back:
+        for writers that start together, whose first batches would otherwise meet a table's burst all at once."""
+        with self._lock:
+            if self._learned:
+                return
+            self._probing = True
+            self.rate = min(rate, self.cap) if self.cap is not None else rate
+
     @property
     def learned_rate(self) -> float | None:
         """The rate the table pushed back to (and climbed from since); None while the table has not pushed back."""
@@ -242,7 +261,7 @@ class AdaptiveLimiter:
         if rate is None:
             return
         with self._lock:
-            self._learned = True
+            self._learned = self._settled = True
             self.rate = max(self._floor, min(rate, self.cap) if self.cap is not None else rate)
             self._last_decrease = self._clock()  # climb from it gently, as from a push-back
 

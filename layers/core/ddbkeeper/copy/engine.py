@@ -25,6 +25,8 @@ from ddbkeeper.tables import TableSide
 from ddbkeeper.wire import WireItem, WireTable
 from ddbkeeper.writes import BatchWriter, PendingWrites, puts
 
+SLOW_START_WRITE_UNITS = 100.0  # units/s the segments of a copy start writing at together (doubling: pacing.py)
+
 
 @dataclass
 class CopyTuning(Tuning):
@@ -145,6 +147,8 @@ class SegmentCopier:
                 self.shares.seen = Finished(pace.finished_seen, pace.freed_read, pace.freed_write)
             self.shares.look()
             self._climb_by_share()
+            if self.shares.running > 1:  # segments starting together find the table's rate from a shared start
+                self.writes.start_slowly(SLOW_START_WRITE_UNITS / self.shares.running)
 
     def _climb_by_share(self) -> None:
         """Segments that share a table probe it together as one limiter would: each by its share."""
