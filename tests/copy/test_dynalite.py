@@ -117,12 +117,14 @@ def test_run_copy_local_on_dynalite(dynalite: Dynalite, client: Client) -> None:
 
 def test_run_copy_behind_a_throttling_front_and_under_a_cap(dynalite: Dynalite, client: Client) -> None:
     source, target, capped = fresh("orders"), fresh("orders-copy"), fresh("orders-capped")
-    create_source(client, source, items=200, pad=2500)  # 3 units an item
+    # 3 units an item: four seconds of the front's capacity (a copy that starts slowly, as segments starting together
+    # do, meets the front only past its burst)
+    create_source(client, source, items=400, pad=2500)
 
     with CapacityFront(dynalite.url, write_units_per_second=300) as front:
         throttled = run_cli(front.url, {"source": {"table": source}, "target": {"table": target}, "segments": 2})
         pushed_back = front.stats()
-        front.reset_stats()
+    with CapacityFront(dynalite.url, write_units_per_second=300) as front:  # a table of its own, its burst unused
         paced = run_cli(
             front.url,
             {"source": {"table": source}, "target": {"table": capped}, "segments": 2, "max_write_units": 150},
@@ -131,8 +133,8 @@ def test_run_copy_behind_a_throttling_front_and_under_a_cap(dynalite: Dynalite, 
 
     assert throttled.returncode == 0, throttled.stderr
     assert paced.returncode == 0, paced.stderr
-    assert assert_identical(client, source, client, target) == 200
-    assert assert_identical(client, source, client, capped) == 200
+    assert assert_identical(client, source, client, target) == 400
+    assert assert_identical(client, source, client, capped) == 400
     assert pushed_back.items_rejected + pushed_back.throttled_requests > 0  # the front really pushed back
     assert json.loads(throttled.stdout)["totals"]["throttles"] > 0
     assert within_cap.throttled_requests == 0  # under the cap the copy never hit the front's limit
