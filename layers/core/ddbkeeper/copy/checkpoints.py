@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 PREFIX = "ddbkeeper-copies/"
-READERS = 16  # GetObject calls in flight when a step reads every segment's result back
 
 
 class StoredCheckpoint(StepModel):
@@ -101,12 +99,12 @@ class CheckpointStore(StackObjects):
         """The final checkpoint of every segment copied (`segments`, default all; each put its own): a segment without
         one, or not done, is an error, never a segment skipped."""
         numbers = list(range(total_segments)) if segments is None else segments
-        found = self._gather(total_segments, numbers, self.load)
+        found = self._gather(lambda segment: self.load(segment, total_segments), numbers)
         return [self._finished(n, checkpoint, "checkpoint") for n, checkpoint in zip(numbers, found, strict=True)]
 
     def tallies(self, total_segments: int) -> list[SegmentTally]:
         """Every segment's final tally (each put its own)."""
-        found = self._gather(total_segments, list(range(total_segments)), self.load_tally)
+        found = self._gather(lambda segment: self.load_tally(segment, total_segments), list(range(total_segments)))
         return [self._finished(n, tally, "tally") for n, tally in enumerate(found)]
 
     def load_tally(self, segment: int, total_segments: int) -> SegmentTally | None:
@@ -122,10 +120,6 @@ class CheckpointStore(StackObjects):
         if (stored.execution, found.segment, found.total_segments) != (self.execution, segment, total_segments):
             return None
         return found
-
-    def _gather(self, total_segments: int, segments: list[int], load: Callable[[int, int], Any]) -> list[Any]:
-        with ThreadPoolExecutor(max_workers=max(1, min(READERS, len(segments)))) as pool:
-            return list(pool.map(lambda segment: load(segment, total_segments), segments))
 
     def _finished(self, segment: int, found: Any, what: str) -> Any:
         if found is None or not found.done:

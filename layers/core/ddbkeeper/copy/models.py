@@ -262,9 +262,10 @@ class CopySettings(Settings):
     # the plan, each segment's checkpoint, its result and its tally take ~1 KiB of the 256 KiB per segment inline.
     COPY_INLINE_SEGMENTS: Annotated[int, Field(ge=1, le=MAX_SEGMENTS)] = 100
     # Where the segments of a copy mark themselves finished, so that the others take their share of the caps
-    # (ddbkeeper.copy.board): the stack's bucket. The endpoint only on the embedded runtime, which hosts the board.
+    # (ddbkeeper.copy.board): the stack's bucket.
     COPY_BOARD_BUCKET: str | None = None
-    COPY_BOARD_ENDPOINT: str | None = None
+    # Only on the embedded runtime: its own server, which holds the copy's folder (board, checkpoints).
+    STACK_FOLDERS_ENDPOINT: str | None = None
 
 
 class CopyTask(Task[CopyRequest]):

@@ -15,16 +15,15 @@ What keeps a copy from harming what it does not own:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from ddbkeeper.apply import ApplyTuning
-from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, local_client, translate_errors
+from ddbkeeper.aws import Account, AccountAccess, SessionFactory, error_code, translate_errors
 from ddbkeeper.backup_names import backup_name
 from ddbkeeper.copy.adoption import check_adoptable, owner, owns
 from ddbkeeper.copy.board import Board, S3Board, Shares
@@ -70,6 +69,7 @@ from ddbkeeper.errors import (
 )
 from ddbkeeper.models import Task, parse_settings
 from ddbkeeper.settings import SettingsRecords, settings_of, tags_of
+from ddbkeeper.stack_objects import stack_folders_s3
 from ddbkeeper.tables import (
     TableSide,
     describe,
@@ -83,7 +83,6 @@ from ddbkeeper.tables import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
-    from mypy_boto3_s3 import S3Client
 
 logger = Logger(child=True)
 
@@ -132,7 +131,7 @@ class CopyService:
         source, target = task.request.source, task.request.target
         records = checkpoints = board = None
         own = Account(factory, AccountAccess())
-        folder = _copy_folder_s3(settings, own)
+        folder = stack_folders_s3(own, settings.STACK_FOLDERS_ENDPOINT)
         if settings.SETTINGS_BUCKET:
             records = SettingsRecords(own, settings.SETTINGS_BUCKET)
             checkpoints = CheckpointStore(folder, settings.SETTINGS_BUCKET, task.execution.name)
@@ -763,13 +762,3 @@ class CopyService:
             report = report.model_copy(update={"segments": [], "details": details})
         logger.info("copy finished", extra={"totals": report.totals.model_dump()})
         return report
-
-
-def _copy_folder_s3(settings: CopySettings, own: Account) -> Callable[[], S3Client]:
-    """The client for the copy's folder in the stack's bucket (checkpoints, board), with the function's own
-    credentials, built on first use; on the embedded runtime, its own server's: the folder stays there whatever
-    endpoint the data is on, and the CLI's journal follows the checkpoints in it."""
-    if not settings.COPY_BOARD_ENDPOINT:
-        return lambda: own.s3
-    endpoint = settings.COPY_BOARD_ENDPOINT
-    return functools.cache(lambda: cast("S3Client", local_client("s3", endpoint)))

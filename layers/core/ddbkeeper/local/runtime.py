@@ -174,8 +174,7 @@ class LocalRuntime:
         LambdaFunction._invoke_lambda = _invoke_bound  # type: ignore[method-assign]
         functions = self.template.functions()
         self._environment = _apply_environment(functions.values())
-        self._host_the_copy_board()
-        self._host_the_restore_files()
+        self._host_the_stack_folders()
         self._deploy(functions)
 
     def stop(self) -> None:
@@ -190,26 +189,19 @@ class LocalRuntime:
             self._server = None
             _start_lock.release()
 
-    def _host_the_copy_board(self) -> None:
-        """The copy's segments share its caps through a board in the stack's bucket (ddbkeeper.copy.board): here the
-        runtime's own server holds it, as it holds the state machines, whatever endpoint the data is on."""
-        bucket = os.environ.get("COPY_BOARD_BUCKET")
-        if not bucket or "COPY_BOARD_ENDPOINT" in os.environ:
+    def _host_the_stack_folders(self) -> None:
+        """The workflows' own folders in the stack's bucket (a copy's board and checkpoints, a restore's lists of data
+        files and their results; ddbkeeper.stack_objects) are read by the Maps' ItemReader, which reads this runtime's
+        own server, and followed by the CLI: here that server holds them, as it holds the state machines, whatever
+        endpoint the data is on."""
+        buckets = {os.environ.get(name) for name in ("SETTINGS_BUCKET", "COPY_BOARD_BUCKET")} - {None, ""}
+        if not buckets or "STACK_FOLDERS_ENDPOINT" in os.environ:
             return
-        os.environ["COPY_BOARD_ENDPOINT"] = self.endpoint
-        self._environment.append("COPY_BOARD_ENDPOINT")
-        self.client("s3").create_bucket(Bucket=bucket)
-
-    def _host_the_restore_files(self) -> None:
-        """A restore lists each export's data files in the stack's bucket for its Map's ItemReader, which reads this
-        runtime's own server: the lists and the files' results are kept here, whatever endpoint the data is on."""
-        bucket = os.environ.get("SETTINGS_BUCKET")
-        if not bucket or "RESTORE_FILES_ENDPOINT" in os.environ:
-            return
-        os.environ["RESTORE_FILES_ENDPOINT"] = self.endpoint
-        self._environment.append("RESTORE_FILES_ENDPOINT")
-        with contextlib.suppress(ClientError):  # the stack's bucket may be there already (the tests make it too)
-            self.client("s3").create_bucket(Bucket=bucket)
+        os.environ["STACK_FOLDERS_ENDPOINT"] = self.endpoint
+        self._environment.append("STACK_FOLDERS_ENDPOINT")
+        for bucket in sorted(b for b in buckets if b):
+            with contextlib.suppress(ClientError):  # the stack's bucket may be there already (the tests make it too)
+                self.client("s3").create_bucket(Bucket=bucket)
 
     def _observe(self, function: str, result: Any) -> None:
         if self.on_result is not None:

@@ -13,7 +13,6 @@ a file's result the failure named is the file's own (the local runtime's Map doe
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 PREFIX = "ddbkeeper-restores/"
-READERS = 16  # GetObject calls in flight when the results of an export's files are read back
 # The Map applies at most this many files at once (its MaxConcurrency in statemachines/restore.asl.json): each file's
 # writer has its own adaptive limiter on the target's shared capacity, and a request's max_write_units is divided by
 # the files applied at once (min(this, the export's files)), so together they never pass the cap.
@@ -110,8 +108,7 @@ class AppliedFiles(StackObjects):
     def results(self, export: int, files: int) -> list[FileProgress]:
         """Every file's result of the export, in file order; a file without one fails: the Map ended without it (a
         file missing is never a file skipped)."""
-        with ThreadPoolExecutor(max_workers=READERS) as pool:
-            found = list(pool.map(lambda n: self.result(export, n), range(files)))
+        found = self._gather(lambda n: self.result(export, n), list(range(files)))
         missing = [n for n, result in enumerate(found) if result is None]
         for number in missing:
             if (error := self.failure(export, number)) is not None:

@@ -299,7 +299,7 @@ class RestoreSettings(Settings):
 
     SETTINGS_BUCKET: str | None = None  # the stack's bucket, where Create Backup recorded each backup's table settings
     STACK_NAME: str = "ddbkeeper"  # the new table's ddbkeeper:managed-by tag (IAM: the stack changes only those)
-    RESTORE_FILES_ENDPOINT: str | None = None  # the embedded runtime's own server, where its Maps read the file lists
+    STACK_FOLDERS_ENDPOINT: str | None = None  # the embedded runtime's own server, where its Maps read the file lists
 
 
 class RestoreTask(Task[RestoreRequest]):

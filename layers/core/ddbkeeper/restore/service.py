@@ -26,7 +26,6 @@ from ddbkeeper.aws import (
     SessionFactory,
     domain_error,
     error_code,
-    local_client,
     translate_errors,
 )
 from ddbkeeper.clock import backoff, iso
@@ -64,6 +63,7 @@ from ddbkeeper.restore.target import (
 )
 from ddbkeeper.scratch import ScratchCleanup, ScratchMark, clean_up
 from ddbkeeper.settings import SETTINGS, SettingsRecords, TableSettings, settings_of
+from ddbkeeper.stack_objects import stack_folders_s3
 from ddbkeeper.tables import TableSide, describe, drop_table, summarize
 
 if TYPE_CHECKING:
@@ -130,9 +130,8 @@ class RestoreService:
         live = TableSide(target, request.target.table) if request.repair else None
         files = None
         if settings.SETTINGS_BUCKET:
-            local = settings.RESTORE_FILES_ENDPOINT
-            own: Callable[[], S3Client] = (lambda: local_client("s3", local)) if local else (lambda: stack.s3)
-            files = AppliedFiles(own, settings.SETTINGS_BUCKET, task.execution.name)
+            folders = stack_folders_s3(stack, settings.STACK_FOLDERS_ENDPOINT)
+            files = AppliedFiles(folders, settings.SETTINGS_BUCKET, task.execution.name)
         return cls(
             task,
             TableSide(target, restored.target.table),
