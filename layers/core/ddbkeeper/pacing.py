@@ -140,10 +140,11 @@ class AdaptiveLimiter:
                 if self.cap is not None:
                     self.rate = min(self.rate, self.cap)
             elif self.rate is not None and self._learned:
-                # Climb back by a share per batch accepted and a share per second that grows with the square of the
-                # time the table has not pushed back (1%/s at first, 5%/s after two quiet seconds, 26%/s after five):
-                # close to the rate the table refused the climb is gentle, and a segment left with capacity to spare
-                # (others done, or itself pushed far down) finds it within seconds.
+                # Climb back by a share per batch accepted and a share per second that grows with the time the table
+                # has not pushed back: 1%/s at first and 1% more each quiet second once the rate settled on a second's
+                # evidence; with the square of the quiet seconds before (5%/s after two, 26%/s after five: a rate
+                # halved at the first push-back may be far under the table's). Close to the rate the table refused the
+                # climb is gentle, and a segment left with capacity to spare finds it within seconds.
                 # A limiter that shares the table with others (a segment among `1 / climb_share` running) climbs by its
                 # share, so that together they probe the table as one would.
                 quiet = now - self._last_decrease

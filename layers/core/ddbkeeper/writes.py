@@ -91,14 +91,13 @@ class BatchWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._failure: BaseException | None = None
         # How many items may be on the wire now: it starts at a batch shared among the `sharing` writers of the table
-        # (eight segments start with batches of three items), doubles each round trip while the table takes all, and
-        # halves when it pushes back (at most once a second), then grows by a batch a round trip: a table of small
-        # capacity is not met with a wall of batches it must hand back (those on the wire when it first pushes back
-        # all come back).
+        # (eight segments start with batches of three items). One writer doubles it each round trip while the table
+        # takes all; writers that start together each grow it by their share of a batch a round trip (eight doubling
+        # together would put eight times as much on the wire as one). It halves when the table pushes back (at most
+        # once a second), then grows by that share a round trip: a table of small capacity is not met with a wall of
+        # batches it must hand back (those on the wire when it first pushes back all come back).
         self._step = max(1.0, BATCH_SIZE / max(sharing, 1))
         self._window = self._step
-        # One writer doubles its window each round trip; writers that start together each grow by their share of a
-        # batch a round trip (eight doubling together would put eight times as much on the wire as one).
         self._threshold = float(BATCH_SIZE * self.in_flight) if sharing <= 1 else self._window
         self._last_halving = float("-inf")
         self._on_wire = 0  # items
