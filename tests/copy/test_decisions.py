@@ -20,7 +20,7 @@ from ddbkeeper.copy.segments import choose_segments, segment_count, share_caps
 from ddbkeeper.copy.target import EXECUTION, MANAGED_BY, marked, planned_actions, refuse_unsafe, target_spec
 from ddbkeeper.errors import InvalidInput, TableNotFound, TargetExists, UnsafeOperation
 from ddbkeeper.models import TargetOverrides, parse
-from ddbkeeper.pacing import SLOW_START_DOUBLING, AdaptiveLimiter
+from ddbkeeper.pacing import SLOW_START_DOUBLING, UNSETTLED_QUIET_SECONDS, AdaptiveLimiter
 from ddbkeeper.tables import index_names
 from ddbkeeper.wire import canonical, item_digest
 from hypothesis import given, settings
@@ -224,7 +224,45 @@ def test_a_rate_settled_on_evidence_climbs_gently() -> None:
         clock["now"] += 1.0
         limiter.record(100)  # the table takes what the rate sends
         climbs.append((limiter.rate or 0.0) / before - 1)
-    assert climbs[0] > 4 * climbs[1] > 0
+    assert climbs[0] > 3 * climbs[1] > 0
+
+
+def test_a_segment_taking_a_batch_a_second_settles_on_its_rate_not_on_its_last_answers() -> None:
+    """A segment among many writes a 25-unit batch a second or so: the rate it settles on at a push-back is measured
+    over its last answers, not over the one or two of the last window (a partial answer of 3 units after a second
+    would pass for 2.5 units/s)."""
+    clock = {"now": 0.0}
+    limiter = AdaptiveLimiter(clock=lambda: clock["now"], sleep=lambda s: None)
+    limiter.resume(20.0)
+    for _ in range(8):
+        clock["now"] += 1.25
+        limiter.record(25)  # 20 units/s
+    clock["now"] += 1.2
+    limiter.record(3)  # the table took 3 items of the next batch
+    limiter.throttled()
+    assert 15.0 < (limiter.rate or 0.0) < 20.0
+
+
+def test_a_rate_not_yet_settled_climbs_no_faster_after_long_quiet() -> None:
+    """Before it settles a limiter's climb grows with the square of the quiet seconds, up to UNSETTLED_QUIET_SECONDS:
+    eight segments quiet for ten seconds would otherwise climb together a quarter past the table in one second."""
+    climbs = []
+    clock = {"now": 0.0}
+    for quiet in (UNSETTLED_QUIET_SECONDS, 2 * UNSETTLED_QUIET_SECONDS):
+        clock["now"] = 0.0
+        limiter = AdaptiveLimiter(clock=lambda: clock["now"], sleep=lambda s: None)
+        limiter.record(50)
+        clock["now"] += 0.2
+        limiter.record(50)
+        limiter.throttled()  # the first push-back
+        limiter.rate = 100.0
+        clock["now"] += quiet
+        limiter.record(100)
+        before = limiter.rate or 0.0
+        clock["now"] += 0.5
+        limiter.record(50)
+        climbs.append((limiter.rate or 0.0) / before - 1)
+    assert climbs[1] == pytest.approx(climbs[0], rel=0.05)
 
 
 def test_segments_sharing_a_table_climb_by_their_share() -> None:

@@ -29,6 +29,9 @@ from ddbkeeper.errors import Throttled, TransientAwsError
 
 T = TypeVar("T")
 SLOW_START_DOUBLING = 0.3  # seconds in which a slow start's rate doubles
+EVIDENCE_ANSWERS = 8  # answers the measured rate spans at least...
+EVIDENCE_WINDOWS = 5  # ...within this many windows
+UNSETTLED_QUIET_SECONDS = 5.0  # before a rate settles, its climb grows with the square of the quiet seconds up to these
 
 
 class RateLimiter:
@@ -131,8 +134,7 @@ class AdaptiveLimiter:
         with self._lock:
             now = self._clock()
             self._accepted.append((now, units))
-            while self._accepted and self._accepted[0][0] < now - self._window:
-                self._accepted.popleft()
+            self._forget_old_evidence(now)
             since, self._last_record = (now - self._last_record if self._last_record is not None else 0.0), now
             if self.rate is not None and not self._learned and self._probing:
                 # Not pushed back yet: the starting rate doubles every SLOW_START_DOUBLING seconds until it is.
@@ -148,7 +150,7 @@ class AdaptiveLimiter:
                 # A limiter that shares the table with others (a segment among `1 / climb_share` running) climbs by its
                 # share, so that together they probe the table as one would.
                 quiet = now - self._last_decrease
-                pace = 1 + (quiet if self._settled else quiet**2)
+                pace = 1 + (quiet if self._settled else min(quiet, UNSETTLED_QUIET_SECONDS) ** 2)
                 climb = self._climb * self.climb_share * pace * min(since, self._window)
                 grown = self.rate * (1 + self._recovery * self.climb_share) * (1 + climb)
                 # ...but never past twice what the table took lately: a rate far above it is no information, only a
@@ -210,6 +212,17 @@ class AdaptiveLimiter:
                 self.rate = min(self.rate, cap)
             elif not self._learned:
                 self.rate = None
+
+    def _forget_old_evidence(self, now: float) -> None:
+        """Answers older than the window are dropped, but the last EVIDENCE_ANSWERS are kept (for at most
+        EVIDENCE_WINDOWS windows): a segment sharing a table with many others takes a batch a second or less, and its
+        rate measured over one or two answers swings by half from one look to the next."""
+        while self._accepted:
+            age = now - self._accepted[0][0]
+            if age > self._window * EVIDENCE_WINDOWS or (age > self._window and len(self._accepted) > EVIDENCE_ANSWERS):
+                self._accepted.popleft()
+            else:
+                return
 
     def observed_rate(self) -> float:
         with self._lock:
