@@ -8,7 +8,8 @@ Prints, for 1, 4 and 8 segments (BENCH_SEGMENTS) and for the naive copy:
 2. under `max_write_units` at half the front's capacity: the rate held against the cap (from the first write to the
    last), throttled requests and items re-sent;
 3. whole-process CPU: the CLI's (every process it is: start-up, the embedded runtime, orchestration, polling, the
-   copy) for an empty table, and per item beyond that (marginal); the naive script's the same way;
+   copy) for an empty table, and per item beyond that (marginal); the naive script's the same way; each the median of
+   BENCH_CPU_RUNS (default 3) runs;
 4. one segment, a front that adds 80 ms to every data call (a far region) and no capacity limit: the items/s kept of
    the same copy's with no delay.
 Then the engine alone (one segment in this process, no CLI): items per CPU-second against the naive copy, labelled so.
@@ -23,6 +24,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -46,6 +48,7 @@ ITEMS = int(os.environ.get("BENCH_ITEMS", "6000"))
 WCU = float(os.environ.get("BENCH_WCU", "200"))
 SEGMENTS = [int(n) for n in os.environ.get("BENCH_SEGMENTS", "1,4,8").split(",")]
 PARTS = set(os.environ.get("BENCH_PARTS", "capacity,cap,cpu,far,engine").split(","))  # to run a part alone
+CPU_RUNS = int(os.environ.get("BENCH_CPU_RUNS", "3"))  # runs of each CPU measurement; the median is printed
 FAR = 0.08  # seconds added to every data call: a table in a far region
 KEYS: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -264,20 +267,22 @@ def cap_held(dynalite: Dynalite, check: Callable[[str], None], out: Any) -> None
 
 
 def cpu_cost(dynalite: Dynalite, client: Any, out: Any) -> None:
-    """3. Whole-process CPU: the fixed cost of a copy (an empty table) and the cost per item beyond it."""
+    """3. Whole-process CPU: the fixed cost of a copy (an empty table) and the cost per item beyond it, each the median
+    of CPU_RUNS runs (the per-item figure is a difference of two totals: one run's noise moves it by half)."""
     source, empty = "bench-source", "bench-empty"
+
+    def median_cpu(copy: Callable[[], Run]) -> float:
+        return statistics.median(copy().cpu_seconds for _ in range(CPU_RUNS))
+
     with CapacityFront(dynalite.url) as front:
-        empty_run = cli_copy(front, empty, f"empty-{uuid.uuid4().hex[:6]}")
-        naive_empty = script_copy(front, empty, fresh(client, "empty-naive"))
-        full_run = cli_copy(front, source, f"full-{uuid.uuid4().hex[:6]}")
-        naive_full = script_copy(front, source, fresh(client, "full-naive"))
-    ours = (full_run.cpu_seconds - empty_run.cpu_seconds) / ITEMS
-    naive = (naive_full.cpu_seconds - naive_empty.cpu_seconds) / ITEMS
-    print("whole-process CPU (every thread of the process; dynalite's not counted):", file=out)
-    print(
-        f"  an empty table:  ddbkeeper {empty_run.cpu_seconds:5.2f} CPU-s in all, naive {naive_empty.cpu_seconds:5.2f}",
-        file=out,
-    )
+        ours_empty = median_cpu(lambda: cli_copy(front, empty, f"empty-{uuid.uuid4().hex[:6]}"))
+        naive_empty = median_cpu(lambda: script_copy(front, empty, fresh(client, "empty-naive")))
+        ours_full = median_cpu(lambda: cli_copy(front, source, f"full-{uuid.uuid4().hex[:6]}"))
+        naive_full = median_cpu(lambda: script_copy(front, source, fresh(client, "full-naive")))
+    ours = (ours_full - ours_empty) / ITEMS
+    naive = (naive_full - naive_empty) / ITEMS
+    print(f"whole-process CPU (every thread; dynalite's not counted; the median of {CPU_RUNS} runs):", file=out)
+    print(f"  an empty table:  ddbkeeper {ours_empty:5.2f} CPU-s in all, naive {naive_empty:5.2f}", file=out)
     print(
         f"  per item beyond: ddbkeeper {ours * 1e6:6.0f} CPU-us, naive {naive * 1e6:6.0f} CPU-us: "
         f"{naive / ours if ours > 0 else float('inf'):.1f}x cheaper (default segments, verify count)",
