@@ -5,8 +5,9 @@ way DynamoDB does: a batch gets the entries that fit, the rest come back as Unpr
 nothing fits is refused with ProvisionedThroughputExceededException. Everything else passes through. Its statistics
 say how much of the capacity a client used and how much it had to re-send.
 
-`delay_seconds` adds a fixed delay to every data call (a table in a far region: one round trip away); with no
-`write_units_per_second` the front only delays and counts. `record_items` counts every item written by its JSON, so a
+`delay_seconds` adds a fixed delay to every data call (a table in a far region: one round trip away), except calls on
+`near_tables` only (a copy from a table nearby to one far away); with no `write_units_per_second` the front only
+delays and counts. `record_items` counts every item written by its JSON, so a
 test can tell an item written twice from one re-sent because it was refused.
 """
 
@@ -122,6 +123,7 @@ class CapacityFront:
         *,
         burst_seconds: float = 1.0,
         delay_seconds: float = 0.0,
+        near_tables: frozenset[str] = frozenset(),
         record_items: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -133,6 +135,7 @@ class CapacityFront:
             else None
         )
         self.delay_seconds = delay_seconds
+        self.near_tables = near_tables
         self.record_items = record_items
         self.written: Counter[str] = Counter()
         self._clock = clock
@@ -206,7 +209,7 @@ class CapacityFront:
         body = request.rfile.read(int(request.headers.get("Content-Length", 0)))
         headers = {name: request.headers[name] for name in FORWARDED_HEADERS if request.headers.get(name)}
         operation = headers.get("X-Amz-Target", "").rpartition(".")[2]
-        if self.delay_seconds and operation in DATA_CALLS:
+        if self.delay_seconds and operation in DATA_CALLS and not self._near(json.loads(body or b"{}")):
             time.sleep(self.delay_seconds)
         if operation in ("BatchWriteItem", "PutItem"):
             status, out = self._write(operation, json.loads(body), headers)
@@ -214,6 +217,11 @@ class CapacityFront:
             return
         status, reply_headers, reply = self._forward(body, headers)
         self._reply(request, status, reply, reply_headers)
+
+    def _near(self, body: dict[str, Any]) -> bool:
+        """Whether a data call names only near tables (TableName, or the tables of a batch's RequestItems)."""
+        tables = set(body.get("RequestItems", {})) | ({body["TableName"]} if "TableName" in body else set())
+        return bool(tables) and tables <= self.near_tables
 
     def _write(self, operation: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         arrived = self._clock()

@@ -9,9 +9,9 @@ Prints, for 1, 4 and 8 segments (BENCH_SEGMENTS) and for the naive copy:
    last), throttled requests and items re-sent;
 3. whole-process CPU: the CLI's (every process it is: start-up, the embedded runtime, orchestration, polling, the
    copy) for an empty table, and per item beyond that (marginal); the naive script's the same way; each the median of
-   BENCH_CPU_RUNS (default 3) runs;
-4. one segment, a front that adds 80 ms to every data call (a far region) and no capacity limit: the items/s kept of
-   the same copy's with no delay.
+   BENCH_RUNS (default 3) runs;
+4. one segment, a front that adds 80 ms to every data call on the target (a far region; the source nearby), then on
+   both, and no capacity limit: the items/s kept of the same copy's with no delay.
 Then the engine alone (one segment in this process, no CLI): items per CPU-second against the naive copy, labelled so.
 Sizes: BENCH_ITEMS (default 6000) items of about 1 KiB; BENCH_WCU (default 200); BENCH_PARTS runs some parts only
 (capacity,cap,cpu,far,engine). dynalite's and the fronts' CPU is the
@@ -48,7 +48,7 @@ ITEMS = int(os.environ.get("BENCH_ITEMS", "6000"))
 WCU = float(os.environ.get("BENCH_WCU", "200"))
 SEGMENTS = [int(n) for n in os.environ.get("BENCH_SEGMENTS", "1,4,8").split(",")]
 PARTS = set(os.environ.get("BENCH_PARTS", "capacity,cap,cpu,far,engine").split(","))  # to run a part alone
-CPU_RUNS = int(os.environ.get("BENCH_CPU_RUNS", "3"))  # runs of each CPU measurement; the median is printed
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))  # runs of each short measurement (CPU, far); the median is printed
 FAR = 0.08  # seconds added to every data call: a table in a far region
 KEYS: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -268,11 +268,11 @@ def cap_held(dynalite: Dynalite, check: Callable[[str], None], out: Any) -> None
 
 def cpu_cost(dynalite: Dynalite, client: Any, out: Any) -> None:
     """3. Whole-process CPU: the fixed cost of a copy (an empty table) and the cost per item beyond it, each the median
-    of CPU_RUNS runs (the per-item figure is a difference of two totals: one run's noise moves it by half)."""
+    of RUNS runs (the per-item figure is a difference of two totals: one run's noise moves it by half)."""
     source, empty = "bench-source", "bench-empty"
 
     def median_cpu(copy: Callable[[], Run]) -> float:
-        return statistics.median(copy().cpu_seconds for _ in range(CPU_RUNS))
+        return statistics.median(copy().cpu_seconds for _ in range(RUNS))
 
     with CapacityFront(dynalite.url) as front:
         ours_empty = median_cpu(lambda: cli_copy(front, empty, f"empty-{uuid.uuid4().hex[:6]}"))
@@ -281,7 +281,7 @@ def cpu_cost(dynalite: Dynalite, client: Any, out: Any) -> None:
         naive_full = median_cpu(lambda: script_copy(front, source, fresh(client, "full-naive")))
     ours = (ours_full - ours_empty) / ITEMS
     naive = (naive_full - naive_empty) / ITEMS
-    print(f"whole-process CPU (every thread; dynalite's not counted; the median of {CPU_RUNS} runs):", file=out)
+    print(f"whole-process CPU (every thread; dynalite's not counted; the median of {RUNS} runs):", file=out)
     print(f"  an empty table:  ddbkeeper {ours_empty:5.2f} CPU-s in all, naive {naive_empty:5.2f}", file=out)
     print(
         f"  per item beyond: ddbkeeper {ours * 1e6:6.0f} CPU-us, naive {naive * 1e6:6.0f} CPU-us: "
@@ -291,28 +291,43 @@ def cpu_cost(dynalite: Dynalite, client: Any, out: Any) -> None:
 
 
 def one_round_trip_away(dynalite: Dynalite, client: Any, check: Callable[[str], None], out: Any) -> None:
-    """4. One segment, one round trip away: the share of its no-delay items/s it keeps."""
+    """4. One segment, a table one round trip away: the share of its no-delay items/s it keeps, with the target far
+    (the source nearby), and with both far. A ddbkeeper copy of this table lasts about a second: its figures are the
+    median of RUNS runs; the naive copy's last long enough to stand on one."""
     source = "bench-source"
-    kept: dict[str, tuple[float, float]] = {}
-    for label, copy in (("ddbkeeper, 1 segment", "cli"), ("naive boto3", "naive")):
-        rates = []
-        for delay in (0.0, FAR):
-            with CapacityFront(dynalite.url, delay_seconds=delay) as front:
-                if copy == "cli":
-                    target = f"far-{uuid.uuid4().hex[:6]}"
-                    run = cli_copy(front, source, target, segments=1, verify="none")
-                else:
-                    target = fresh(client, "far-naive")
-                    run = script_copy(front, source, target)
-                check(target)
-                rates.append(run.items_per_second())
-        kept[label] = (rates[0], rates[1])
     print(
-        f"one segment, {FAR * 1000:.0f} ms added to every data call (items/s from the first write to the last):",
+        f"one segment, {FAR * 1000:.0f} ms added to every data call on the far tables "
+        f"(items/s from the first write to the last; ddbkeeper: the median of {RUNS} runs):",
         file=out,
     )
-    for label, (near, far) in kept.items():
-        print(f"  {label:22s}: {near:6.0f} -> {far:6.0f} items/s, kept {far / near:6.1%}", file=out)
+
+    def items_per_second(front: CapacityFront, copy: str) -> float:
+        if copy == "cli":
+            target = f"far-{uuid.uuid4().hex[:6]}"
+            run = cli_copy(front, source, target, segments=1, verify="none")
+        else:
+            target = fresh(client, "far-naive")
+            run = script_copy(front, source, target)
+        check(target)
+        return run.items_per_second()
+
+    for label, copy in (("ddbkeeper, 1 segment", "cli"), ("naive boto3", "naive")):
+        rates = {}
+        for far, delay, near in (
+            ("no delay", 0.0, frozenset()),
+            ("target far", FAR, frozenset({source})),
+            ("both far", FAR, frozenset()),
+        ):
+            with CapacityFront(dynalite.url, delay_seconds=delay, near_tables=near) as front:
+                runs = RUNS if copy == "cli" else 1
+                rates[far] = statistics.median(items_per_second(front, copy) for _ in range(runs))
+        near_rate = rates["no delay"]
+        print(
+            f"  {label:22s}: {near_rate:6.0f} items/s with no delay; target far {rates['target far']:6.0f}, "
+            f"kept {rates['target far'] / near_rate:6.1%}; both far {rates['both far']:6.0f}, "
+            f"kept {rates['both far'] / near_rate:6.1%}",
+            file=out,
+        )
 
 
 # -- the engine alone ------------------------------------------------------------------------------------------------
