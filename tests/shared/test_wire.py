@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+
 import pytest
 from ddbkeeper.local import exports
 from ddbkeeper.restore import repair
-from ddbkeeper.wire import key_id, to_wire
+from ddbkeeper.wire import BULK_COLLECTION_THRESHOLD, fewer_collections, key_id, to_wire
 
 pytestmark = pytest.mark.pure
 
@@ -26,3 +29,24 @@ def test_binary_becomes_base64_text_at_any_depth_and_there_is_one_to_wire() -> N
         "l": {"L": [{"S": "s"}]},
     }
     assert exports.to_wire is repair.to_wire is to_wire
+
+
+def test_cycles_are_collected_less_often_while_any_thread_handles_items_in_bulk_and_as_before_after() -> None:
+    before = gc.get_threshold()
+    inside, leave = threading.Event(), threading.Event()
+
+    def parse() -> None:
+        with fewer_collections():
+            inside.set()
+            leave.wait(5)
+
+    other = threading.Thread(target=parse)
+    other.start()
+    inside.wait(5)
+    with fewer_collections():
+        assert gc.get_threshold() == (BULK_COLLECTION_THRESHOLD, *before[1:])
+    assert gc.get_threshold()[0] == BULK_COLLECTION_THRESHOLD  # the other thread still parses
+    leave.set()
+    other.join(5)
+    assert gc.get_threshold() == before
+    assert gc.isenabled()

@@ -22,7 +22,7 @@ from ddbkeeper.aws import translate_errors
 from ddbkeeper.clock import as_utc, iso
 from ddbkeeper.errors import InvalidInput, TableNotFound, VerificationFailed
 from ddbkeeper.models import Count, StepModel, parse
-from ddbkeeper.wire import WireItem
+from ddbkeeper.wire import WireItem, fewer_collections
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -243,25 +243,27 @@ class Change(NamedTuple):
 def full_items(data: bytes, where: str) -> list[WireItem]:
     """A FULL export's data file: one {"Item": ...} per line, in wire form."""
     items = []
-    for number, line in enumerate(data.splitlines(), start=1):
-        if line.strip():
-            try:
-                items.append(orjson.loads(line)["Item"])
-            except (orjson.JSONDecodeError, KeyError, TypeError) as error:
-                raise InvalidInput(f"{where} line {number}: not a FULL export's line ({error!r})") from None
+    with fewer_collections():
+        for number, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                try:
+                    items.append(orjson.loads(line)["Item"])
+                except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+                    raise InvalidInput(f"{where} line {number}: not a FULL export's line ({error!r})") from None
     return items
 
 
 def changes(data: bytes, where: str) -> list[Change]:
     """An incremental export's data file: {"Metadata", "Keys", "NewImage"?, "OldImage"?} per line."""
     found = []
-    for number, line in enumerate(data.splitlines(), start=1):
-        if line.strip():
-            try:
-                record = orjson.loads(line)
-                found.append(Change(record["Keys"], record.get("NewImage"), record.get("OldImage")))
-            except (orjson.JSONDecodeError, KeyError, TypeError) as error:
-                raise InvalidInput(f"{where} line {number}: not an incremental export's line ({error!r})") from None
+    with fewer_collections():
+        for number, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                try:
+                    record = orjson.loads(line)
+                    found.append(Change(record["Keys"], record.get("NewImage"), record.get("OldImage")))
+                except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+                    raise InvalidInput(f"{where} line {number}: not an incremental export's line ({error!r})") from None
     return found
 
 

@@ -22,7 +22,7 @@ from ddbkeeper.copy.board import Finished, Shares
 from ddbkeeper.copy.models import SegmentCheckpoint, SegmentPace
 from ddbkeeper.pacing import AdaptiveLimiter, Tuning, with_retries
 from ddbkeeper.tables import TableSide
-from ddbkeeper.wire import WireItem, WireTable
+from ddbkeeper.wire import WireItem, WireTable, fewer_collections
 from ddbkeeper.writes import BatchWriter, PendingWrites, puts
 
 SLOW_START_WRITE_UNITS = 100.0  # units/s the segments of a copy start writing at together (doubling: pacing.py)
@@ -77,7 +77,7 @@ class SegmentCopier:
 
         `on_page` sees the checkpoint each time it moves past a page (fully written): it may persist it."""
         try:
-            with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
+            with fewer_collections(), ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
                 return self._run(checkpoint, time_left, reader, on_page)
         finally:
             self.batches.close()
