@@ -9,7 +9,7 @@ Prints, for 1, 4 and 8 segments (BENCH_SEGMENTS) and for the naive copy:
    last), throttled requests and items re-sent;
 3. whole-process CPU: the CLI's (every process it is: start-up, the embedded runtime, orchestration, polling, the
    copy) for an empty table, and per item beyond that (marginal); the naive script's the same way; each the median of
-   BENCH_RUNS (default 3) runs;
+   BENCH_RUNS (default 3) runs; and the wall time of both copies where no capacity bounds them;
 4. one segment, a front that adds 80 ms to every data call on the target (a far region; the source nearby), then on
    both, and no capacity limit: the items/s kept of the same copy's with no delay.
 Then the engine alone (one segment in this process, no CLI): items per CPU-second against the naive copy, labelled so.
