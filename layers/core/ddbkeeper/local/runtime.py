@@ -310,8 +310,7 @@ class InProcessHistory:
     this process, only the events asked for (`maxResults`, `reverseOrder`, `nextToken` as the service reads them).
 
     moto's GetExecutionHistory ignores maxResults: every look of the follower serialised the whole history, sent it
-    over HTTP and parsed it again, however few events were new (a third of a local copy's CPU beyond its fixed cost).
-    Every other call goes to the server."""
+    over HTTP and parsed it again, however few events were new. Every other call goes to the server."""
 
     def __init__(self, sfn: Any) -> None:
         self._sfn = sfn
