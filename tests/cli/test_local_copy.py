@@ -81,7 +81,9 @@ def _interrupted_then_resumed(
     first.wait(timeout=60)
     deadline.cancel()
     stopped_at = len(all_items(remote, f"{table}-copy"))
-    (journal,) = [json.loads(path.read_text()) for path in (tmp_path / "ddbkeeper" / "runs").glob("*.json")]
+    journals = [json.loads(path.read_text()) for path in (tmp_path / "ddbkeeper" / "runs").glob("*.json")]
+    assert len(journals) == 1, f"journals {journals}, the first run's exit {first.returncode}:\n{''.join(seen)}"
+    (journal,) = journals
     kept = sum(checkpoint["items"] for checkpoint in journal["checkpoints"].values())
 
     resumed = subprocess.run(  # noqa: S603 - the CLI under test

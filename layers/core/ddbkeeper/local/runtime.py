@@ -327,16 +327,17 @@ class InProcessHistory:
         nextToken: str | None = None,
     ) -> dict[str, Any]:
         execution: Any = stepfunctions_parser_backends[LOCAL_ACCOUNT][LOCAL_REGION].describe_execution(executionArn)
-        env = execution.exec_worker.env
-        if env is None:  # not started yet
+        worker = execution.exec_worker
+        if worker is None or worker.env is None:  # not started yet
             return {"events": []}
-        with env.event_manager._mutex:  # moto's interpreter keeps its list behind this lock
-            events = list(env.event_manager._history_event_list)
-        if reverseOrder:
-            events.reverse()
+        manager = worker.env.event_manager
         start = int(nextToken or 0)
-        page: dict[str, Any] = {"events": copy.deepcopy(events[start : start + maxResults])}
-        if start + maxResults < len(events):
+        with manager._mutex:  # moto's interpreter adds events behind this lock: copied here, whole
+            events = manager._history_event_list
+            total = len(events)
+            ordered = events[::-1] if reverseOrder else events
+            page: dict[str, Any] = {"events": copy.deepcopy(ordered[start : start + maxResults])}
+        if start + maxResults < total:
             page["nextToken"] = str(start + maxResults)
         return page
 
