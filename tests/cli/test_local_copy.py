@@ -45,6 +45,10 @@ PER_PAGE = {"COPY_TIME_BUDGET_SECONDS": "1"}
 FOLLOWED = {"COPY_CHECKPOINT_SECONDS": "1"}
 
 
+def _ctrl_c_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupted_then_resumed(
     endpoint: str, remote: Client, tmp_path: Path, table: str, stop: signal.Signals, *, budget: dict[str, str]
 ) -> tuple[dict[str, Any], int, int, str]:
@@ -59,15 +63,16 @@ def _interrupted_then_resumed(
         **budget,
     }
     payload = {"source": {"table": table}, "target": {"table": f"{table}-copy"}, "segments": 2}
-    # About 16 s of copying, at a pace the test can interrupt (moto charges a unit an item, whatever its size: at 300
-    # units/s the copy was over 2 s after its first progress line, and a busy machine's test missed it).
-    payload |= {"max_write_units": 75}
+    payload |= {"max_write_units": 300}  # about 4 s of copying (moto charges a unit an item), a pace to interrupt
     first = subprocess.Popen(  # noqa: S603 - the CLI under test
         [*CLI, "run", "copy", "--local", "--input", json.dumps(payload)],
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a shell's background job (`make test &`, a CI runner's) hands its children SIGINT
+        # ignored, and a Python started so ignores Ctrl-C (the copy then ran to its end).
+        preexec_fn=_ctrl_c_as_from_a_terminal,  # noqa: PLW1509 - one call, before the CLI's interpreter starts
     )
     assert first.stderr is not None
     deadline = threading.Timer(240, first.kill)  # a run that never shows progress ends, and the test with it
